@@ -1,0 +1,7 @@
+//! agent
+/// stub
+#[derive(Debug)]
+pub struct Agent;
+/// stub
+#[derive(Debug)]
+pub struct AgentBuilder;

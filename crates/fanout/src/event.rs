@@ -1,0 +1,60 @@
+//! [`RunEvent`]: what [`Agent::run_stream`](crate::Agent::run_stream) yields while a run goes on.
+
+use std::time::Duration;
+
+use crate::exec::ToolExecution;
+use crate::model::{FinishReason, Usage};
+use crate::output::RunOutput;
+use crate::tool::ToolCall;
+
+/// Something that happened during a run, in the order it happened.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RunEvent {
+    /// The run began.
+    RunStarted {
+        /// The model's id.
+        model: String,
+        /// The user's input.
+        input: String,
+    },
+    /// A piece of the answer text arrived.
+    ContentDelta(String),
+    /// A piece of reasoning text arrived.
+    ReasoningDelta(String),
+    /// A tool call started running (possibly before the model's turn ended: eager start).
+    ToolCallStarted {
+        /// The model turn it belongs to (0-based).
+        turn: usize,
+        /// Position of the call in its turn.
+        index: usize,
+        /// The call.
+        call: ToolCall,
+        /// Time since the run started.
+        at: Duration,
+    },
+    /// A tool call finished, the moment it finished.
+    ToolCallCompleted {
+        /// The model turn it belongs to.
+        turn: usize,
+        /// Position of the call in its turn.
+        index: usize,
+        /// The call, its result and its timing.
+        execution: ToolExecution,
+    },
+    /// A model turn ended.
+    ModelTurnCompleted {
+        /// Which turn (0-based).
+        turn: usize,
+        /// How many tool calls the model asked for in it.
+        tool_calls: usize,
+        /// Token counts, when reported.
+        usage: Option<Usage>,
+        /// Why the model stopped.
+        finish_reason: Option<FinishReason>,
+        /// How long the turn took.
+        duration: Duration,
+    },
+    /// The run finished; the last event.
+    RunCompleted(Box<RunOutput>),
+}

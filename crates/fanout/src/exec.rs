@@ -1,0 +1,403 @@
+//! The concurrent tool-batch executor: the heart of fanout.
+//!
+//! Every call of a batch starts at once. Async tools run as their own tokio task (so a panic or a
+//! hang stays inside that call); blocking tools run on tokio's blocking pool, one thread each.
+//! Events are reported the moment each call starts and completes; results come back in call
+//! order. Nothing a call does — bad arguments, an error, a panic, a timeout — affects its
+//! siblings or escapes the executor: it becomes that call's [`ToolError`].
+//!
+//! Dropping the future returned by [`Executor::run`] aborts the batch's async calls. Threads of
+//! blocking calls cannot be killed: they are detached, run to their end, and their results are
+//! discarded.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::tool::{Invocation, ToolCall, ToolError, ToolResult, ToolSet};
+
+/// Limits on a batch; all off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecLimits {
+    /// At most this many calls run at the same time; the others wait for a slot.
+    pub max_concurrency: Option<usize>,
+    /// Timeout for calls of tools that have no timeout of their own.
+    pub default_timeout: Option<Duration>,
+    /// Calls of a batch beyond this many are not run (their result says so).
+    pub max_calls_per_batch: Option<usize>,
+}
+
+/// One finished tool call: what was asked, what came back, and when.
+#[derive(Debug, Clone)]
+pub struct ToolExecution {
+    /// The call as the model made it.
+    pub call: ToolCall,
+    /// The result text, or why there is none.
+    pub result: ToolResult,
+    /// When the call actually started (after any wait for a concurrency slot or exclusivity).
+    pub started_at: Instant,
+    /// How long it waited before starting, from the moment the batch received it.
+    pub waited: Duration,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+impl ToolExecution {
+    /// The text the model receives for this call: the result, or `Error: …`.
+    pub fn content_for_model(&self) -> String {
+        match &self.result {
+            Ok(text) => text.clone(),
+            Err(err) => format!("Error: {err}"),
+        }
+    }
+
+    /// True when the call did not produce a normal result.
+    pub fn is_error(&self) -> bool {
+        self.result.is_err()
+    }
+
+    /// A call that was never run, with the reason.
+    pub(crate) fn not_run(call: ToolCall, err: ToolError) -> Self {
+        Self {
+            call,
+            result: Err(err),
+            started_at: Instant::now(),
+            waited: Duration::ZERO,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// What the executor reports while a batch runs.
+#[derive(Debug)]
+pub enum ToolEvent<'a> {
+    /// Call `index` started running.
+    Started {
+        /// Position of the call in the batch.
+        index: usize,
+        /// The call.
+        call: &'a ToolCall,
+        /// When it started.
+        at: Instant,
+    },
+    /// Call `index` finished.
+    Completed {
+        /// Position of the call in the batch.
+        index: usize,
+        /// Its result and timing.
+        execution: &'a ToolExecution,
+    },
+}
+
+/// Runs batches of tool calls against a [`ToolSet`].
+///
+/// ```
+/// use fanout::exec::{ExecLimits, Executor};
+/// use fanout::prelude::*;
+/// use fanout::tool::{ToolCall, ToolSet};
+///
+/// /// Add two numbers
+/// #[tool]
+/// fn add(a: i64, b: i64) -> i64 { a + b }
+///
+/// # #[tokio::main] async fn main() -> fanout::Result<()> {
+/// let executor = Executor::new(ToolSet::new(tools![add])?.into(), ExecLimits::default());
+/// let calls = [ToolCall::new("c1", "add", r#"{"a": 2, "b": 3}"#), ToolCall::new("c2", "nope", "{}")];
+/// let results = executor.run(&calls, &mut |_event| {}).await;
+/// assert_eq!(results[0].result.as_deref(), Ok("5"));
+/// assert!(results[1].content_for_model().starts_with("Error: unknown tool `nope`"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Executor {
+    tools: Arc<ToolSet>,
+    limits: ExecLimits,
+    slots: Option<Arc<Semaphore>>,
+}
+
+type Done = (usize, ToolExecution);
+
+impl Executor {
+    /// An executor for `tools` under `limits`.
+    pub fn new(tools: Arc<ToolSet>, limits: ExecLimits) -> Self {
+        let slots = limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
+        Self { tools, limits, slots }
+    }
+
+    /// The tools this executor runs.
+    pub fn tools(&self) -> &Arc<ToolSet> {
+        &self.tools
+    }
+
+    /// Run one batch: start every call at once, report each start and completion to `on_event`
+    /// as it happens, and return the executions in call order.
+    pub async fn run(
+        &self,
+        calls: &[ToolCall],
+        on_event: &mut (dyn FnMut(ToolEvent<'_>) + Send),
+    ) -> Vec<ToolExecution> {
+        let mut batch = self.batch();
+        for call in calls {
+            batch.push(call.clone());
+        }
+        batch.close();
+        while let Some(event) = batch.next_event().await {
+            match event {
+                BatchEvent::Started { index, at } => {
+                    on_event(ToolEvent::Started { index, call: batch.call(index), at })
+                }
+                BatchEvent::Completed { index } => {
+                    if let Some(execution) = batch.execution(index) {
+                        on_event(ToolEvent::Completed { index, execution });
+                    }
+                }
+            }
+        }
+        batch.into_executions()
+    }
+
+    /// An open batch: calls can be added while earlier ones already run (eager start).
+    pub fn batch(&self) -> Batch {
+        let (started_tx, started_rx) = mpsc::unbounded_channel();
+        Batch {
+            executor: self.clone(),
+            calls: Vec::new(),
+            done: Vec::new(),
+            running: JoinSet::new(),
+            exclusive: VecDeque::new(),
+            settled: VecDeque::new(),
+            closed: false,
+            started_tx,
+            started_rx,
+        }
+    }
+
+    fn timeout_for(&self, name: &str) -> Option<Duration> {
+        self.tools.options(name).and_then(|o| o.timeout).or(self.limits.default_timeout)
+    }
+}
+
+/// Progress of a [`Batch`], by call index; look the call up with [`Batch::call`] and the result
+/// with [`Batch::execution`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchEvent {
+    /// Call `index` started running.
+    Started {
+        /// Position of the call in the batch.
+        index: usize,
+        /// When it started.
+        at: Instant,
+    },
+    /// Call `index` finished; its execution is available.
+    Completed {
+        /// Position of the call in the batch.
+        index: usize,
+    },
+}
+
+/// A batch in progress. [`push`](Batch::push) starts a call at once (exclusive calls wait until
+/// the batch is [closed](Batch::close) and everything else is done); [`next_event`](Batch::next_event)
+/// reports progress. Dropping a batch aborts its async calls.
+#[derive(Debug)]
+pub struct Batch {
+    executor: Executor,
+    calls: Vec<ToolCall>,
+    done: Vec<Option<ToolExecution>>,
+    running: JoinSet<Done>,
+    exclusive: VecDeque<usize>,
+    /// Calls settled without running (over the batch limit), not yet reported.
+    settled: VecDeque<usize>,
+    closed: bool,
+    started_tx: mpsc::UnboundedSender<(usize, Instant)>,
+    started_rx: mpsc::UnboundedReceiver<(usize, Instant)>,
+}
+
+impl Batch {
+    /// Add a call and start it now (exclusive calls wait, see [`Batch`]).
+    pub fn push(&mut self, call: ToolCall) {
+        let index = self.calls.len();
+        self.calls.push(call);
+        self.done.push(None);
+        let call = &self.calls[index];
+        if let Some(limit) = self.executor.limits.max_calls_per_batch
+            && index >= limit
+        {
+            let err = ToolError::NotRun(format!("at most {limit} tool calls are run per turn"));
+            self.done[index] = Some(ToolExecution::not_run(call.clone(), err));
+            self.settled.push_back(index);
+        } else if self.executor.tools.options(&call.name).is_some_and(|o| o.exclusive) {
+            self.exclusive.push_back(index);
+        } else {
+            self.spawn(index, Instant::now());
+        }
+    }
+
+    /// Add a call that is already settled (for example from a cache, or rejected by the user):
+    /// it is reported as completed without running.
+    pub fn push_settled(&mut self, call: ToolCall, result: ToolResult) {
+        let index = self.calls.len();
+        let now = Instant::now();
+        self.done.push(Some(ToolExecution {
+            call: call.clone(),
+            result,
+            started_at: now,
+            waited: Duration::ZERO,
+            duration: Duration::ZERO,
+        }));
+        self.calls.push(call);
+        self.settled.push_back(index);
+    }
+
+    /// No more calls will be added: exclusive calls may run once the others are done, and
+    /// [`next_event`](Batch::next_event) returns `None` when everything is done.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Number of calls pushed so far.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True when no call was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The call at `index`.
+    pub fn call(&self, index: usize) -> &ToolCall {
+        &self.calls[index]
+    }
+
+    /// The execution of call `index`, once it completed.
+    pub fn execution(&self, index: usize) -> Option<&ToolExecution> {
+        self.done.get(index).and_then(Option::as_ref)
+    }
+
+    fn spawn(&mut self, index: usize, queued_at: Instant) {
+        let call = self.calls[index].clone();
+        let tools = Arc::clone(&self.executor.tools);
+        let slots = self.executor.slots.clone();
+        let timeout = self.executor.timeout_for(&call.name);
+        let started_tx = self.started_tx.clone();
+        self.running.spawn(async move {
+            let _permit = match slots {
+                // The semaphore is never closed, so this only fails if it were; run anyway.
+                Some(slots) => slots.acquire_owned().await.ok(),
+                None => None,
+            };
+            let started_at = Instant::now();
+            // The receiver lives as long as the batch; a send error means nobody listens.
+            let _ = started_tx.send((index, started_at));
+            let result = run_call(&tools, &call, timeout).await;
+            let execution = ToolExecution {
+                call,
+                result,
+                started_at,
+                waited: started_at.saturating_duration_since(queued_at),
+                duration: started_at.elapsed(),
+            };
+            (index, execution)
+        });
+    }
+
+    /// The next start or completion. Pending while the batch is open and idle; `None` once it
+    /// is closed and every call is done.
+    pub async fn next_event(&mut self) -> Option<BatchEvent> {
+        loop {
+            if let Some(index) = self.settled.pop_front() {
+                return Some(BatchEvent::Completed { index });
+            }
+            if let Ok((index, at)) = self.started_rx.try_recv() {
+                return Some(BatchEvent::Started { index, at });
+            }
+            if self.running.is_empty() {
+                if !self.closed {
+                    std::future::pending::<()>().await;
+                }
+                let index = self.exclusive.pop_front()?;
+                // An exclusive call waited from the batch's close; count its wait from now on.
+                self.spawn(index, Instant::now());
+            }
+            tokio::select! {
+                biased;
+                Some((index, at)) = self.started_rx.recv() => return Some(BatchEvent::Started { index, at }),
+                Some(joined) = self.running.join_next() => match joined {
+                    Ok((index, execution)) => {
+                        self.done[index] = Some(execution);
+                        // Deliver a start still queued before its completion.
+                        if let Ok((started, at)) = self.started_rx.try_recv() {
+                            self.settled.push_front(index);
+                            return Some(BatchEvent::Started { index: started, at });
+                        }
+                        return Some(BatchEvent::Completed { index });
+                    }
+                    // Calls catch their own panics: this is an abort from outside. The call is
+                    // reported as aborted by `into_executions`.
+                    Err(err) => tracing::warn!("a tool task ended abnormally: {err}"),
+                },
+            }
+        }
+    }
+
+    /// The executions in call order. Calls that never completed (the batch was not driven to
+    /// its end) are reported as not run.
+    pub fn into_executions(mut self) -> Vec<ToolExecution> {
+        let calls = std::mem::take(&mut self.calls);
+        std::mem::take(&mut self.done)
+            .into_iter()
+            .zip(calls)
+            .map(|(done, call)| {
+                done.unwrap_or_else(|| {
+                    ToolExecution::not_run(
+                        call,
+                        ToolError::NotRun("the batch was abandoned before this call finished".into()),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Parse, invoke and await one call, turning every failure into a [`ToolError`].
+async fn run_call(tools: &ToolSet, call: &ToolCall, timeout: Option<Duration>) -> ToolResult {
+    let Some(entry) = tools.get(&call.name) else {
+        return Err(ToolError::UnknownTool { name: call.name.clone(), available: tools.names() });
+    };
+    let args = crate::tool::parse_json(&call.arguments)?;
+    let tool = Arc::clone(&entry.tool);
+    let invocation = std::panic::catch_unwind(AssertUnwindSafe(|| tool.invoke(args))).map_err(panic_error)?;
+    let running = async move {
+        match invocation {
+            Invocation::Async(fut) => {
+                AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|p| Err(panic_error(p)))
+            }
+            Invocation::Blocking(f) => {
+                match tokio::task::spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(f))).await
+                {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(panic)) => Err(panic_error(panic)),
+                    Err(err) => Err(ToolError::Failed(format!("the tool's thread failed: {err}"))),
+                }
+            }
+        }
+    };
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, running).await.unwrap_or(Err(ToolError::TimedOut(limit))),
+        None => running.await,
+    }
+}
+
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> ToolError {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    ToolError::Panicked(message)
+}

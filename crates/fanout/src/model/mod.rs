@@ -1,0 +1,220 @@
+//! The model side of a run: the [`Model`] trait, the messages of a conversation and the deltas a
+//! streaming model produces. Providers live in their own modules and know nothing about tools'
+//! Rust types: they see [`ToolDefinition`]s and produce [`ToolCall`]s.
+
+pub mod openai;
+pub mod scripted;
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::tool::{ToolCall, ToolDefinition};
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Message {
+    /// Instructions for the model. Providers pick the wire role (`system` or `developer`).
+    System {
+        /// The text.
+        content: String,
+    },
+    /// What the user said.
+    User {
+        /// The text.
+        content: String,
+    },
+    /// What the model answered: text, tool calls, or both.
+    Assistant {
+        /// The text, if any.
+        content: Option<String>,
+        /// The tool calls, in the model's order.
+        tool_calls: Vec<ToolCall>,
+    },
+    /// The result of one tool call.
+    Tool {
+        /// The id of the call this answers.
+        call_id: String,
+        /// The tool's name.
+        name: String,
+        /// The result text (an error text when the call failed).
+        content: String,
+    },
+}
+
+impl Message {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Message::System { content: content.into() }
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Message::User { content: content.into() }
+    }
+}
+
+/// Whether and how the model may call tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToolChoice {
+    /// The model decides (the API's default).
+    Auto,
+    /// The model must not call tools.
+    None,
+    /// The model must call at least one tool.
+    Required,
+    /// The model must call this tool.
+    Function(String),
+}
+
+/// Everything a provider needs for one model turn.
+#[derive(Debug, Clone, Default)]
+pub struct ModelRequest {
+    /// The conversation so far.
+    pub messages: Vec<Message>,
+    /// The tools on offer.
+    pub tools: Arc<[ToolDefinition]>,
+    /// `None` leaves the provider's default.
+    pub tool_choice: Option<ToolChoice>,
+    /// `None` leaves the provider's default (on for OpenAI); only sent when set.
+    pub parallel_tool_calls: Option<bool>,
+}
+
+/// Token counts of one model turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Their sum, as the provider reports it.
+    pub total_tokens: u64,
+    /// Prompt tokens served from the provider's cache.
+    pub cached_input_tokens: u64,
+    /// Completion tokens spent on hidden reasoning.
+    pub reasoning_tokens: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Self) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.total_tokens += other.total_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+    }
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// A final answer.
+    Stop,
+    /// It wants tool results.
+    ToolCalls,
+    /// It hit the token limit.
+    Length,
+    /// The provider filtered the content.
+    ContentFilter,
+    /// Something else the provider said.
+    Other(String),
+}
+
+impl FinishReason {
+    /// Map a provider's finish reason string.
+    pub fn from_wire(reason: &str) -> Self {
+        match reason {
+            "stop" | "end_turn" => FinishReason::Stop,
+            "tool_calls" | "function_call" | "tool_use" => FinishReason::ToolCalls,
+            "length" | "max_tokens" => FinishReason::Length,
+            "content_filter" => FinishReason::ContentFilter,
+            other => FinishReason::Other(other.to_owned()),
+        }
+    }
+}
+
+/// A whole (non-streamed) model turn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelResponse {
+    /// The answer text, if any.
+    pub content: Option<String>,
+    /// Reasoning text, for providers that return it.
+    pub reasoning: Option<String>,
+    /// Tool calls, in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// Token counts, when reported.
+    pub usage: Option<Usage>,
+    /// Why the model stopped, when reported.
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// One piece of a streamed model turn.
+///
+/// Tool calls arrive whole: a provider emits a [`ModelDelta::ToolCall`] as soon as that call's
+/// arguments are complete (which lets the agent start it before the turn ends), and all of them
+/// by the end of the turn at the latest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelDelta {
+    /// A piece of the answer text.
+    Text(String),
+    /// A piece of reasoning text.
+    Reasoning(String),
+    /// A complete tool call. `index` is its position in the turn.
+    ToolCall {
+        /// Position of the call in the turn (0-based).
+        index: usize,
+        /// The call.
+        call: ToolCall,
+    },
+    /// Token counts for the turn.
+    Usage(Usage),
+    /// The model finished the turn.
+    Finish(FinishReason),
+}
+
+/// A stream of deltas for one model turn. It ends after the turn is complete; an error item
+/// ends it early.
+pub type DeltaStream<'a> = BoxStream<'a, Result<ModelDelta>>;
+
+/// A chat model: one request in, a whole response or a stream of deltas out.
+///
+/// Implement it to add a provider; [`openai::OpenAIChat`] and [`scripted::ScriptedModel`] are the
+/// built-in ones.
+pub trait Model: Send + Sync + fmt::Debug + 'static {
+    /// The model's id, such as `gpt-5-mini`.
+    fn id(&self) -> &str;
+
+    /// The provider's short name, such as `openai`.
+    fn provider(&self) -> &'static str;
+
+    /// Run one turn and return it whole.
+    fn complete<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ModelResponse>>;
+
+    /// Run one turn as a stream of deltas.
+    ///
+    /// A provider retries on its own only while nothing has been yielded; after that, an error
+    /// ends the stream.
+    fn stream<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a>;
+}
+
+impl<M: Model + ?Sized> Model for Arc<M> {
+    fn id(&self) -> &str {
+        (**self).id()
+    }
+    fn provider(&self) -> &'static str {
+        (**self).provider()
+    }
+    fn complete<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ModelResponse>> {
+        (**self).complete(request)
+    }
+    fn stream<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
+        (**self).stream(request)
+    }
+}
