@@ -11,6 +11,11 @@ pub mod output;
 pub mod print;
 pub mod tool;
 
+/// The model providers, by the names Agno users know: `fanout::models::openai::OpenAIChat`.
+pub mod models {
+    pub use crate::model::{Model, openai, scripted};
+}
+
 pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};
 pub use event::RunEvent;

@@ -1,7 +1,162 @@
-//! agent
-/// stub
+//! [`Agent`]: a model, its tools and the run loop that ties them together.
+//!
+//! A run goes model turn → tool batch (all calls at once) → model turn … until the model answers
+//! without calling tools or a limit is reached. Three ways to run:
+//!
+//! - [`Agent::run`]: wait for the [`RunOutput`];
+//! - [`Agent::run_stream`]: a stream of [`RunEvent`]s as things happen;
+//! - [`Agent::print_response`]: draw the run in the terminal, like Agno's `print_response`.
+//!
+//! Each has a blocking twin for programs without an async runtime ([`Agent::run_blocking`],
+//! [`PrintResponse::blocking`]); tool calls still run concurrently there.
+
+mod blocking;
+mod builder;
+mod print;
+mod run;
+
+use std::sync::Arc;
+
+use futures::stream::Stream;
+
+pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS};
+pub use print::PrintResponse;
+
+use crate::error::Result;
+use crate::event::RunEvent;
+use crate::exec::Executor;
+use crate::model::Model;
+use crate::output::RunOutput;
+
+/// An agent: a model, a set of tools and the settings of its runs.
+///
+/// Cheap to clone (one `Arc`), `Send + Sync`: one agent serves any number of concurrent runs.
+///
+/// ```
+/// use fanout::prelude::*;
+/// use fanout::models::scripted::{ScriptedModel, Turn};
+///
+/// /// Simulate a task that takes some time
+/// ///
+/// /// # Arguments
+/// /// * `delay` - Seconds to wait
+/// #[tool]
+/// async fn atask1(delay: u64) -> String {
+///     tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+///     format!("Task 1 completed in {delay}ms")
+/// }
+///
+/// # #[tokio::main] async fn main() -> fanout::Result<()> {
+/// let agent = Agent::builder()
+///     .model(ScriptedModel::new([Turn::call_every_tool(serde_json::json!({"delay": 5})), Turn::summarize_results()]))
+///     .tools(tools![atask1])
+///     .markdown(true)
+///     .build()?;
+/// let output = agent.run("Please run all tasks").await?;
+/// assert!(output.content.contains("Task 1 completed in 5ms"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+/// Everything a run needs, shared by all runs of an agent.
 #[derive(Debug)]
-pub struct Agent;
-/// stub
-#[derive(Debug)]
-pub struct AgentBuilder;
+struct Inner {
+    model: Arc<dyn Model>,
+    executor: Executor,
+    system_prompt: Option<String>,
+    settings: Settings,
+}
+
+/// Run settings fixed at build time.
+#[derive(Debug, Clone)]
+struct Settings {
+    max_turns: usize,
+    tool_call_limit: Option<usize>,
+    parallel_tool_calls: Option<bool>,
+    eager_tool_start: bool,
+    debug_mode: bool,
+    markdown: bool,
+}
+
+impl Agent {
+    /// Start building an agent.
+    pub fn builder() -> AgentBuilder {
+        AgentBuilder::default()
+    }
+
+    /// The agent's model.
+    pub fn model(&self) -> &Arc<dyn Model> {
+        &self.inner.model
+    }
+
+    /// The system prompt sent at the start of each run, if any.
+    pub fn system_prompt(&self) -> Option<&str> {
+        self.inner.system_prompt.as_deref()
+    }
+
+    /// Run to the end and return the output. Model turns are not streamed.
+    ///
+    /// Dropping the future cancels the run: in-flight async tools are aborted.
+    pub async fn run(&self, input: impl Into<String>) -> Result<RunOutput> {
+        run::run(&self.inner, input.into(), false, &mut |_| {}).await
+    }
+
+    /// Run with streamed model turns, yielding [`RunEvent`]s as they happen; the last item is
+    /// [`RunEvent::RunCompleted`] or an error.
+    ///
+    /// The run proceeds on its own task; dropping the stream cancels it.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use fanout::prelude::*;
+    /// use fanout::models::scripted::{ScriptedModel, Turn};
+    ///
+    /// # #[tokio::main] async fn main() -> fanout::Result<()> {
+    /// let agent = Agent::builder().model(ScriptedModel::new([Turn::text("Hello!")])).build()?;
+    /// let mut events = agent.run_stream("Hi");
+    /// let mut text = String::new();
+    /// while let Some(event) = events.next().await {
+    ///     if let RunEvent::ContentDelta(delta) = event? {
+    ///         text.push_str(&delta);
+    ///     }
+    /// }
+    /// assert_eq!(text, "Hello!");
+    /// # Ok(()) }
+    /// ```
+    pub fn run_stream(
+        &self,
+        input: impl Into<String>,
+    ) -> impl Stream<Item = Result<RunEvent>> + Send + 'static {
+        run::spawn_stream(Arc::clone(&self.inner), input.into(), true)
+    }
+
+    /// [`run`](Agent::run) for synchronous code: no runtime needed, and the calls of a turn
+    /// still run concurrently (Agno's synchronous `run` runs them one after another).
+    ///
+    /// Must not be called from inside an async runtime (use `run().await` there).
+    pub fn run_blocking(&self, input: impl Into<String>) -> Result<RunOutput> {
+        blocking::block_on(self.run(input))?
+    }
+
+    /// [`print_response`](Agent::print_response) for synchronous code, not streamed; for
+    /// streaming use `agent.print_response(input).stream(true).blocking()`.
+    pub fn print_response_blocking(&self, input: impl Into<String>) -> Result<()> {
+        self.print_response(input).blocking()
+    }
+
+    /// Draw the run in the terminal: the message, the tool calls as they run, the response.
+    /// Await it, or call [`PrintResponse::blocking`] from synchronous code.
+    ///
+    /// ```no_run
+    /// # use fanout::prelude::*;
+    /// # async fn demo(agent: Agent) -> fanout::Result<()> {
+    /// agent.print_response("Please run all tasks with a delay of 3s").stream(true).await
+    /// # }
+    /// ```
+    pub fn print_response(&self, input: impl Into<String>) -> PrintResponse {
+        PrintResponse::new(self.clone(), input.into())
+    }
+}

@@ -1,0 +1,171 @@
+//! [`AgentBuilder`]: configure an [`Agent`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Agent, Inner, Settings};
+use crate::error::{Error, Result};
+use crate::exec::{ExecLimits, Executor};
+use crate::model::Model;
+use crate::tool::{Tool, ToolSet};
+
+/// The default cap on model turns per run: generous for real work, finite so a model that never
+/// stops calling tools cannot loop forever.
+pub const DEFAULT_MAX_TURNS: usize = 25;
+
+/// Builds an [`Agent`]; start with [`Agent::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use fanout::prelude::*;
+/// use fanout::models::scripted::{ScriptedModel, Turn};
+///
+/// let agent = Agent::builder()
+///     .model(ScriptedModel::new([Turn::text("hi")]))
+///     .instructions("Answer in one sentence.")
+///     .markdown(true)
+///     .max_turns(5)
+///     .tool_call_limit(20)
+///     .tool_timeout(Duration::from_secs(30))
+///     .max_concurrency(8)
+///     .build()?;
+/// assert!(agent.system_prompt().unwrap().contains("Use markdown"));
+/// # Ok::<(), fanout::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AgentBuilder {
+    model: Option<Arc<dyn Model>>,
+    tools: Vec<Arc<dyn Tool>>,
+    system_message: Option<String>,
+    instructions: Vec<String>,
+    limits: ExecLimits,
+    settings: Settings,
+}
+
+impl Default for AgentBuilder {
+    fn default() -> Self {
+        Self {
+            model: None,
+            tools: Vec::new(),
+            system_message: None,
+            instructions: Vec::new(),
+            limits: ExecLimits::default(),
+            settings: Settings {
+                max_turns: DEFAULT_MAX_TURNS,
+                tool_call_limit: None,
+                parallel_tool_calls: None,
+                eager_tool_start: true,
+                debug_mode: false,
+                markdown: false,
+            },
+        }
+    }
+}
+
+impl AgentBuilder {
+    /// The model (required).
+    pub fn model(mut self, model: impl Model) -> Self {
+        self.model = Some(Arc::new(model));
+        self
+    }
+
+    /// Add one tool: a `#[tool]` function by name, a [`FunctionTool`](crate::tool::FunctionTool), …
+    pub fn tool(mut self, tool: impl Tool) -> Self {
+        self.tools.push(Arc::new(tool));
+        self
+    }
+
+    /// Add tools: `tools![atask1, atask2]`, a [`Toolkit`](crate::tool::Toolkit), …
+    pub fn tools(mut self, tools: impl IntoIterator<Item = Arc<dyn Tool>>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    /// Replace the whole system prompt with `message` (instructions and the markdown hint are
+    /// then not added).
+    pub fn system_message(mut self, message: impl Into<String>) -> Self {
+        self.system_message = Some(message.into());
+        self
+    }
+
+    /// Add an instruction to the system prompt; call it several times for several.
+    pub fn instructions(mut self, instruction: impl Into<String>) -> Self {
+        self.instructions.push(instruction.into());
+        self
+    }
+
+    /// Ask the model to answer in markdown (adds an instruction, like Agno's `markdown=True`).
+    pub fn markdown(mut self, markdown: bool) -> Self {
+        self.settings.markdown = markdown;
+        self
+    }
+
+    /// Log each request, response and timing at debug level.
+    pub fn debug_mode(mut self, debug: bool) -> Self {
+        self.settings.debug_mode = debug;
+        self
+    }
+
+    /// At most `turns` model turns per run (default [`DEFAULT_MAX_TURNS`]).
+    pub fn max_turns(mut self, turns: usize) -> Self {
+        self.settings.max_turns = turns.max(1);
+        self
+    }
+
+    /// At most `limit` tool calls per run; when reached, the run ends with
+    /// [`RunStatus::ToolCallLimitReached`](crate::RunStatus::ToolCallLimitReached).
+    pub fn tool_call_limit(mut self, limit: usize) -> Self {
+        self.settings.tool_call_limit = Some(limit);
+        self
+    }
+
+    /// Timeout for tools that have none of their own.
+    pub fn tool_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.default_timeout = Some(timeout);
+        self
+    }
+
+    /// At most `n` tool calls run at the same time (per run).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.limits.max_concurrency = Some(n);
+        self
+    }
+
+    /// At most `n` calls of one model turn are run; the others get a "not run" result.
+    pub fn max_calls_per_turn(mut self, n: usize) -> Self {
+        self.limits.max_calls_per_batch = Some(n);
+        self
+    }
+
+    /// Send `parallel_tool_calls` to the provider (left to the provider's default otherwise).
+    pub fn parallel_tool_calls(mut self, parallel: bool) -> Self {
+        self.settings.parallel_tool_calls = Some(parallel);
+        self
+    }
+
+    /// Start each tool call as soon as its arguments have streamed in (default on).
+    pub fn eager_tool_start(mut self, eager: bool) -> Self {
+        self.settings.eager_tool_start = eager;
+        self
+    }
+
+    /// Build the agent. Fails without a model or when two tools share a name.
+    pub fn build(self) -> Result<Agent> {
+        let model = self.model.ok_or(Error::MissingModel)?;
+        let tools = ToolSet::new(self.tools)?;
+        let system_prompt = self.system_message.or_else(|| {
+            let mut lines: Vec<String> = self.instructions;
+            lines.extend(tools.instructions().map(str::to_owned));
+            if self.settings.markdown {
+                lines.push("Use markdown to format your answers.".to_owned());
+            }
+            match lines.len() {
+                0 => None,
+                1 => lines.pop(),
+                _ => Some(lines.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")),
+            }
+        });
+        let executor = Executor::new(Arc::new(tools), self.limits);
+        Ok(Agent { inner: Arc::new(Inner { model, executor, system_prompt, settings: self.settings }) })
+    }
+}

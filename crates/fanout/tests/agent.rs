@@ -1,0 +1,287 @@
+//! The run loop end to end on the scripted model: concurrency, ordering, events, limits, the
+//! blocking API.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use fanout::RunStatus;
+use fanout::model::Message;
+use fanout::models::scripted::{Pacing, ScriptedModel, Turn};
+use fanout::prelude::*;
+use fanout::tool::FunctionTool;
+use futures::StreamExt;
+use serde_json::json;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Delay {
+    delay: u64,
+}
+
+/// An async task sleeping `delay` seconds on tokio's clock, like the seed's `atask*`.
+fn atask(n: u32) -> FunctionTool<Delay> {
+    FunctionTool::new(format!("atask{n}"), "Simulate a task", move |args: Delay| async move {
+        tokio::time::sleep(Duration::from_secs(args.delay)).await;
+        Ok(format!("Task {n} completed in {:.2}s", args.delay as f64))
+    })
+}
+
+/// A blocking task sleeping `delay` milliseconds on its thread.
+fn task(n: u32) -> FunctionTool<Delay> {
+    FunctionTool::blocking(format!("task{n}"), "Simulate a blocking task", move |args: Delay| {
+        std::thread::sleep(Duration::from_millis(args.delay));
+        Ok(format!("Task {n} completed"))
+    })
+}
+
+fn seed_agent(model: ScriptedModel) -> Agent {
+    Agent::builder().model(model).tool(atask(2)).tool(atask(1)).tool(atask(3)).markdown(true).build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn seed_flow_runs_the_three_tools_at_once() {
+    let model = ScriptedModel::new([Turn::call_every_tool(json!({"delay": 3})), Turn::summarize_results()]);
+    let agent = seed_agent(model.clone());
+    let start = tokio::time::Instant::now();
+    let output = agent.run("Please run all tasks with a delay of 3s").await.unwrap();
+
+    // Three 3 s tools overlapped: the run took 3 s on the logical clock, not 9 s.
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    assert_eq!(output.status, RunStatus::Completed);
+    assert_eq!(
+        output.content,
+        "All tasks have finished.\n\n| # | result |\n|---|---|\n| 1 | Task 1 completed in 3.00s |\n\
+         | 2 | Task 2 completed in 3.00s |\n| 3 | Task 3 completed in 3.00s |\n\nDone."
+    );
+    let names: Vec<_> = output.tool_executions.iter().map(|e| e.call.name.as_str()).collect();
+    assert_eq!(names, ["atask2", "atask1", "atask3"]);
+
+    // The second request carries the assistant's calls and the results in call order.
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    let second = &requests[1].messages;
+    assert!(matches!(&second[0], Message::System { content } if content.contains("Use markdown")));
+    let Message::Assistant { tool_calls, .. } = &second[2] else {
+        panic!("expected assistant turn: {second:?}")
+    };
+    let results: Vec<_> = second[3..]
+        .iter()
+        .map(|m| match m {
+            Message::Tool { call_id, content, .. } => (call_id.clone(), content.clone()),
+            other => panic!("expected a tool result, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(results.len(), 3);
+    for (call, (id, content)) in tool_calls.iter().zip(&results) {
+        assert_eq!(&call.id, id);
+        assert!(content.starts_with(&format!("Task {} completed", &call.name[5..])));
+    }
+    assert_eq!(output.metrics.turns.len(), 2);
+    assert!(output.metrics.usage.total_tokens > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_stream_reports_each_call_as_it_completes() {
+    let model = ScriptedModel::new([
+        Turn::calls([
+            ("atask1", json!({"delay": 3})),
+            ("atask2", json!({"delay": 1})),
+            ("atask3", json!({"delay": 2})),
+        ]),
+        Turn::text("done"),
+    ]);
+    let agent = seed_agent(model);
+    let events: Vec<RunEvent> = agent.run_stream("go").map(|e| e.unwrap()).collect().await;
+
+    assert!(matches!(events.first(), Some(RunEvent::RunStarted { .. })));
+    let completed: Vec<(usize, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::ToolCallCompleted { index, execution, .. } => {
+                Some((*index, execution.call.name.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    // Reported in completion order (1 s, 2 s, 3 s), with their position in the model's turn.
+    assert_eq!(completed, [(1, "atask2".into()), (2, "atask3".into()), (0, "atask1".into())]);
+    let started = events.iter().filter(|e| matches!(e, RunEvent::ToolCallStarted { .. })).count();
+    assert_eq!(started, 3);
+    let Some(RunEvent::RunCompleted(output)) = events.last() else {
+        panic!("last event: {:?}", events.last())
+    };
+    assert_eq!(output.content, "done");
+    // ... while the output keeps the model's order.
+    let names: Vec<_> = output.tool_executions.iter().map(|e| e.call.name.as_str()).collect();
+    assert_eq!(names, ["atask1", "atask2", "atask3"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn eager_start_begins_a_call_before_the_turn_ends() {
+    // Each call's arguments take 2 fragments × 500 ms to stream.
+    let model =
+        ScriptedModel::new([Turn::call_every_tool(json!({"delay": 1})), Turn::text("ok")]).with_pacing(
+            Pacing { fragment_chars: 6, fragment_delay: Duration::from_millis(500), ..Pacing::default() },
+        );
+    let agent = seed_agent(model.clone());
+    let events: Vec<RunEvent> = agent.run_stream("go").map(|e| e.unwrap()).collect().await;
+    let first_start = events.iter().position(|e| matches!(e, RunEvent::ToolCallStarted { .. })).unwrap();
+    let turn_end = events.iter().position(|e| matches!(e, RunEvent::ModelTurnCompleted { .. })).unwrap();
+    assert!(first_start < turn_end, "the first call should start while the model still streams: {events:#?}");
+    let RunEvent::ToolCallStarted { at, .. } = &events[first_start] else { unreachable!() };
+    assert_eq!(*at, Duration::from_secs(1));
+
+    // Off: nothing starts before the turn is over.
+    let lazy = Agent::builder().model(model).tool(atask(1)).eager_tool_start(false).build().unwrap();
+    let events: Vec<RunEvent> = lazy.run_stream("go").map(|e| e.unwrap()).collect().await;
+    let first_start = events.iter().position(|e| matches!(e, RunEvent::ToolCallStarted { .. })).unwrap();
+    let turn_end = events.iter().position(|e| matches!(e, RunEvent::ModelTurnCompleted { .. })).unwrap();
+    assert!(turn_end < first_start);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tool_call_limit_ends_the_run() {
+    let calls = AtomicUsize::new(0);
+    let calls = Arc::new(calls);
+    let counter = Arc::clone(&calls);
+    let tick = FunctionTool::new("tick", "Count", move |_: serde_json::Value| {
+        let counter = Arc::clone(&counter);
+        async move { Ok(counter.fetch_add(1, Ordering::SeqCst).to_string()) }
+    });
+    // A model that would call `tick` twice per turn forever.
+    let model = ScriptedModel::new(vec![Turn::calls([("tick", json!({})), ("tick", json!({}))]); 50]);
+    let agent = Agent::builder().model(model.clone()).tool(tick).tool_call_limit(5).build().unwrap();
+    let output = agent.run("go").await.unwrap();
+
+    assert_eq!(output.status, RunStatus::ToolCallLimitReached { limit: 5 });
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(model.requests().len(), 3, "no model turn after the limit");
+    assert_eq!(output.tool_executions.len(), 6, "the over-limit call is reported, not dropped");
+    assert_eq!(
+        output.tool_executions[5].content_for_model(),
+        "Error: not run: the run's limit of 5 tool calls was reached"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_turns_is_a_hard_cap() {
+    let model = ScriptedModel::new(vec![Turn::call_every_tool(json!({"delay": 0})); 50]);
+    let agent = Agent::builder().model(model.clone()).tool(atask(1)).max_turns(4).build().unwrap();
+    let output = agent.run("go").await.unwrap();
+    assert_eq!(output.status, RunStatus::MaxTurnsReached { limit: 4 });
+    assert_eq!(model.requests().len(), 4);
+    assert_eq!(output.tool_executions.len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_after_tool_call_ends_after_the_batch() {
+    let model = ScriptedModel::new([
+        Turn::calls([("atask1", json!({"delay": 1})), ("atask2", json!({"delay": 2}))]),
+        Turn::text("never"),
+    ]);
+    let agent = Agent::builder()
+        .model(model.clone())
+        .tool(atask(1).stop_after_tool_call())
+        .tool(atask(2))
+        .build()
+        .unwrap();
+    let output = agent.run("go").await.unwrap();
+    assert_eq!(output.status, RunStatus::StoppedAfterToolCall);
+    assert_eq!(output.tool_executions.len(), 2, "the whole batch completes");
+    assert!(output.tool_executions.iter().all(|e| e.result.is_ok()));
+    assert_eq!(model.requests().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_become_results_and_the_run_goes_on() {
+    let model = ScriptedModel::new([
+        Turn::calls([
+            ("atask1", json!({"delay": 1})),
+            ("nope", json!({})),
+            ("atask2", json!({"delay": "soon"})),
+            ("atask3", json!({})),
+        ]),
+        Turn::text("recovered"),
+    ])
+    .allow_unknown_tools();
+    let output = seed_agent(model.clone()).run("go").await.unwrap();
+    assert_eq!(output.content, "recovered");
+    let texts: Vec<String> = output.tool_executions.iter().map(|e| e.content_for_model()).collect();
+    assert_eq!(texts[0], "Task 1 completed in 1.00s");
+    assert_eq!(texts[1], "Error: unknown tool `nope`; the available tools are: atask2, atask1, atask3");
+    assert_eq!(texts[2], r#"Error: invalid arguments: `delay`: invalid type: string "soon", expected u64"#);
+    assert_eq!(texts[3], "Error: invalid arguments: missing field `delay`");
+    // The model saw every one of them.
+    assert_eq!(model.requests()[1].messages.iter().filter(|m| matches!(m, Message::Tool { .. })).count(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_agent_serves_concurrent_runs() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<Agent>();
+
+    let model = ScriptedModel::new([Turn::call_every_tool(json!({"delay": 2})), Turn::summarize_results()]);
+    let agent = seed_agent(model);
+    let start = tokio::time::Instant::now();
+    let runs = (0..20).map(|i| {
+        let agent = agent.clone();
+        tokio::spawn(async move { agent.run(format!("run {i}")).await })
+    });
+    for run in futures::future::join_all(runs).await {
+        assert_eq!(run.unwrap().unwrap().tool_executions.len(), 3);
+    }
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_stream_cancels_the_run() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let flag = Arc::clone(&finished);
+    let slow = FunctionTool::new("slow", "Takes a minute", move |_: serde_json::Value| {
+        let flag = Arc::clone(&flag);
+        async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            flag.fetch_add(1, Ordering::SeqCst);
+            Ok("done".to_owned())
+        }
+    });
+    let model = ScriptedModel::new([Turn::call("slow", json!({})), Turn::text("late")]);
+    let agent = Agent::builder().model(model).tool(slow).build().unwrap();
+    let mut events = agent.run_stream("go");
+    while let Some(event) = events.next().await {
+        if matches!(event.unwrap(), RunEvent::ToolCallStarted { .. }) {
+            break;
+        }
+    }
+    drop(events);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(finished.load(Ordering::SeqCst), 0, "the tool was aborted with the run");
+}
+
+#[test]
+fn blocking_api_runs_sync_tools_concurrently() {
+    let model = ScriptedModel::new([Turn::call_every_tool(json!({"delay": 400})), Turn::summarize_results()]);
+    let agent = Agent::builder().model(model).tool(task(1)).tool(task(2)).tool(task(3)).build().unwrap();
+    let start = std::time::Instant::now();
+    let output = agent.run_blocking("go").unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(output.tool_executions.len(), 3);
+    // Three 400 ms calls: about 400 ms together, far from the 1.2 s of running them in turn.
+    assert!(elapsed < Duration::from_millis(1000), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn blocking_api_inside_a_runtime_is_a_clear_error() {
+    let agent = Agent::builder().model(ScriptedModel::new([Turn::text("x")])).build().unwrap();
+    let err = agent.run_blocking("go").unwrap_err();
+    assert!(err.to_string().contains("inside an async runtime"), "{err}");
+}
+
+#[test]
+fn builder_errors() {
+    assert!(matches!(Agent::builder().build(), Err(Error::MissingModel)));
+    let err =
+        Agent::builder().model(ScriptedModel::new([])).tool(atask(1)).tool(atask(1)).build().unwrap_err();
+    assert_eq!(err.to_string(), "two tools are named `atask1`: tool names must be unique within an agent");
+}
