@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::exec::ToolExecution;
+use crate::agent::PausedRun;
 use crate::model::{Message, Usage};
+use crate::tool::ToolCall;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,12 @@ pub enum RunStatus {
     ToolCallLimitReached {
         /// The limit.
         limit: usize,
+    },
+    /// The run waits for the user to approve or reject these calls (tools marked
+    /// `requires_confirmation`); continue it with [`Agent::continue_run`](crate::Agent::continue_run).
+    Paused {
+        /// The calls waiting for a decision, in the model's order.
+        pending: Vec<ToolCall>,
     },
     /// The run made its maximum number of model turns without a final answer.
     MaxTurnsReached {
@@ -62,11 +70,21 @@ pub struct RunOutput {
     pub tool_executions: Vec<ToolExecution>,
     /// Tokens and timings.
     pub metrics: Metrics,
+    /// What is needed to continue a paused run.
+    pub(crate) paused: Option<Box<PausedRun>>,
 }
 
 impl RunOutput {
     /// True when the model gave a final answer.
     pub fn is_completed(&self) -> bool {
         self.status == RunStatus::Completed
+    }
+
+    /// The calls waiting for confirmation when the run is paused (empty otherwise).
+    pub fn pending_calls(&self) -> &[ToolCall] {
+        match &self.status {
+            RunStatus::Paused { pending } => pending,
+            _ => &[],
+        }
     }
 }

@@ -285,3 +285,43 @@ fn builder_errors() {
         Agent::builder().model(ScriptedModel::new([])).tool(atask(1)).tool(atask(1)).build().unwrap_err();
     assert_eq!(err.to_string(), "two tools are named `atask1`: tool names must be unique within an agent");
 }
+
+#[tokio::test(start_paused = true)]
+async fn confirmation_pauses_only_the_calls_that_need_it() {
+    let model = ScriptedModel::new([
+        Turn::calls([("atask1", json!({"delay": 1})), ("atask2", json!({"delay": 2})), ("atask3", json!({"delay": 5}))]),
+        Turn::summarize_results(),
+    ]);
+    let agent = Agent::builder()
+        .model(model.clone())
+        .tool(atask(1))
+        .tool(atask(2).requires_confirmation())
+        .tool(atask(3).requires_confirmation())
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let paused = agent.run("go").await.unwrap();
+    // The call that needs no confirmation ran at once; the run paused after it, not before.
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    let pending: Vec<_> = paused.pending_calls().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(pending, ["atask2", "atask3"]);
+    assert_eq!(model.requests().len(), 1);
+
+    let ids: Vec<String> = paused.pending_calls().iter().map(|c| c.id.clone()).collect();
+    let decisions = [
+        (ids[0].clone(), fanout::agent::Decision::Approve),
+        (ids[1].clone(), fanout::agent::Decision::Reject(Some("too slow".into()))),
+    ];
+    let output = agent.continue_run(paused, decisions).await.unwrap();
+    assert_eq!(output.status, RunStatus::Completed);
+    let texts: Vec<String> = output.tool_executions.iter().map(|e| e.content_for_model()).collect();
+    assert_eq!(
+        texts,
+        ["Task 1 completed in 1.00s", "Task 2 completed in 2.00s", "Error: the user rejected this call: too slow"]
+    );
+    // The model got all three results, in call order, in one turn.
+    let last = model.requests().pop().unwrap();
+    let results: Vec<_> = last.messages.iter().filter(|m| matches!(m, Message::Tool { .. })).collect();
+    assert_eq!(results.len(), 3);
+    assert!(output.content.contains("Task 2 completed in 2.00s"));
+}

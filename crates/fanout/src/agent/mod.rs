@@ -12,6 +12,7 @@
 
 mod blocking;
 mod builder;
+mod cancel;
 mod print;
 mod run;
 
@@ -20,9 +21,11 @@ use std::sync::Arc;
 use futures::stream::Stream;
 
 pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS};
+pub use cancel::CancelToken;
 pub use print::PrintResponse;
+pub use run::{Decision, PausedRun};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::RunEvent;
 use crate::exec::Executor;
 use crate::model::Model;
@@ -101,7 +104,17 @@ impl Agent {
     ///
     /// Dropping the future cancels the run: in-flight async tools are aborted.
     pub async fn run(&self, input: impl Into<String>) -> Result<RunOutput> {
-        run::run(&self.inner, input.into(), false, &mut |_| {}).await
+        run::run(&self.inner, run::Start::Input(input.into()), false, &mut |_| {}).await
+    }
+
+    /// [`run`](Agent::run) that stops with [`Error::Cancelled`] as soon as `token` is cancelled,
+    /// aborting in-flight async tools and the model request.
+    pub async fn run_until_cancelled(&self, input: impl Into<String>, token: &CancelToken) -> Result<RunOutput> {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => Err(Error::Cancelled),
+            output = self.run(input) => output,
+        }
     }
 
     /// Run with streamed model turns, yielding [`RunEvent`]s as they happen; the last item is
@@ -130,7 +143,42 @@ impl Agent {
         &self,
         input: impl Into<String>,
     ) -> impl Stream<Item = Result<RunEvent>> + Send + 'static {
-        run::spawn_stream(Arc::clone(&self.inner), input.into(), true)
+        run::spawn_stream(Arc::clone(&self.inner), run::Start::Input(input.into()), true)
+    }
+
+    /// Continue a run paused for confirmation ([`RunStatus::Paused`](crate::RunStatus::Paused)):
+    /// approved calls run (concurrently), rejected ones — and any without a decision — send the
+    /// model a "rejected by the user" result; then the run goes on.
+    ///
+    /// ```
+    /// use fanout::prelude::*;
+    /// use fanout::agent::Decision;
+    /// use fanout::models::scripted::{ScriptedModel, Turn};
+    ///
+    /// /// Delete a file
+    /// #[tool(requires_confirmation)]
+    /// fn delete(path: String) -> String { format!("deleted {path}") }
+    ///
+    /// # #[tokio::main] async fn main() -> fanout::Result<()> {
+    /// let model = ScriptedModel::new([Turn::call("delete", serde_json::json!({"path": "/tmp/x"})), Turn::text("Done.")]);
+    /// let agent = Agent::builder().model(model).tool(delete).build()?;
+    /// let paused = agent.run("Delete /tmp/x").await?;
+    /// assert_eq!(paused.pending_calls()[0].name, "delete");
+    ///
+    /// let id = paused.pending_calls()[0].id.clone();
+    /// let output = agent.continue_run(paused, [(id, Decision::Approve)]).await?;
+    /// assert_eq!(output.tool_executions[0].result.as_deref(), Ok("deleted /tmp/x"));
+    /// assert_eq!(output.content, "Done.");
+    /// # Ok(()) }
+    /// ```
+    pub async fn continue_run(
+        &self,
+        output: RunOutput,
+        decisions: impl IntoIterator<Item = (String, Decision)>,
+    ) -> Result<RunOutput> {
+        let paused = output.paused.ok_or_else(|| Error::Config("continue_run needs a paused run".into()))?;
+        let start = run::Start::Resume(paused, decisions.into_iter().collect());
+        run::run(&self.inner, start, false, &mut |_| {}).await
     }
 
     /// [`run`](Agent::run) for synchronous code: no runtime needed, and the calls of a turn

@@ -15,6 +15,7 @@ use crate::event::RunEvent;
 use crate::exec::{Batch, BatchEvent, ToolExecution};
 use crate::model::{Message, ModelDelta, ModelRequest, Usage};
 use crate::output::{Metrics, RunOutput, RunStatus, TurnMetrics};
+
 use crate::tool::{ToolCall, ToolError};
 
 /// Where a run reports its events.
@@ -23,25 +24,67 @@ pub(super) type Sink<'a> = &'a mut (dyn FnMut(RunEvent) + Send);
 /// How often a model turn whose stream broke after tool calls had started is tried again.
 const TURN_RETRIES: usize = 2;
 
-/// Run to the end. `streaming` selects streamed model turns (and with them eager tool start).
-pub(super) async fn run(inner: &Inner, input: String, streaming: bool, sink: Sink<'_>) -> Result<RunOutput> {
-    let run_start = Instant::now();
-    let mut messages = Vec::with_capacity(8);
-    if let Some(system) = &inner.system_prompt {
-        messages.push(Message::system(system.clone()));
-    }
-    messages.push(Message::user(input.clone()));
-    sink(RunEvent::RunStarted { model: inner.model.id().to_owned(), input });
+/// How a run begins: from the user's input, or where a paused run stopped.
+pub(super) enum Start {
+    Input(String),
+    Resume(Box<PausedRun>, Vec<(String, Decision)>),
+}
 
-    let mut metrics = Metrics::default();
-    let mut executions: Vec<ToolExecution> = Vec::new();
+/// What the run loop carries from turn to turn.
+#[derive(Debug, Clone)]
+struct RunState {
+    run_start: Instant,
+    messages: Vec<Message>,
+    executions: Vec<ToolExecution>,
+    metrics: Metrics,
+}
+
+/// Run to the end, or to a pause. `streaming` selects streamed model turns (and with them eager
+/// tool start).
+pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_>) -> Result<RunOutput> {
+    let (mut state, first_turn) = match start {
+        Start::Input(input) => {
+            let mut messages = Vec::with_capacity(8);
+            if let Some(system) = &inner.system_prompt {
+                messages.push(Message::system(system.clone()));
+            }
+            messages.push(Message::user(input.clone()));
+            sink(RunEvent::RunStarted { model: inner.model.id().to_owned(), input });
+            let state =
+                RunState { run_start: Instant::now(), messages, executions: Vec::new(), metrics: Metrics::default() };
+            (state, 0)
+        }
+        Start::Resume(paused, decisions) => {
+            let PausedRun { mut state, turn, calls, text, mut done, pending } = *paused;
+            // The time spent waiting for the user does not count as run time.
+            state.metrics.duration += state.run_start.elapsed();
+            state.run_start = Instant::now();
+            let budget = budget(inner, &state, done.len());
+            let mut phase = ToolPhase::new(inner, turn, budget, true);
+            phase.calls = calls;
+            for index in pending {
+                let id = &phase.calls[index].id;
+                match decisions.iter().find(|(d, _)| d == id).map(|(_, decision)| decision) {
+                    Some(Decision::Approve) => phase.start(index),
+                    Some(Decision::Reject(note)) => phase.settle(index, Err(ToolError::Rejected(note.clone()))),
+                    None => phase.settle(index, Err(ToolError::Rejected(Some("no decision was given".into())))),
+                }
+            }
+            let batch = phase.finish(state.run_start, sink).await;
+            done.extend(batch.executions);
+            done.sort_by_key(|(index, _)| *index);
+            let executions = done.into_iter().map(|(_, e)| e).collect();
+            if let Some(status) = record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit) {
+                return Ok(finish(state, status, String::new(), None));
+            }
+            (state, turn + 1)
+        }
+    };
+
     let settings = &inner.settings;
-    let mut status = RunStatus::MaxTurnsReached { limit: settings.max_turns };
-    let mut content = String::new();
-
-    for turn in 0..settings.max_turns {
+    for turn in first_turn..settings.max_turns {
         let request = ModelRequest {
-            messages: messages.clone(),
+            messages: state.messages.clone(),
             tools: Arc::clone(inner.executor.tools().definitions()),
             tool_choice: None,
             parallel_tool_calls: settings.parallel_tool_calls,
@@ -56,9 +99,9 @@ pub(super) async fn run(inner: &Inner, input: String, streaming: bool, sink: Sin
             );
         }
         let turn_start = Instant::now();
-        let budget = settings.tool_call_limit.map(|limit| limit.saturating_sub(executions.len()));
+        let budget = budget(inner, &state, 0);
         let mut phase = if streaming {
-            stream_turn(inner, &request, turn, run_start, budget, &mut metrics, sink).await?
+            stream_turn(inner, &request, turn, state.run_start, budget, &mut state.metrics, sink).await?
         } else {
             let response = inner.model.complete(&request).await?;
             let mut phase = ToolPhase::new(inner, turn, budget, false);
@@ -83,9 +126,9 @@ pub(super) async fn run(inner: &Inner, input: String, streaming: bool, sink: Sin
             );
         }
         if let Some(usage) = phase.usage {
-            metrics.usage += usage;
+            state.metrics.usage += usage;
         }
-        metrics.turns.push(TurnMetrics {
+        state.metrics.turns.push(TurnMetrics {
             duration,
             time_to_first_token: phase.first_delta,
             usage: phase.usage,
@@ -98,42 +141,105 @@ pub(super) async fn run(inner: &Inner, input: String, streaming: bool, sink: Sin
             duration,
         });
 
+        let text = std::mem::take(&mut phase.content);
         if phase.calls.is_empty() {
-            content = std::mem::take(&mut phase.content);
-            messages.push(Message::Assistant { content: Some(content.clone()), tool_calls: Vec::new() });
-            status = RunStatus::Completed;
-            break;
+            state.messages.push(Message::Assistant { content: Some(text.clone()), tool_calls: Vec::new() });
+            return Ok(finish(state, RunStatus::Completed, text, None));
         }
-
-        let (calls, turn_executions, limit_hit) = phase.finish(run_start, sink).await;
-        let text = std::mem::take(&mut content);
-        messages.push(Message::Assistant { content: (!text.is_empty()).then_some(text), tool_calls: calls });
-        let tools = inner.executor.tools();
-        let mut stop = false;
-        for execution in &turn_executions {
-            messages.push(Message::Tool {
-                call_id: execution.call.id.clone(),
-                name: execution.call.name.clone(),
-                content: execution.content_for_model(),
-            });
-            stop |= tools.options(&execution.call.name).is_some_and(|o| o.stop_after_tool_call);
+        let text = (!text.is_empty()).then_some(text);
+        let batch = phase.finish(state.run_start, sink).await;
+        if !batch.held.is_empty() {
+            let pending_calls = batch.held.iter().map(|&i| batch.calls[i].clone()).collect();
+            let paused = PausedRun {
+                state: state.clone(),
+                turn,
+                calls: batch.calls,
+                text,
+                done: batch.executions,
+                pending: batch.held,
+            };
+            let content = String::new();
+            return Ok(finish(state, RunStatus::Paused { pending: pending_calls }, content, Some(paused)));
         }
-        executions.extend(turn_executions);
-        if stop {
-            status = RunStatus::StoppedAfterToolCall;
-            break;
-        }
-        if let (true, Some(limit)) = (limit_hit, settings.tool_call_limit) {
-            status = RunStatus::ToolCallLimitReached { limit };
-            break;
+        let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
+        if let Some(status) = record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit) {
+            return Ok(finish(state, status, String::new(), None));
         }
     }
+    Ok(finish(state, RunStatus::MaxTurnsReached { limit: settings.max_turns }, String::new(), None))
+}
 
-    metrics.duration = run_start.elapsed();
-    if status != RunStatus::Completed {
-        tracing::warn!("run ended without a final answer: {status:?}");
+/// How many more tool calls the run may make, when limited; `extra` counts calls already run in
+/// the current turn.
+fn budget(inner: &Inner, state: &RunState, extra: usize) -> Option<usize> {
+    inner.settings.tool_call_limit.map(|limit| limit.saturating_sub(state.executions.len() + extra))
+}
+
+/// Append a finished batch to the conversation; returns the status if the run must end here.
+fn record_batch(
+    inner: &Inner,
+    state: &mut RunState,
+    calls: Vec<ToolCall>,
+    text: Option<String>,
+    executions: Vec<ToolExecution>,
+    limit_hit: bool,
+) -> Option<RunStatus> {
+    state.messages.push(Message::Assistant { content: text, tool_calls: calls });
+    let tools = inner.executor.tools();
+    let mut stop = false;
+    for execution in &executions {
+        state.messages.push(Message::Tool {
+            call_id: execution.call.id.clone(),
+            name: execution.call.name.clone(),
+            content: execution.content_for_model(),
+        });
+        stop |= tools.options(&execution.call.name).is_some_and(|o| o.stop_after_tool_call);
     }
-    Ok(RunOutput { content, status, messages, tool_executions: executions, metrics })
+    state.executions.extend(executions);
+    match (stop, limit_hit, inner.settings.tool_call_limit) {
+        (true, _, _) => Some(RunStatus::StoppedAfterToolCall),
+        (false, true, Some(limit)) => Some(RunStatus::ToolCallLimitReached { limit }),
+        _ => None,
+    }
+}
+
+fn finish(mut state: RunState, status: RunStatus, content: String, paused: Option<PausedRun>) -> RunOutput {
+    state.metrics.duration += state.run_start.elapsed();
+    if !matches!(status, RunStatus::Completed | RunStatus::Paused { .. }) {
+        tracing::warn!("the run ended without a final answer: {status:?}");
+    }
+    RunOutput {
+        content,
+        status,
+        messages: state.messages,
+        tool_executions: state.executions,
+        metrics: state.metrics,
+        paused: paused.map(Box::new),
+    }
+}
+
+/// A run waiting for the user to approve or reject calls of tools that require confirmation.
+/// Continue it with [`Agent::continue_run`](super::Agent::continue_run).
+#[derive(Debug, Clone)]
+pub struct PausedRun {
+    state: RunState,
+    turn: usize,
+    /// All calls of the paused turn.
+    calls: Vec<ToolCall>,
+    text: Option<String>,
+    /// Executions of the turn's calls that needed no confirmation, by call index.
+    done: Vec<(usize, ToolExecution)>,
+    /// Indices of the calls waiting for a decision.
+    pending: Vec<usize>,
+}
+
+/// The user's answer for a call that requires confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Run the call.
+    Approve,
+    /// Do not run it; the model is told, with the optional note.
+    Reject(Option<String>),
 }
 
 /// One streamed model turn, starting tool calls as they complete. A stream that breaks after
@@ -207,6 +313,8 @@ struct ToolPhase<'a> {
     call_of_entry: Vec<usize>,
     /// Calls that wait for the end of the turn.
     deferred: Vec<usize>,
+    /// Calls that wait for the user's confirmation.
+    held: Vec<usize>,
     content: String,
     usage: Option<Usage>,
     finish_reason: Option<crate::model::FinishReason>,
@@ -225,6 +333,7 @@ impl<'a> ToolPhase<'a> {
             calls: Vec::new(),
             call_of_entry: Vec::new(),
             deferred: Vec::new(),
+            held: Vec::new(),
             content: String::new(),
             usage: None,
             finish_reason: None,
@@ -235,22 +344,26 @@ impl<'a> ToolPhase<'a> {
     /// A call arrived: start it now if eager start applies to it, else at the end of the turn.
     fn add(&mut self, call: ToolCall) {
         let index = self.calls.len();
-        let eager = self.eager && self.inner.executor.tools().options(&call.name).is_none_or(|o| o.eager);
+        let options = self.inner.executor.tools().options(&call.name);
         self.calls.push(call);
-        if eager { self.start(index) } else { self.deferred.push(index) }
+        if options.is_some_and(|o| o.requires_confirmation) {
+            self.held.push(index);
+        } else if self.eager && options.is_none_or(|o| o.eager) {
+            self.start(index);
+        } else {
+            self.deferred.push(index);
+        }
     }
 
     fn start(&mut self, index: usize) {
         let call = self.calls[index].clone();
-        self.call_of_entry.push(index);
         match &mut self.budget {
             Some(0) => {
                 self.limit_hit = true;
                 let limit = self.inner.settings.tool_call_limit.unwrap_or_default();
-                self.batch.push_settled(
-                    call,
-                    Err(ToolError::NotRun(format!("the run's limit of {limit} tool calls was reached"))),
-                );
+                let err = ToolError::NotRun(format!("the run's limit of {limit} tool calls was reached"));
+                self.settle(index, Err(err));
+                return;
             }
             Some(left) => {
                 *left -= 1;
@@ -258,6 +371,13 @@ impl<'a> ToolPhase<'a> {
             }
             None => self.batch.push(call),
         }
+        self.call_of_entry.push(index);
+    }
+
+    /// Report call `index` as done with `result`, without running it.
+    fn settle(&mut self, index: usize, result: crate::tool::ToolResult) {
+        self.batch.push_settled(self.calls[index].clone(), result);
+        self.call_of_entry.push(index);
     }
 
     fn report(&self, event: BatchEvent, run_start: Instant, sink: Sink<'_>) {
@@ -280,13 +400,8 @@ impl<'a> ToolPhase<'a> {
         }
     }
 
-    /// Start the deferred calls, wait for all, and return the calls, their executions in call
-    /// order, and whether the tool-call limit cut the batch short.
-    async fn finish(
-        mut self,
-        run_start: Instant,
-        sink: Sink<'_>,
-    ) -> (Vec<ToolCall>, Vec<ToolExecution>, bool) {
+    /// Start the deferred calls and wait for every started one. Held calls stay unrun.
+    async fn finish(mut self, run_start: Instant, sink: Sink<'_>) -> FinishedBatch {
         for index in std::mem::take(&mut self.deferred) {
             self.start(index);
         }
@@ -294,21 +409,29 @@ impl<'a> ToolPhase<'a> {
         while let Some(event) = self.batch.next_event().await {
             self.report(event, run_start, sink);
         }
-        let mut ordered: Vec<(usize, ToolExecution)> =
+        let mut executions: Vec<(usize, ToolExecution)> =
             self.call_of_entry.iter().copied().zip(self.batch.into_executions()).collect();
-        ordered.sort_by_key(|(index, _)| *index);
-        (self.calls, ordered.into_iter().map(|(_, e)| e).collect(), self.limit_hit)
+        executions.sort_by_key(|(index, _)| *index);
+        FinishedBatch { calls: self.calls, executions, held: self.held, limit_hit: self.limit_hit }
     }
 }
 
+/// A turn's calls after its batch: executions by call index, calls held for confirmation.
+struct FinishedBatch {
+    calls: Vec<ToolCall>,
+    executions: Vec<(usize, ToolExecution)>,
+    held: Vec<usize>,
+    limit_hit: bool,
+}
+
 /// Start a streamed run on its own task, on first poll; dropping the stream aborts it.
-pub(super) fn spawn_stream(inner: Arc<Inner>, input: String, streaming: bool) -> EventStream {
-    EventStream { pending: Some((inner, input)), streaming, rx: None, task: None }
+pub(super) fn spawn_stream(inner: Arc<Inner>, start: Start, streaming: bool) -> EventStream {
+    EventStream { pending: Some((inner, start)), streaming, rx: None, task: None }
 }
 
 /// The stream behind [`Agent::run_stream`](super::Agent::run_stream).
 pub(super) struct EventStream {
-    pending: Option<(Arc<Inner>, String)>,
+    pending: Option<(Arc<Inner>, Start)>,
     streaming: bool,
     rx: Option<mpsc::UnboundedReceiver<Result<RunEvent>>>,
     task: Option<JoinHandle<()>>,
@@ -318,12 +441,12 @@ impl Stream for EventStream {
     type Item = Result<RunEvent>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Some((inner, input)) = self.pending.take() {
+        if let Some((inner, start)) = self.pending.take() {
             let (tx, rx) = mpsc::unbounded_channel();
             let streaming = self.streaming;
             self.task = Some(tokio::spawn(async move {
                 let events = tx.clone();
-                let outcome = run(&inner, input, streaming, &mut |event| {
+                let outcome = run(&inner, start, streaming, &mut |event| {
                     // A closed receiver means the caller stopped listening; the task is aborted.
                     let _ = events.send(Ok(event));
                 })
