@@ -10,7 +10,7 @@
 //! blocking calls cannot be killed: they are detached, run to their end, and their results are
 //! discarded.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,9 @@ use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::tool::{Invocation, ToolCall, ToolError, ToolResult, ToolSet};
+use crate::tool::{
+    CacheKey, Entry, Hooks, Invocation, MemoryCache, ToolCache, ToolCall, ToolError, ToolResult, ToolSet,
+};
 
 /// Limits on a batch; all off by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,6 +122,8 @@ pub struct Executor {
     tools: Arc<ToolSet>,
     limits: ExecLimits,
     slots: Option<Arc<Semaphore>>,
+    hooks: Arc<Hooks>,
+    cache: Arc<dyn ToolCache>,
 }
 
 type Done = (usize, ToolExecution);
@@ -128,7 +132,19 @@ impl Executor {
     /// An executor for `tools` under `limits`.
     pub fn new(tools: Arc<ToolSet>, limits: ExecLimits) -> Self {
         let slots = limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
-        Self { tools, limits, slots }
+        Self { tools, limits, slots, hooks: Arc::default(), cache: Arc::new(MemoryCache::default()) }
+    }
+
+    /// Run `hooks` around every call (see [`Hooks`]).
+    pub fn with_hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
+    /// Keep results of tools marked `cache_results` in `cache` (an in-memory one by default).
+    pub fn with_cache(mut self, cache: Arc<dyn ToolCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// The tools this executor runs.
@@ -173,6 +189,8 @@ impl Executor {
             running: JoinSet::new(),
             exclusive: VecDeque::new(),
             settled: VecDeque::new(),
+            in_flight: HashMap::new(),
+            followers: Vec::new(),
             closed: false,
             started_tx,
             started_rx,
@@ -212,8 +230,12 @@ pub struct Batch {
     done: Vec<Option<ToolExecution>>,
     running: JoinSet<Done>,
     exclusive: VecDeque<usize>,
-    /// Calls settled without running (over the batch limit), not yet reported.
+    /// Calls settled without running (over the batch limit, cached, …), not yet reported.
     settled: VecDeque<usize>,
+    /// Cacheable calls running in this batch, by key: identical calls wait for the first.
+    in_flight: HashMap<CacheKey, usize>,
+    /// `(leader, follower)`: the follower gets the leader's result.
+    followers: Vec<(usize, usize)>,
     closed: bool,
     started_tx: mpsc::UnboundedSender<(usize, Instant)>,
     started_rx: mpsc::UnboundedReceiver<(usize, Instant)>,
@@ -225,18 +247,46 @@ impl Batch {
         let index = self.calls.len();
         self.calls.push(call);
         self.done.push(None);
-        let call = &self.calls[index];
         if let Some(limit) = self.executor.limits.max_calls_per_batch
             && index >= limit
         {
             let err = ToolError::NotRun(format!("at most {limit} tool calls are run per turn"));
-            self.done[index] = Some(ToolExecution::not_run(call.clone(), err));
-            self.settled.push_back(index);
-        } else if self.executor.tools.options(&call.name).is_some_and(|o| o.exclusive) {
+            return self.settle(index, Err(err));
+        }
+        if let Some((cache, key, _)) = self.cache_slot(&self.calls[index]) {
+            if let Some(hit) = cache.get(&key) {
+                return self.settle(index, Ok(hit));
+            }
+            if let Some(&leader) = self.in_flight.get(&key) {
+                return self.followers.push((leader, index));
+            }
+            self.in_flight.insert(key, index);
+        }
+        if self.executor.tools.options(&self.calls[index].name).is_some_and(|o| o.exclusive) {
             self.exclusive.push_back(index);
         } else {
             self.spawn(index, Instant::now());
         }
+    }
+
+    fn settle(&mut self, index: usize, result: ToolResult) {
+        let now = Instant::now();
+        let call = self.calls[index].clone();
+        self.done[index] = Some(ToolExecution {
+            call,
+            result,
+            started_at: now,
+            waited: Duration::ZERO,
+            duration: Duration::ZERO,
+        });
+        self.settled.push_back(index);
+    }
+
+    /// Where and under which key to cache the result of `call`, if its tool caches results.
+    fn cache_slot(&self, call: &ToolCall) -> Option<(Arc<dyn ToolCache>, CacheKey, Duration)> {
+        let ttl = self.executor.tools.options(&call.name)?.cache_ttl?;
+        let args = crate::tool::parse_json(&call.arguments).ok()?;
+        Some((Arc::clone(&self.executor.cache), CacheKey::new(&call.name, &args), ttl))
     }
 
     /// Add a call that is already settled (for example from a cache, or rejected by the user):
@@ -287,6 +337,8 @@ impl Batch {
         let slots = self.executor.slots.clone();
         let timeout = self.executor.timeout_for(&call.name);
         let started_tx = self.started_tx.clone();
+        let hooks = Arc::clone(&self.executor.hooks);
+        let cache = self.cache_slot(&call);
         self.running.spawn(async move {
             let _permit = match slots {
                 // The semaphore is never closed, so this only fails if it were; run anyway.
@@ -296,7 +348,10 @@ impl Batch {
             let started_at = Instant::now();
             // The receiver lives as long as the batch; a send error means nobody listens.
             let _ = started_tx.send((index, started_at));
-            let result = run_call(&tools, &call, timeout).await;
+            let result = run_call(&tools, &hooks, &call, timeout).await;
+            if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {
+                cache.put(key, text.clone(), ttl);
+            }
             let execution = ToolExecution {
                 call,
                 result,
@@ -331,6 +386,11 @@ impl Batch {
                 Some((index, at)) = self.started_rx.recv() => return Some(BatchEvent::Started { index, at }),
                 Some(joined) = self.running.join_next() => match joined {
                     Ok((index, execution)) => {
+                        let followers: Vec<usize> =
+                            self.followers.iter().filter(|(leader, _)| *leader == index).map(|(_, f)| *f).collect();
+                        for follower in followers {
+                            self.settle(follower, execution.result.clone());
+                        }
                         self.done[index] = Some(execution);
                         // Deliver a start still queued before its completion.
                         if let Ok((started, at)) = self.started_rx.try_recv() {
@@ -367,11 +427,26 @@ impl Batch {
 }
 
 /// Parse, invoke and await one call, turning every failure into a [`ToolError`].
-async fn run_call(tools: &ToolSet, call: &ToolCall, timeout: Option<Duration>) -> ToolResult {
+async fn run_call(tools: &ToolSet, hooks: &Hooks, call: &ToolCall, timeout: Option<Duration>) -> ToolResult {
     let Some(entry) = tools.get(&call.name) else {
         return Err(ToolError::UnknownTool { name: call.name.clone(), available: tools.names() });
     };
-    let args = crate::tool::parse_json(&call.arguments)?;
+    let mut args = crate::tool::parse_json(&call.arguments)?;
+    for hook in hooks.pre.iter().chain(&entry.options.pre_hook) {
+        args = AssertUnwindSafe(hook.run(call, args)).catch_unwind().await.map_err(panic_error)??;
+    }
+    let mut result = invoke(entry, args, timeout).await;
+    for hook in entry.options.post_hook.iter().chain(&hooks.post) {
+        result = AssertUnwindSafe(hook.run(call, result))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|p| Err(panic_error(p)));
+    }
+    result
+}
+
+/// Run the tool itself, within its timeout.
+async fn invoke(entry: &Entry, args: serde_json::Value, timeout: Option<Duration>) -> ToolResult {
     let tool = Arc::clone(&entry.tool);
     let invocation = std::panic::catch_unwind(AssertUnwindSafe(|| tool.invoke(args))).map_err(panic_error)?;
     let running = async move {

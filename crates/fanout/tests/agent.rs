@@ -289,7 +289,11 @@ fn builder_errors() {
 #[tokio::test(start_paused = true)]
 async fn confirmation_pauses_only_the_calls_that_need_it() {
     let model = ScriptedModel::new([
-        Turn::calls([("atask1", json!({"delay": 1})), ("atask2", json!({"delay": 2})), ("atask3", json!({"delay": 5}))]),
+        Turn::calls([
+            ("atask1", json!({"delay": 1})),
+            ("atask2", json!({"delay": 2})),
+            ("atask3", json!({"delay": 5})),
+        ]),
         Turn::summarize_results(),
     ]);
     let agent = Agent::builder()
@@ -317,11 +321,94 @@ async fn confirmation_pauses_only_the_calls_that_need_it() {
     let texts: Vec<String> = output.tool_executions.iter().map(|e| e.content_for_model()).collect();
     assert_eq!(
         texts,
-        ["Task 1 completed in 1.00s", "Task 2 completed in 2.00s", "Error: the user rejected this call: too slow"]
+        [
+            "Task 1 completed in 1.00s",
+            "Task 2 completed in 2.00s",
+            "Error: the user rejected this call: too slow"
+        ]
     );
     // The model got all three results, in call order, in one turn.
     let last = model.requests().pop().unwrap();
     let results: Vec<_> = last.messages.iter().filter(|m| matches!(m, Message::Tool { .. })).collect();
     assert_eq!(results.len(), 3);
     assert!(output.content.contains("Task 2 completed in 2.00s"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hooks_rewrite_arguments_and_results_inside_the_calls_task() {
+    use fanout::tool::{PostHook, PreHook};
+    let model = ScriptedModel::new([
+        Turn::calls([
+            ("atask1", json!({"delay": 99})),
+            ("atask2", json!({"delay": 2})),
+            ("atask3", json!({"delay": 2})),
+        ]),
+        Turn::text("ok"),
+    ]);
+    // Agent-wide: cap every delay at 2 s. Tool-level: refuse atask3 outright.
+    let cap = PreHook::new(|_call, mut args: serde_json::Value| async move {
+        tokio::time::sleep(Duration::from_secs(1)).await; // hooks run concurrently too
+        if args["delay"].as_u64().is_some_and(|d| d > 2) {
+            args["delay"] = 2.into();
+        }
+        Ok(args)
+    });
+    let refuse =
+        PreHook::new(
+            |call, _args| async move { Err(ToolError::failed(format!("{} is disabled", call.name))) },
+        );
+    let shout =
+        PostHook::new(
+            |_call, result: fanout::tool::ToolResult| async move { result.map(|r| r.to_uppercase()) },
+        );
+    let agent = Agent::builder()
+        .model(model)
+        .tool(atask(1))
+        .tool(atask(2).post_hook(shout))
+        .tool(atask(3).pre_hook(refuse))
+        .pre_hook(cap)
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let output = agent.run("go").await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(3), "1 s of hooks + 2 s of tools, all overlapped");
+    let texts: Vec<String> = output.tool_executions.iter().map(|e| e.content_for_model()).collect();
+    assert_eq!(
+        texts,
+        ["Task 1 completed in 2.00s", "TASK 2 COMPLETED IN 2.00S", "Error: atask3 is disabled"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cached_results_are_reused_and_identical_calls_run_once() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&runs);
+    let lookup = FunctionTool::new("lookup", "Look a key up", move |args: serde_json::Value| {
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(format!("value of {}", args["key"]))
+        }
+    });
+    let model = ScriptedModel::new([
+        Turn::calls([
+            ("lookup", json!({"key": "a"})),
+            ("lookup", json!({"key": "a"})),
+            ("lookup", json!({"key": "b"})),
+        ]),
+        Turn::calls([("lookup", json!({"key": "a"}))]),
+        Turn::text("ok"),
+    ]);
+    let agent =
+        Agent::builder().model(model).tool(lookup.cache_results(Duration::from_secs(60))).build().unwrap();
+    let output = agent.run("go").await.unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "a and b ran once each; the rest came from the cache");
+    let texts: Vec<String> = output.tool_executions.iter().map(|e| e.content_for_model()).collect();
+    assert_eq!(texts, [r#"value of "a""#, r#"value of "a""#, r#"value of "b""#, r#"value of "a""#]);
+
+    // After the time-to-live the call runs again.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    agent.run("again").await.unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
 }

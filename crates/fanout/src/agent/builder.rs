@@ -7,7 +7,7 @@ use super::{Agent, Inner, Settings};
 use crate::error::{Error, Result};
 use crate::exec::{ExecLimits, Executor};
 use crate::model::Model;
-use crate::tool::{Tool, ToolSet};
+use crate::tool::{Hooks, PostHook, PreHook, Tool, ToolCache, ToolSet};
 
 /// The default cap on model turns per run: generous for real work, finite so a model that never
 /// stops calling tools cannot loop forever.
@@ -39,6 +39,8 @@ pub struct AgentBuilder {
     system_message: Option<String>,
     instructions: Vec<String>,
     limits: ExecLimits,
+    hooks: Hooks,
+    cache: Option<Arc<dyn ToolCache>>,
     settings: Settings,
 }
 
@@ -50,6 +52,8 @@ impl Default for AgentBuilder {
             system_message: None,
             instructions: Vec::new(),
             limits: ExecLimits::default(),
+            hooks: Hooks::default(),
+            cache: None,
             settings: Settings {
                 max_turns: DEFAULT_MAX_TURNS,
                 tool_call_limit: None,
@@ -149,6 +153,25 @@ impl AgentBuilder {
         self
     }
 
+    /// Run `hook` before every tool call (before the tool's own pre-hook).
+    pub fn pre_hook(mut self, hook: PreHook) -> Self {
+        self.hooks.pre.push(hook);
+        self
+    }
+
+    /// Run `hook` after every tool call (after the tool's own post-hook).
+    pub fn post_hook(mut self, hook: PostHook) -> Self {
+        self.hooks.post.push(hook);
+        self
+    }
+
+    /// Where tools marked `cache_results` keep their results (in memory by default, shared by
+    /// all runs of the agent).
+    pub fn tool_cache(mut self, cache: Arc<dyn ToolCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Build the agent. Fails without a model or when two tools share a name.
     pub fn build(self) -> Result<Agent> {
         let model = self.model.ok_or(Error::MissingModel)?;
@@ -165,7 +188,10 @@ impl AgentBuilder {
                 _ => Some(lines.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")),
             }
         });
-        let executor = Executor::new(Arc::new(tools), self.limits);
+        let mut executor = Executor::new(Arc::new(tools), self.limits).with_hooks(self.hooks);
+        if let Some(cache) = self.cache {
+            executor = executor.with_cache(cache);
+        }
         Ok(Agent { inner: Arc::new(Inner { model, executor, system_prompt, settings: self.settings }) })
     }
 }

@@ -109,7 +109,11 @@ impl Agent {
 
     /// [`run`](Agent::run) that stops with [`Error::Cancelled`] as soon as `token` is cancelled,
     /// aborting in-flight async tools and the model request.
-    pub async fn run_until_cancelled(&self, input: impl Into<String>, token: &CancelToken) -> Result<RunOutput> {
+    pub async fn run_until_cancelled(
+        &self,
+        input: impl Into<String>,
+        token: &CancelToken,
+    ) -> Result<RunOutput> {
         tokio::select! {
             biased;
             () = token.cancelled() => Err(Error::Cancelled),

@@ -39,7 +39,11 @@ impl PrintResponse {
 
     async fn print(self) -> Result<()> {
         crate::log::init();
-        let mut events = run::spawn_stream(Arc::clone(&self.agent.inner), run::Start::Input(self.input.clone()), self.stream);
+        let mut events = run::spawn_stream(
+            Arc::clone(&self.agent.inner),
+            run::Start::Input(self.input.clone()),
+            self.stream,
+        );
         println!("Message: {}", self.input);
         while let Some(event) = events.next().await {
             match event? {

@@ -50,8 +50,12 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             }
             messages.push(Message::user(input.clone()));
             sink(RunEvent::RunStarted { model: inner.model.id().to_owned(), input });
-            let state =
-                RunState { run_start: Instant::now(), messages, executions: Vec::new(), metrics: Metrics::default() };
+            let state = RunState {
+                run_start: Instant::now(),
+                messages,
+                executions: Vec::new(),
+                metrics: Metrics::default(),
+            };
             (state, 0)
         }
         Start::Resume(paused, decisions) => {
@@ -66,15 +70,21 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
                 let id = &phase.calls[index].id;
                 match decisions.iter().find(|(d, _)| d == id).map(|(_, decision)| decision) {
                     Some(Decision::Approve) => phase.start(index),
-                    Some(Decision::Reject(note)) => phase.settle(index, Err(ToolError::Rejected(note.clone()))),
-                    None => phase.settle(index, Err(ToolError::Rejected(Some("no decision was given".into())))),
+                    Some(Decision::Reject(note)) => {
+                        phase.settle(index, Err(ToolError::Rejected(note.clone())))
+                    }
+                    None => {
+                        phase.settle(index, Err(ToolError::Rejected(Some("no decision was given".into()))))
+                    }
                 }
             }
             let batch = phase.finish(state.run_start, sink).await;
             done.extend(batch.executions);
             done.sort_by_key(|(index, _)| *index);
             let executions = done.into_iter().map(|(_, e)| e).collect();
-            if let Some(status) = record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit) {
+            if let Some(status) =
+                record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit)
+            {
                 return Ok(finish(state, status, String::new(), None));
             }
             (state, turn + 1)
@@ -162,7 +172,8 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             return Ok(finish(state, RunStatus::Paused { pending: pending_calls }, content, Some(paused)));
         }
         let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
-        if let Some(status) = record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit) {
+        if let Some(status) = record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit)
+        {
             return Ok(finish(state, status, String::new(), None));
         }
     }

@@ -10,7 +10,9 @@
 //! timeout or `exclusive`.
 
 mod args;
+mod cache;
 mod function;
+mod hooks;
 mod options;
 mod output;
 mod schema;
@@ -25,9 +27,12 @@ use serde_json::Value;
 
 pub use args::parse_args;
 pub(crate) use args::parse_json;
+pub use cache::{CacheKey, MemoryCache, ToolCache};
 pub use function::FunctionTool;
+pub use hooks::{Hooks, PostHook, PreHook};
 pub use options::{Configured, ToolExt, ToolOptions};
 pub use schema::{parameters_schema, strict_schema};
+pub(crate) use set::Entry;
 pub use set::ToolSet;
 pub use toolkit::Toolkit;
 

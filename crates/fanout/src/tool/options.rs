@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Invocation, Tool, ToolDefinition};
+use super::{Invocation, PostHook, PreHook, Tool, ToolDefinition};
 
 /// How the agent treats one tool. Everything is off by default.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,10 @@ pub struct ToolOptions {
     /// model's turn ends. Turn off for tools with side effects that must not run for a turn
     /// that may still fail.
     pub eager: bool,
+    /// Runs before each call of this tool (after the agent's pre-hooks).
+    pub pre_hook: Option<PreHook>,
+    /// Runs after each call of this tool (before the agent's post-hooks).
+    pub post_hook: Option<PostHook>,
 }
 
 impl Default for ToolOptions {
@@ -45,6 +49,8 @@ impl Default for ToolOptions {
             exclusive: false,
             cache_ttl: None,
             eager: true,
+            pre_hook: None,
+            post_hook: None,
         }
     }
 }
@@ -127,6 +133,10 @@ option_setters! {
     cache_results(ttl: Duration) => |o| o.cache_ttl = Some(ttl);
     /// Wait for the model's turn to end before starting a call.
     not_eager() => |o| o.eager = false;
+    /// Run `hook` before each call (see [`PreHook`]).
+    pre_hook(hook: PreHook) => |o| o.pre_hook = Some(hook);
+    /// Run `hook` after each call (see [`PostHook`]).
+    post_hook(hook: PostHook) => |o| o.post_hook = Some(hook);
 }
 
 impl<T: Tool> ToolExt for T {}
