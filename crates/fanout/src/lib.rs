@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+extern crate self as fanout;
+
 pub mod agent;
 pub mod error;
 pub mod event;
