@@ -1,0 +1,74 @@
+//! The seed example: three async tools that the model calls at once; they run concurrently.
+//!
+//! ```text
+//! cargo run --example async_tools
+//! ```
+//!
+//! With `OPENAI_API_KEY` set (and optionally `OPENAI_BASE_URL` for any OpenAI-compatible server)
+//! it talks to `gpt-5-mini`; without it, it runs on fanout's built-in scripted model and says so.
+
+use std::time::Duration;
+
+use fanout::models::scripted::ScriptedModel;
+use fanout::models::{openai::OpenAIChat, openai_or_scripted};
+use fanout::prelude::*;
+
+/// Simulate a task that takes a random amount of time to complete
+///
+/// # Arguments
+/// * `delay` - The amount of time to delay the task
+#[tool]
+async fn atask1(delay: u64) -> String {
+    info!("Task 1 has started");
+    for _ in 0..delay {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        info!("Task 1 has slept for 1s");
+    }
+    info!("Task 1 has completed");
+    format!("Task 1 completed in {:.2}s", delay as f64)
+}
+
+/// Simulate a task that takes a random amount of time to complete
+///
+/// # Arguments
+/// * `delay` - The amount of time to delay the task
+#[tool]
+async fn atask2(delay: u64) -> String {
+    info!("Task 2 has started");
+    for _ in 0..delay {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        info!("Task 2 has slept for 1s");
+    }
+    info!("Task 2 has completed");
+    format!("Task 2 completed in {:.2}s", delay as f64)
+}
+
+/// Simulate a task that takes a random amount of time to complete
+///
+/// # Arguments
+/// * `delay` - The amount of time to delay the task
+#[tool]
+async fn atask3(delay: u64) -> String {
+    info!("Task 3 has started");
+    for _ in 0..delay {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        info!("Task 3 has slept for 1s");
+    }
+    info!("Task 3 has completed");
+    format!("Task 3 completed in {:.2}s", delay as f64)
+}
+
+#[tokio::main]
+async fn main() -> fanout::Result<()> {
+    let agent = Agent::builder()
+        .model(openai_or_scripted(OpenAIChat::new("gpt-5-mini"), offline_model()))
+        .tools(tools![atask2, atask1, atask3])
+        .markdown(true)
+        .build()?;
+    agent.print_response("Please run all tasks with a delay of 3s").stream(true).await
+}
+
+/// Without an API key: a scripted model that calls every tool with a delay of 3, then summarizes.
+fn offline_model() -> ScriptedModel {
+    ScriptedModel::call_every_tool_then_summarize(serde_json::json!({"delay": 3}))
+}
