@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::exec::ToolExecution;
 use crate::agent::PausedRun;
+use crate::exec::ToolExecution;
 use crate::model::{Message, Usage};
 use crate::tool::ToolCall;
 

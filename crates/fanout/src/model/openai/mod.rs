@@ -119,9 +119,10 @@ impl OpenAIChat {
         self
     }
 
-    /// Use this API key instead of `OPENAI_API_KEY`.
+    /// Use this API key instead of `OPENAI_API_KEY` (an empty key means none).
     pub fn api_key(self, key: impl Into<String>) -> Self {
-        self.with(|c| c.api_key = Some(key.into()))
+        let key = key.into();
+        self.with(|c| c.api_key = (!key.trim().is_empty()).then_some(key))
     }
 
     /// Use this base URL (e.g. `http://localhost:8000/v1`) instead of `OPENAI_BASE_URL`.

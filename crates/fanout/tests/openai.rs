@@ -1,0 +1,261 @@
+//! The OpenAI provider against the loopback scripted server: the real wire format, streaming,
+//! retries, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fanout::Error;
+use fanout::model::{FinishReason, Message, Model, ModelDelta, ModelRequest};
+use fanout::models::openai::OpenAIChat;
+use fanout::tool::{ToolCall, ToolDefinition};
+use fanout_testserver::{Reply, Script, Server};
+use futures::StreamExt;
+use serde_json::json;
+
+fn model(server: &Server) -> OpenAIChat {
+    OpenAIChat::new("gpt-5-mini").api_key("sk-test-key").base_url(server.url())
+}
+
+fn request() -> ModelRequest {
+    let tools: Vec<ToolDefinition> = ["atask1", "atask2", "atask3"]
+        .into_iter()
+        .map(|name| ToolDefinition {
+            name: name.into(),
+            description: "Simulate a task".into(),
+            parameters: json!({"type": "object", "properties": {"delay": {"type": "integer"}}, "required": ["delay"]}),
+            strict: false,
+        })
+        .collect();
+    ModelRequest {
+        messages: vec![
+            Message::system("Use markdown."),
+            Message::user("Please run all tasks with a delay of 3s"),
+        ],
+        tools: Arc::from(tools),
+        ..ModelRequest::default()
+    }
+}
+
+async fn collect(model: &OpenAIChat, request: &ModelRequest) -> (Vec<ModelDelta>, Option<Error>) {
+    let mut deltas = Vec::new();
+    let mut stream = model.stream(request);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(delta) => deltas.push(delta),
+            Err(err) => return (deltas, Some(err)),
+        }
+    }
+    (deltas, None)
+}
+
+fn three_calls() -> Reply {
+    Reply::tool_calls([
+        ("atask1", r#"{"delay": 3}"#),
+        ("atask2", r#"{"delay": 3}"#),
+        ("atask3", r#"{"delay": 3}"#),
+    ])
+}
+
+#[tokio::test]
+async fn streamed_turn_with_three_parallel_tool_calls() {
+    let server =
+        Server::start(Script::sequence([three_calls().shaped(|s| s.fragment_chars = 4)])).await.unwrap();
+    let (deltas, err) = collect(&model(&server), &request()).await;
+    assert!(err.is_none(), "{err:?}");
+    let calls: Vec<ToolCall> = deltas
+        .iter()
+        .filter_map(|d| match d {
+            ModelDelta::ToolCall { call, .. } => Some(call.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[1], ToolCall::new("call_1", "atask2", r#"{"delay": 3}"#));
+    assert!(deltas.contains(&ModelDelta::Finish(FinishReason::ToolCalls)));
+    assert!(deltas.iter().any(|d| matches!(d, ModelDelta::Usage(u) if u.total_tokens > 0)));
+
+    // What went over the wire.
+    let sent = &server.requests()[0];
+    assert_eq!(sent.authorization.as_deref(), Some("Bearer sk-test-key"));
+    let body = &sent.body;
+    assert_eq!(body["model"], "gpt-5-mini");
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"], json!({"include_usage": true}));
+    assert_eq!(body["messages"][0], json!({"role": "developer", "content": "Use markdown."}));
+    assert_eq!(body["tools"][0]["type"], "function");
+    assert_eq!(body["tools"][0]["function"]["name"], "atask1");
+    assert!(body["tools"][0]["function"].get("strict").is_none());
+    assert!(body.get("parallel_tool_calls").is_none(), "only sent when set");
+    assert!(body.get("temperature").is_none());
+}
+
+#[tokio::test]
+async fn non_streamed_turn_and_request_options() {
+    let server = Server::start(Script::sequence([three_calls()])).await.unwrap();
+    let mut req = request();
+    req.parallel_tool_calls = Some(false);
+    req.messages
+        .push(Message::Assistant { content: None, tool_calls: vec![ToolCall::new("c", "atask1", "{}")] });
+    req.messages.push(Message::Tool { call_id: "c".into(), name: "atask1".into(), content: "done".into() });
+    let response = model(&server).temperature(0.5).system_role("system").complete(&req).await.unwrap();
+    assert_eq!(response.tool_calls.len(), 3);
+    assert_eq!(response.tool_calls[2].name, "atask3");
+    assert_eq!(response.finish_reason, Some(FinishReason::ToolCalls));
+    assert!(response.usage.unwrap().input_tokens > 0);
+    let body = &server.requests()[0].body;
+    assert_eq!(body["parallel_tool_calls"], false);
+    assert_eq!(body["temperature"], 0.5);
+    assert!(body.get("stream").is_none());
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(
+        body["messages"][2],
+        json!({"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "atask1", "arguments": "{}"}}]})
+    );
+    assert_eq!(body["messages"][3], json!({"role": "tool", "content": "done", "tool_call_id": "c"}));
+}
+
+#[tokio::test]
+async fn text_streams_token_by_token() {
+    let reply = Reply::text("Hello, streaming world").shaped(|s| {
+        s.token_chars = 5;
+        s.keep_alive = true;
+        s.crlf = true;
+    });
+    let server = Server::start(Script::sequence([reply])).await.unwrap();
+    let (deltas, err) = collect(&model(&server), &request()).await;
+    assert!(err.is_none(), "{err:?}");
+    let texts: Vec<&str> = deltas
+        .iter()
+        .filter_map(|d| match d {
+            ModelDelta::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["Hello", ", str", "eamin", "g wor", "ld"]);
+    assert!(deltas.contains(&ModelDelta::Finish(FinishReason::Stop)));
+}
+
+#[tokio::test]
+async fn rate_limit_is_retried_after_the_wait_the_server_asks_for() {
+    let server = Server::start(Script::sequence([
+        Reply::error(429, "slow down").code("rate_limit_exceeded").retry_after_ms("300"),
+        Reply::text("ok"),
+    ]))
+    .await
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (deltas, err) = collect(&model(&server), &request()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(deltas[0], ModelDelta::Text("ok".into()));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let waited = requests[1].at.duration_since(requests[0].at);
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(3), "waited {waited:?}");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported_with_the_request_id() {
+    let server =
+        Server::start(Script::sequence([Reply::error(500, "boom"), Reply::text("recovered")])).await.unwrap();
+    let response = model(&server).complete(&request()).await.unwrap();
+    assert_eq!(response.content.as_deref(), Some("recovered"));
+
+    let server = Server::start(Script::sequence([
+        Reply::error(503, "down").retry_after("0"),
+        Reply::error(503, "down").retry_after("0"),
+        Reply::error(503, "still down").code("overloaded").retry_after("0"),
+    ]))
+    .await
+    .unwrap();
+    let err = model(&server).complete(&request()).await.unwrap_err();
+    assert_eq!(server.requests().len(), 3, "two retries by default");
+    assert_eq!(err.to_string(), "openai API error 503 (overloaded): still down [request id req_2]");
+}
+
+#[tokio::test]
+async fn rejected_key_is_not_retried_and_says_what_to_check() {
+    let server = Server::start(Script::sequence([
+        Reply::error(401, "Incorrect API key provided").code("invalid_api_key")
+    ]))
+    .await
+    .unwrap();
+    let err = model(&server).complete(&request()).await.unwrap_err();
+    assert_eq!(server.requests().len(), 1);
+    let text = err.to_string();
+    assert!(text.contains("the API key was rejected (check OPENAI_API_KEY)"), "{text}");
+    assert!(!text.contains("sk-test-key"));
+    assert!(matches!(err, Error::Api { status: 401, .. }));
+}
+
+#[tokio::test]
+async fn missing_key_fails_before_any_request() {
+    let server = Server::start(Script::sequence([Reply::text("never")])).await.unwrap();
+    let model = OpenAIChat::new("gpt-5-mini").api_key("").base_url(server.url());
+    let err = model.complete(&request()).await.unwrap_err();
+    assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
+    let (_, err) = collect(&model, &request()).await;
+    assert!(matches!(err, Some(Error::Config(_))));
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn stream_cut_in_a_tool_call_is_retried_transparently() {
+    let server = Server::start(Script::sequence([
+        three_calls().shaped(|s| {
+            s.fragment_chars = 3;
+            s.chunk_delay = Duration::from_millis(20);
+            s.cut_after = Some(2);
+        }),
+        three_calls(),
+    ]))
+    .await
+    .unwrap();
+    let (deltas, err) = collect(&model(&server), &request()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(deltas.iter().filter(|d| matches!(d, ModelDelta::ToolCall { .. })).count(), 3);
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn stream_cut_after_text_was_delivered_is_an_error() {
+    let reply = Reply::text("The answer is forty").shaped(|s| {
+        s.token_chars = 4;
+        // Paced so the first tokens are on the wire before the connection is cut.
+        s.chunk_delay = Duration::from_millis(30);
+        s.cut_after = Some(3);
+    });
+    let server = Server::start(Script::sequence([reply, Reply::text("never")])).await.unwrap();
+    let (deltas, err) = collect(&model(&server), &request()).await;
+    assert!(!deltas.is_empty(), "the text before the cut reached the caller");
+    let err = err.unwrap_or_else(|| panic!("an error, not a short answer: {deltas:?}"));
+    assert!(matches!(err, Error::IncompleteStream { .. } | Error::Connection { .. }), "{err}");
+    assert_eq!(server.requests().len(), 1, "never retried once output was delivered");
+}
+
+#[tokio::test]
+async fn malformed_chunk_is_a_clear_error() {
+    let reply = Reply::text("hello there").shaped(|s| {
+        s.token_chars = 3;
+        s.malformed_after = Some(2);
+    });
+    let server = Server::start(Script::sequence([reply])).await.unwrap();
+    let (_, err) = collect(&model(&server), &request()).await;
+    let err = err.expect("an error");
+    assert!(err.to_string().contains("a stream chunk is not valid JSON"), "{err}");
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_connection_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let model = OpenAIChat::new("gpt-5-mini")
+        .api_key("k")
+        .base_url(format!("http://127.0.0.1:{port}/v1"))
+        .max_retries(0);
+    let err = model.complete(&request()).await.unwrap_err();
+    assert!(matches!(err, Error::Connection { .. }), "{err}");
+}
