@@ -188,6 +188,9 @@ impl AgentBuilder {
                 _ => Some(lines.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")),
             }
         });
+        if self.settings.debug_mode {
+            crate::log::enable_debug();
+        }
         let mut executor = Executor::new(Arc::new(tools), self.limits).with_hooks(self.hooks);
         if let Some(cache) = self.cache {
             executor = executor.with_cache(cache);

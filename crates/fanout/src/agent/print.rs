@@ -3,12 +3,17 @@
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 
 use super::{Agent, run};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::RunEvent;
+use crate::print::{PrintOptions, Printer};
+
+/// How often spinners and elapsed times advance.
+const TICK: Duration = Duration::from_millis(80);
 
 /// Draws a run in the terminal. Made by [`Agent::print_response`]; `.await` it, or call
 /// [`blocking`](PrintResponse::blocking).
@@ -18,17 +23,44 @@ pub struct PrintResponse {
     agent: Agent,
     input: String,
     stream: bool,
+    options: PrintOptions,
 }
 
 impl PrintResponse {
     pub(super) fn new(agent: Agent, input: String) -> Self {
-        Self { agent, input, stream: false }
+        let mut options = PrintOptions { markdown: agent.inner.settings.markdown, ..PrintOptions::default() };
+        let tools = agent.inner.executor.tools();
+        options.show_results_for = tools
+            .definitions()
+            .iter()
+            .filter(|d| tools.options(&d.name).is_some_and(|o| o.show_result))
+            .map(|d| d.name.clone())
+            .collect();
+        Self { agent, input, stream: false, options }
     }
 
     /// Stream the model's answer: the response grows live as tokens arrive (default off, as in
     /// Agno).
     pub fn stream(mut self, stream: bool) -> Self {
         self.stream = stream;
+        self
+    }
+
+    /// Show the "Message" panel (default on).
+    pub fn show_message(mut self, show: bool) -> Self {
+        self.options.show_message = show;
+        self
+    }
+
+    /// Show the "Tool Calls" panels (default on).
+    pub fn show_tool_calls(mut self, show: bool) -> Self {
+        self.options.show_tool_calls = show;
+        self
+    }
+
+    /// One line per tool call, no timeline.
+    pub fn compact(mut self, compact: bool) -> Self {
+        self.options.compact = compact;
         self
     }
 
@@ -39,29 +71,73 @@ impl PrintResponse {
 
     async fn print(self) -> Result<()> {
         crate::log::init();
-        let mut events = run::spawn_stream(
-            Arc::clone(&self.agent.inner),
-            run::Start::Input(self.input.clone()),
-            self.stream,
-        );
-        println!("Message: {}", self.input);
-        while let Some(event) = events.next().await {
-            match event? {
-                RunEvent::ContentDelta(text) => print!("{text}"),
-                RunEvent::ToolCallCompleted { execution, .. } => {
-                    println!(
-                        "• {}({}) {:.2}s",
-                        execution.call.name,
-                        execution.call.arguments,
-                        execution.duration.as_secs_f64()
-                    )
+        let mut printer = Printer::stdout(self.options);
+        printer.start(&self.input)?;
+        let mut start = run::Start::Input(self.input);
+        loop {
+            let mut events = run::spawn_stream(Arc::clone(&self.agent.inner), start, self.stream);
+            let mut tick = tokio::time::interval(TICK);
+            let output = loop {
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(Ok(RunEvent::RunCompleted(output))) => {
+                            printer.event(&RunEvent::RunCompleted(output.clone()))?;
+                            break *output;
+                        }
+                        Some(Ok(event)) => printer.event(&event)?,
+                        Some(Err(err)) => {
+                            printer.error(&err)?;
+                            return Err(err);
+                        }
+                        None => {
+                            printer.error(&Error::Cancelled)?;
+                            return Err(Error::Cancelled);
+                        }
+                    },
+                    _ = tick.tick() => printer.tick()?,
+                    _ = tokio::signal::ctrl_c() => {
+                        // Dropping `events` aborts the run: tools and the model request.
+                        printer.interrupted()?;
+                        return Err(Error::Cancelled);
+                    }
                 }
-                _ => {}
+            };
+            if output.pending_calls().is_empty() {
+                printer.finish()?;
+                return Ok(());
             }
+            let decisions = confirm(output.pending_calls()).await?;
+            let paused = output.paused.ok_or_else(|| Error::Config("a paused run lost its state".into()))?;
+            start = run::Start::Resume(paused, decisions);
         }
-        println!();
-        Ok(())
     }
+}
+
+/// Ask on the terminal, call by call, whether to run calls that require confirmation.
+async fn confirm(calls: &[crate::tool::ToolCall]) -> Result<Vec<(String, super::Decision)>> {
+    let calls = calls.to_vec();
+    let answers = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(String, super::Decision)>> {
+        use std::io::{BufRead, Write};
+        let mut decisions = Vec::new();
+        let stdin = std::io::stdin();
+        for call in calls {
+            let mut stderr = std::io::stderr();
+            write!(stderr, "Run {}({})? [y/N] ", call.name, call.arguments)?;
+            stderr.flush()?;
+            let mut answer = String::new();
+            stdin.lock().read_line(&mut answer)?;
+            let decision = if matches!(answer.trim(), "y" | "Y" | "yes") {
+                super::Decision::Approve
+            } else {
+                super::Decision::Reject(None)
+            };
+            decisions.push((call.id, decision));
+        }
+        Ok(decisions)
+    })
+    .await
+    .map_err(|e| Error::Config(format!("the confirmation prompt failed: {e}")))??;
+    Ok(answers)
 }
 
 impl IntoFuture for PrintResponse {
