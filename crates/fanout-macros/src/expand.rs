@@ -146,7 +146,10 @@ fn convert_output(output: &ReturnType) -> TokenStream {
         quote_spanned! {ty.span()=> {
             #[allow(unused_imports)]
             use ::fanout::__private::{ViaDisplay as _, ViaSerialize as _};
-            (&&::fanout::__private::Wrap(#value)).__fanout_output()
+            // The double borrow selects `Display` over `Serialize` (autoref specialisation).
+            #[allow(clippy::needless_borrow)]
+            let output = (&&::fanout::__private::Wrap(#value)).__fanout_output();
+            output
         }}
     };
     if is_result(ty) {

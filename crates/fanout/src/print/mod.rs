@@ -106,7 +106,9 @@ impl BatchView {
 /// use fanout::print::{Mode, PrintOptions, Printer};
 /// use fanout::RunEvent;
 ///
-/// let options = PrintOptions { width: Some(40), mode: Some(Mode::Plain), ..PrintOptions::default() };
+/// let mut options = PrintOptions::default();
+/// options.width = Some(40);
+/// options.mode = Some(Mode::Plain);
 /// let mut printer = Printer::new(Vec::new(), options);
 /// printer.start("Hello?")?;
 /// printer.event(&RunEvent::ContentDelta("Hi **there**".into()))?;

@@ -39,6 +39,7 @@ impl<T: Serialize> ViaSerialize for Wrap<T> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::needless_borrow)] // the double borrow is what selects the impl
     use super::*;
 
     #[derive(Serialize)]

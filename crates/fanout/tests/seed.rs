@@ -1,0 +1,189 @@
+//! The seed example as a new user runs it: offline on the scripted model, against an
+//! OpenAI-compatible server (the loopback scripted one), through the blocking API, and on a real
+//! pseudo-terminal under tmux at several widths.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use fanout_testserver::{Script, Server};
+
+/// `target/<profile>/examples/<name>`: cargo builds the examples before running tests.
+fn example(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} is missing: run through `cargo test`, which builds examples", path.display());
+    path
+}
+
+fn run(name: &str, envs: &[(&str, &str)]) -> (Output, Duration) {
+    let mut command = Command::new(example(name));
+    command.env_remove("OPENAI_API_KEY").env_remove("OPENAI_BASE_URL").env_remove("FANOUT_LOG");
+    command.envs(envs.iter().copied());
+    let start = Instant::now();
+    let output = command.output().unwrap();
+    (output, start.elapsed())
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn offline_example_runs_the_tools_at_once_and_prints_the_panels() {
+    let (output, elapsed) = run("async_tools", &[]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.starts_with("OPENAI_API_KEY is not set: using fanout's built-in scripted model"),
+        "{stderr}"
+    );
+    // Three 3 s tasks overlapped.
+    assert!(elapsed < Duration::from_secs(6), "took {elapsed:?}");
+    // Their log lines interleave: all three start before any finishes.
+    let first_done = stderr.find("has completed").unwrap();
+    for n in 1..=3 {
+        assert!(stderr.find(&format!("INFO    Task {n} has started")).unwrap() < first_done, "{stderr}");
+    }
+    for title in ["┏━ Message ━", "┏━ Tool Calls ━", "┏━ Response ("] {
+        assert!(stdout.contains(title), "missing {title}:\n{stdout}");
+    }
+    assert!(stdout.contains("✓ atask2(delay=3)  3.0"), "{stdout}");
+    assert!(stdout.contains("1  Task 1 completed in 3.00s"), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "plain output when not a terminal");
+}
+
+/// What the server saw for one seed run: two requests, the tool phase between them.
+fn check_seed_requests(server: &Server, tools: &[&str]) {
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "exactly two model requests");
+    let phase = requests[1].at.duration_since(requests[0].at);
+    assert!(phase >= Duration::from_secs(3) && phase < Duration::from_millis(3500), "tool phase {phase:?}");
+    let messages = requests[1].body["messages"].as_array().unwrap();
+    let calls = messages[messages.len() - 4]["tool_calls"].as_array().unwrap();
+    let results = &messages[messages.len() - 3..];
+    for ((call, result), tool) in calls.iter().zip(results).zip(tools) {
+        assert_eq!(call["function"]["name"], *tool);
+        assert_eq!(result["role"], "tool");
+        assert_eq!(result["tool_call_id"], call["id"], "results in call order");
+        let n = &tool[tool.len() - 1..];
+        assert_eq!(result["content"], format!("Task {n} completed in 3.00s"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn example_against_an_openai_compatible_server() {
+    let server = Server::start(Script::call_all_tools(r#"{"delay":3}"#)).await.unwrap();
+    let url = server.url();
+    let (output, _) = tokio::task::spawn_blocking(move || {
+        run("async_tools", &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_BASE_URL", url.as_str())])
+    })
+    .await
+    .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", text(&output.stderr));
+    assert!(!text(&output.stderr).contains("scripted model"));
+    check_seed_requests(&server, &["atask2", "atask1", "atask3"]);
+    assert_eq!(server.requests()[0].body["model"], "gpt-5-mini");
+    assert!(stdout.contains("3  Task 3 completed in 3.00s"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_example_runs_blocking_tools_concurrently() {
+    let server = Server::start(Script::call_all_tools(r#"{"delay":3}"#)).await.unwrap();
+    let url = server.url();
+    let (output, _) = tokio::task::spawn_blocking(move || {
+        run("sync_tools", &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_BASE_URL", url.as_str())])
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    check_seed_requests(&server, &["task2", "task1", "task3"]);
+}
+
+#[test]
+fn wrong_key_is_reported_not_replaced() {
+    let (output, _) =
+        run("async_tools", &[("OPENAI_API_KEY", "sk-wrong"), ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")]);
+    assert!(!output.status.success());
+    let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(all.contains("connection error"), "{all}");
+    assert!(!all.contains("scripted model"));
+}
+
+/// The live display on a real pseudo-terminal: after the run, the screen holds closed panels,
+/// final statuses instead of spinners, and the timeline; no line is wider than the terminal.
+#[test]
+fn live_display_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI (.ci/run installs it)");
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let binary = example("async_tools");
+    let handles: Vec<_> = [60, 90, 160]
+        .into_iter()
+        .map(|width| {
+            let binary = binary.clone();
+            std::thread::spawn(move || {
+                let session = format!("fanout-seed-{width}-{}", std::process::id());
+                let done = std::env::temp_dir().join(format!("{session}.done"));
+                let _ = std::fs::remove_file(&done);
+                let script = format!(
+                    "env -u OPENAI_API_KEY TERM=xterm-256color {}; touch {}; sleep 60",
+                    binary.display(),
+                    done.display()
+                );
+                let status = Command::new("tmux")
+                    .args([
+                        "new-session",
+                        "-d",
+                        "-s",
+                        &session,
+                        "-x",
+                        &width.to_string(),
+                        "-y",
+                        "50",
+                        &script,
+                    ])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !done.exists() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let capture =
+                    Command::new("tmux").args(["capture-pane", "-p", "-t", &session]).output().unwrap();
+                let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+                let _ = std::fs::remove_file(&done);
+                (width, text(&capture.stdout))
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (width, screen) = handle.join().unwrap();
+        assert!(screen.contains("Response ("), "width {width}:\n{screen}");
+        assert_eq!(screen.matches('┏').count(), 3, "width {width}: three panels:\n{screen}");
+        assert_eq!(screen.matches('┗').count(), 3, "width {width}: all closed:\n{screen}");
+        assert_eq!(screen.matches('✓').count(), 3, "width {width}:\n{screen}");
+        assert!(
+            !screen.contains(['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']),
+            "width {width}:\n{screen}"
+        );
+        assert!(screen.contains("timeline: 3.0"), "width {width}:\n{screen}");
+        let panel_lines = screen.lines().filter(|l| l.starts_with(['┏', '┃', '┗']));
+        for line in panel_lines {
+            assert_eq!(unicode_width(line), width, "width {width}: {line:?}");
+        }
+    }
+}
+
+fn unicode_width(line: &str) -> usize {
+    line.chars().count()
+}
