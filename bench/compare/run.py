@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Run fanout and Agno side by side against one loopback scripted OpenAI-compatible server and
+rewrite the comparison tables in BENCHMARKS.md.
+
+    python3 bench/compare/run.py            # everything, 5 runs per scenario
+    QUICK=1 python3 bench/compare/run.py    # 2 runs, smaller scenarios
+
+Sets up its own venv (bench/compare/.venv: agno 3.1.10 + openai) and builds the Rust programs in
+release mode. Not run in CI.
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+QUICK = os.environ.get("QUICK") == "1"
+RUNS = 2 if QUICK else 5
+VENV_PY = HERE / ".venv" / "bin" / "python"
+SERVER = ROOT / "target" / "release" / "fanout-testserver"
+# Shares the workspace target dir so the release build of fanout's dependencies is reused.
+FANOUT = ROOT / "target" / "release" / "fanout-bench"
+
+
+def setup():
+    if not VENV_PY.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(HERE / ".venv")], check=True)
+        subprocess.run([str(VENV_PY), "-m", "pip", "install", "-q", "agno==3.1.10", "openai"], check=True)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "fanout-testserver"], cwd=ROOT, check=True)
+    subprocess.run(
+        ["cargo", "build", "--release", "-q", "--manifest-path", str(HERE / "fanout-bench" / "Cargo.toml")],
+        env={**os.environ, "CARGO_TARGET_DIR": str(ROOT / "target")},
+        check=True,
+    )
+
+
+class Server:
+    def __init__(self, tool_args):
+        self.log = Path(tempfile.mkstemp(suffix=".jsonl")[1])
+        self.proc = subprocess.Popen(
+            [str(SERVER), "--tool-args", json.dumps(tool_args), "--log", str(self.log)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        self.url = line.strip().split()[-1]
+
+    def requests(self):
+        time.sleep(0.05)
+        return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.unlink(missing_ok=True)
+
+
+def measure(cmd, tool_args):
+    """One process run: wall seconds, peak RSS (MiB), server-side tool phase (s), stdout."""
+    server = Server(tool_args)
+    try:
+        timing = tempfile.mkstemp()[1]
+        env = {**os.environ, "OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": server.url, "NO_COLOR": "1"}
+        start = time.perf_counter()
+        out = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", timing, *cmd], env=env, capture_output=True, text=True, timeout=600
+        )
+        wall = time.perf_counter() - start
+        if out.returncode != 0:
+            raise RuntimeError(f"{cmd} failed: {out.stderr[-2000:]}")
+        rss_mib = int(Path(timing).read_text().split()[-1]) / 1024
+        reqs = server.requests()
+        phase = (reqs[1]["ms"] - reqs[0]["ms"]) / 1000 if len(reqs) >= 2 else None
+        return wall, rss_mib, phase, out.stdout
+    finally:
+        server.close()
+
+
+def summary(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def fmt(s, scale=1.0, unit="", digits=3):
+    if s is None:
+        return "–"
+    return f"{s['median'] * scale:.{digits}f}{unit} ({s['min'] * scale:.{digits}f}–{s['max'] * scale:.{digits}f})"
+
+
+def scenario(name, tool_args, commands, runs=RUNS, baseline=0.0):
+    results = {}
+    for framework, cmd in commands.items():
+        walls, rss, phases = [], [], []
+        for _ in range(runs):
+            wall, mib, phase, _ = measure(cmd, tool_args)
+            walls.append(wall - baseline)
+            rss.append(mib)
+            phases.append(phase - baseline if phase is not None else None)
+            print(f"  {name} {framework}: wall {wall:.3f}s rss {mib:.1f}MiB phase {phase}", flush=True)
+        results[framework] = {"wall": summary(walls), "rss": summary(rss), "phase": summary(phases)}
+    return results
+
+
+def json_scenario(name, commands, tool_args):
+    results = {}
+    for framework, cmd in commands.items():
+        _, mib, _, stdout = measure(cmd, tool_args)
+        results[framework] = {**json.loads(stdout.strip().splitlines()[-1]), "rss_mib": mib}
+        print(f"  {name} {framework}: {results[framework]}", flush=True)
+    return results
+
+
+def main():
+    setup()
+    agno = [str(VENV_PY), str(HERE / "agno" / "bench.py")]
+    fanout = [str(FANOUT)]
+    big = [1000] if QUICK else [1000, 10000]
+    res = {}
+    print("seed", flush=True)
+    res["seed"] = scenario("seed", {"delay": 3}, {"fanout": fanout + ["seed"], "agno": agno + ["seed"]}, baseline=3.0)
+    for n in big:
+        print(f"fanout {n}", flush=True)
+        runs = 1 if n >= 10000 else RUNS
+        res[f"fanout_{n}"] = scenario(
+            f"fanout_{n}", {"delay": 1}, {"fanout": fanout + ["fanout", str(n)], "agno": agno + ["fanout", str(n)]}, runs
+        )
+    print("sync", flush=True)
+    res["sync64"] = scenario("sync64", {"delay": 1}, {"fanout": fanout + ["sync64"], "agno": agno + ["sync64"]}, 2)
+    res["sync16_blocking"] = scenario(
+        "sync16_blocking", {"delay": 1}, {"fanout": fanout + ["sync16_blocking"], "agno": agno + ["sync16_blocking"]}, 2
+    )
+    print("instantiate", flush=True)
+    res["instantiate"] = json_scenario(
+        "instantiate", {"fanout": fanout + ["instantiate"], "agno": agno + ["instantiate"]}, {"delay": 0}
+    )
+    k = "200" if QUICK else "1000"
+    print("throughput", flush=True)
+    res["throughput"] = json_scenario(
+        "throughput", {"fanout": fanout + ["throughput", k], "agno": agno + ["throughput", k]}, {"delay": 0}
+    )
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"{date.today()}.json").write_text(json.dumps(res, indent=2))
+    write_markdown(res)
+
+
+def ratio(a, b):
+    if not a or not b or a["median"] <= 0:
+        return "–"
+    return f"{b['median'] / a['median']:.1f}×"
+
+
+def write_markdown(res):
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
+    agno_version = subprocess.run([str(VENV_PY), "-c", "import agno,importlib.metadata as m;print(m.version('agno'))"], capture_output=True, text=True).stdout.strip()
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        "<!-- compare:start -->",
+        f"Measured {date.today()} on {os.cpu_count()} cores ({cpu}), {platform.platform()}; {rustc}; agno {agno_version}, Python {platform.python_version()}.",
+        f"Command: `python3 bench/compare/run.py` ({RUNS} runs per scenario unless noted; median (min–max)).",
+        "",
+        "| scenario | metric | fanout | Agno | Agno ÷ fanout |",
+        "|---|---|---|---|---|",
+    ]
+    s = res["seed"]
+    lines.append(f"| seed, 3 async tools × 3 s | tool phase − 3 s (server-side) | {fmt(s['fanout']['phase'], 1000, ' ms', 1)} | {fmt(s['agno']['phase'], 1000, ' ms', 1)} | {ratio(s['fanout']['phase'], s['agno']['phase'])} |")
+    lines.append(f"| | whole process − 3 s | {fmt(s['fanout']['wall'], 1000, ' ms', 0)} | {fmt(s['agno']['wall'], 1000, ' ms', 0)} | {ratio(s['fanout']['wall'], s['agno']['wall'])} |")
+    lines.append(f"| | peak RSS | {fmt(s['fanout']['rss'], 1, ' MiB', 1)} | {fmt(s['agno']['rss'], 1, ' MiB', 1)} | {ratio(s['fanout']['rss'], s['agno']['rss'])} |")
+    for key in [k for k in res if k.startswith("fanout_")]:
+        n = key.split("_")[1]
+        r = res[key]
+        lines.append(f"| {n} async tools × 1 s, one turn | tool phase (server-side) | {fmt(r['fanout']['phase'], 1, ' s')} | {fmt(r['agno']['phase'], 1, ' s')} | {ratio(r['fanout']['phase'], r['agno']['phase'])} |")
+        lines.append(f"| | peak RSS | {fmt(r['fanout']['rss'], 1, ' MiB', 1)} | {fmt(r['agno']['rss'], 1, ' MiB', 1)} | {ratio(r['fanout']['rss'], r['agno']['rss'])} |")
+    for key, label in [("sync64", "64 sync tools × 1 s, async API"), ("sync16_blocking", "16 sync tools × 1 s, blocking API")]:
+        r = res[key]
+        lines.append(f"| {label} | tool phase (server-side) | {fmt(r['fanout']['phase'], 1, ' s')} | {fmt(r['agno']['phase'], 1, ' s')} | {ratio(r['fanout']['phase'], r['agno']['phase'])} |")
+    i = res["instantiate"]
+    lines.append(f"| agent instantiation (1 model, 1 tool) | time per agent | {i['fanout']['us_per_agent']:.3f} µs | {i['agno']['us_per_agent']:.2f} µs | {i['agno']['us_per_agent'] / max(i['fanout']['us_per_agent'], 1e-9):.0f}× |")
+    lines.append(f"| | heap per agent | {i['fanout']['bytes_per_agent']} B | {i['agno']['bytes_per_agent']} B | {i['agno']['bytes_per_agent'] / max(i['fanout']['bytes_per_agent'], 1):.1f}× |")
+    t = res["throughput"]
+    lines.append(f"| throughput: {t['fanout']['runs']} concurrent seed runs, 0 s tools | runs/s | {t['fanout']['runs_per_s']:.0f} | {t['agno']['runs_per_s']:.0f} | {t['fanout']['runs_per_s'] / max(t['agno']['runs_per_s'], 1e-9):.1f}× (fanout ÷ Agno) |")
+    lines.append(f"| | p50 / p99 latency | {t['fanout']['p50_ms']:.0f} / {t['fanout']['p99_ms']:.0f} ms | {t['agno']['p50_ms']:.0f} / {t['agno']['p99_ms']:.0f} ms | |")
+    lines.append(f"| | peak RSS | {t['fanout']['rss_mib']:.1f} MiB | {t['agno']['rss_mib']:.1f} MiB | |")
+    lines.append("<!-- compare:end -->")
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text()
+    start, end = text.index("<!-- compare:start -->"), text.index("<!-- compare:end -->") + len("<!-- compare:end -->")
+    path.write_text(text[:start] + "\n".join(lines) + text[end:])
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
