@@ -185,6 +185,7 @@ impl Executor {
         Batch {
             executor: self.clone(),
             calls: Vec::new(),
+            pushed_at: Vec::new(),
             done: Vec::new(),
             running: JoinSet::new(),
             exclusive: VecDeque::new(),
@@ -227,6 +228,8 @@ pub enum BatchEvent {
 pub struct Batch {
     executor: Executor,
     calls: Vec<ToolCall>,
+    /// When each call was pushed: its wait counts from there.
+    pushed_at: Vec<Instant>,
     done: Vec<Option<ToolExecution>>,
     running: JoinSet<Done>,
     exclusive: VecDeque<usize>,
@@ -246,6 +249,7 @@ impl Batch {
     pub fn push(&mut self, call: ToolCall) {
         let index = self.calls.len();
         self.calls.push(call);
+        self.pushed_at.push(Instant::now());
         self.done.push(None);
         if let Some(limit) = self.executor.limits.max_calls_per_batch
             && index >= limit
@@ -265,7 +269,7 @@ impl Batch {
         if self.executor.tools.options(&self.calls[index].name).is_some_and(|o| o.exclusive) {
             self.exclusive.push_back(index);
         } else {
-            self.spawn(index, Instant::now());
+            self.spawn(index);
         }
     }
 
@@ -293,16 +297,10 @@ impl Batch {
     /// it is reported as completed without running.
     pub fn push_settled(&mut self, call: ToolCall, result: ToolResult) {
         let index = self.calls.len();
-        let now = Instant::now();
-        self.done.push(Some(ToolExecution {
-            call: call.clone(),
-            result,
-            started_at: now,
-            waited: Duration::ZERO,
-            duration: Duration::ZERO,
-        }));
         self.calls.push(call);
-        self.settled.push_back(index);
+        self.pushed_at.push(Instant::now());
+        self.done.push(None);
+        self.settle(index, result);
     }
 
     /// No more calls will be added: exclusive calls may run once the others are done, and
@@ -331,7 +329,8 @@ impl Batch {
         self.done.get(index).and_then(Option::as_ref)
     }
 
-    fn spawn(&mut self, index: usize, queued_at: Instant) {
+    fn spawn(&mut self, index: usize) {
+        let queued_at = self.pushed_at[index];
         let call = self.calls[index].clone();
         let tools = Arc::clone(&self.executor.tools);
         let slots = self.executor.slots.clone();
@@ -378,8 +377,7 @@ impl Batch {
                     std::future::pending::<()>().await;
                 }
                 let index = self.exclusive.pop_front()?;
-                // An exclusive call waited from the batch's close; count its wait from now on.
-                self.spawn(index, Instant::now());
+                self.spawn(index);
             }
             tokio::select! {
                 biased;
