@@ -75,10 +75,10 @@ impl Renderer {
         let indent = format!("{prefix}{}", " ".repeat(hang));
         let spans = std::mem::take(&mut self.spans);
         let mut lines = wrap(&spans, self.width, &indent);
-        if let (Some(bullet), Some(first)) = (bullet, lines.first_mut()) {
-            if let Some(span) = first.spans.first_mut() {
-                span.0 = format!("{prefix}{bullet}");
-            }
+        if let (Some(bullet), Some(first)) = (bullet, lines.first_mut())
+            && let Some(span) = first.spans.first_mut()
+        {
+            span.0 = format!("{prefix}{bullet}");
         }
         self.out.extend(lines);
     }
