@@ -1,0 +1,86 @@
+//! Snapshots of the plain-text output (not a terminal, or NO_COLOR) for the seed flow at three
+//! widths. `UPDATE_SNAPSHOTS=1 cargo test -p fanout --test print_plain` rewrites them.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use fanout::RunEvent;
+use fanout::exec::ToolExecution;
+use fanout::print::{Mode, PrintOptions, Printer};
+use fanout::tool::{ToolCall, ToolError};
+use tokio::time::Instant;
+
+/// The seed run as events: three calls of 3 s (one failing), then the markdown answer.
+async fn seed_events(printer: &mut Printer<Vec<u8>>) {
+    printer.start("Please run all tasks with a delay of 3s").unwrap();
+    let start = Instant::now();
+    let calls: Vec<ToolCall> = [2, 1, 3]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ToolCall::new(format!("call_{i}"), format!("atask{n}"), r#"{"delay":3}"#))
+        .collect();
+    for (index, call) in calls.iter().enumerate() {
+        let at = Duration::from_millis(10 * index as u64);
+        printer.event(&RunEvent::ToolCallStarted { turn: 0, index, call: call.clone(), at }).unwrap();
+    }
+    printer
+        .event(&RunEvent::ModelTurnCompleted {
+            turn: 0,
+            tool_calls: 3,
+            usage: None,
+            finish_reason: None,
+            duration: Duration::from_millis(300),
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (index, call) in calls.iter().enumerate() {
+        let result = if index == 2 {
+            Err(ToolError::Failed("the disk is full\nand more".into()))
+        } else {
+            Ok(format!("Task {} completed in 3.00s", &call.name[5..]))
+        };
+        let execution = ToolExecution {
+            call: call.clone(),
+            result,
+            started_at: start + Duration::from_millis(10 * index as u64),
+            waited: Duration::ZERO,
+            duration: Duration::from_millis(3000 - 500 * index as u64),
+        };
+        printer.event(&RunEvent::ToolCallCompleted { turn: 0, index, execution }).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let answer = "All tasks have finished.\n\n| # | result |\n|---|---|\n| 1 | Task 1 completed in 3.00s |\n\
+                  | 2 | Task 2 completed in 3.00s |\n\n- one **bold** point that is long enough to wrap on a narrow terminal\n\n```sh\ncargo run --example async_tools\n```\n\nDone.";
+    for piece in answer.split_inclusive(' ') {
+        printer.event(&RunEvent::ContentDelta(piece.to_owned())).unwrap();
+    }
+    printer.finish().unwrap();
+}
+
+fn check(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing snapshot {name}: run with UPDATE_SNAPSHOTS=1 and review it"));
+    assert_eq!(actual, expected, "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)");
+}
+
+#[tokio::test(start_paused = true)]
+async fn seed_flow_in_plain_text_at_three_widths() {
+    for width in [60, 90, 160] {
+        let mut options = PrintOptions::default();
+        options.width = Some(width);
+        options.mode = Some(Mode::Plain);
+        let mut printer = Printer::new(Vec::new(), options);
+        seed_events(&mut printer).await;
+        let output = String::from_utf8(printer.into_inner()).unwrap();
+        assert!(!output.contains('\x1b'), "no escape codes in plain mode");
+        for line in output.lines().filter(|l| l.starts_with(['┏', '┃', '┗'])) {
+            assert_eq!(line.chars().count(), width, "{line:?}");
+        }
+        check(&format!("seed_plain_{width}.txt"), &output);
+    }
+}
