@@ -42,10 +42,10 @@ def setup():
 
 
 class Server:
-    def __init__(self, tool_args):
+    def __init__(self, tool_args, extra=()):
         self.log = Path(tempfile.mkstemp(suffix=".jsonl")[1])
         self.proc = subprocess.Popen(
-            [str(SERVER), "--tool-args", json.dumps(tool_args), "--log", str(self.log)],
+            [str(SERVER), "--tool-args", json.dumps(tool_args), "--log", str(self.log), *extra],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -62,9 +62,9 @@ class Server:
         self.log.unlink(missing_ok=True)
 
 
-def measure(cmd, tool_args):
+def measure(cmd, tool_args, server_args=()):
     """One process run: wall seconds, peak RSS (MiB), server-side tool phase (s), stdout."""
-    server = Server(tool_args)
+    server = Server(tool_args, server_args)
     try:
         timing = tempfile.mkstemp()[1]
         env = {**os.environ, "OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": server.url, "NO_COLOR": "1"}
@@ -96,12 +96,12 @@ def fmt(s, scale=1.0, unit="", digits=3):
     return f"{s['median'] * scale:.{digits}f}{unit} ({s['min'] * scale:.{digits}f}–{s['max'] * scale:.{digits}f})"
 
 
-def scenario(name, tool_args, commands, runs=RUNS, baseline=0.0):
+def scenario(name, tool_args, commands, runs=RUNS, baseline=0.0, server_args=()):
     results = {}
     for framework, cmd in commands.items():
         walls, rss, phases = [], [], []
         for _ in range(runs):
-            wall, mib, phase, _ = measure(cmd, tool_args)
+            wall, mib, phase, _ = measure(cmd, tool_args, server_args)
             walls.append(wall - baseline)
             rss.append(mib)
             phases.append(phase - baseline if phase is not None else None)
@@ -137,6 +137,11 @@ def main():
     res["sync64"] = scenario("sync64", {"delay": 1}, {"fanout": fanout + ["sync64"], "agno": agno + ["sync64"]}, 2)
     res["sync16_blocking"] = scenario(
         "sync16_blocking", {"delay": 1}, {"fanout": fanout + ["sync16_blocking"], "agno": agno + ["sync16_blocking"]}, 2
+    )
+    print("eager", flush=True)
+    slow_stream = ["--fragment-chars", "4", "--fragment-delay-ms", "200"]
+    res["eager"] = scenario(
+        "eager", {"delay": 1}, {"on": fanout + ["eager", "on"], "off": fanout + ["eager", "off"]}, server_args=slow_stream
     )
     print("instantiate", flush=True)
     res["instantiate"] = json_scenario(
@@ -183,6 +188,8 @@ def write_markdown(res):
     for key, label in [("sync64", "64 sync tools × 1 s, async API"), ("sync16_blocking", "16 sync tools × 1 s, blocking API")]:
         r = res[key]
         lines.append(f"| {label} | tool phase (server-side) | {fmt(r['fanout']['phase'], 1, ' s')} | {fmt(r['agno']['phase'], 1, ' s')} | {ratio(r['fanout']['phase'], r['agno']['phase'])} |")
+    e = res["eager"]
+    lines.append(f"| eager start: 3 tools × 1 s, arguments streamed 4 chars / 200 ms | first → second request (fanout, eager on / off) | {fmt(e['on']['phase'], 1, ' s')} | {fmt(e['off']['phase'], 1, ' s')} (off) | {ratio(e['on']['phase'], e['off']['phase'])} |")
     i = res["instantiate"]
     lines.append(f"| agent instantiation (1 model, 1 tool) | time per agent | {i['fanout']['us_per_agent']:.3f} µs | {i['agno']['us_per_agent']:.2f} µs | {i['agno']['us_per_agent'] / max(i['fanout']['us_per_agent'], 1e-9):.0f}× |")
     lines.append(f"| | heap per agent | {i['fanout']['bytes_per_agent']} B | {i['agno']['bytes_per_agent']} B | {i['agno']['bytes_per_agent'] / max(i['fanout']['bytes_per_agent'], 1):.1f}× |")

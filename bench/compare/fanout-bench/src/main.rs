@@ -121,6 +121,25 @@ fn main() -> fanout::Result<()> {
             let output = agent(tools)?.run_blocking(prompt)?;
             println!("{} calls", output.tool_executions.len());
         }
+        "eager" => {
+            // Three 1 s tools; the server streams each call's arguments slowly.
+            let eager = arg(1, "on") == "on";
+            let tools = (0..3).map(|i| Arc::new(sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
+            let agent = Agent::builder()
+                .model(OpenAIChat::new("gpt-5-mini"))
+                .tools(tools)
+                .eager_tool_start(eager)
+                .build()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                use futures_lite::StreamExt as _;
+                let mut events = Box::pin(agent.run_stream(prompt));
+                while let Some(event) = events.next().await {
+                    event?;
+                }
+                Ok::<_, fanout::Error>(())
+            })?;
+        }
         "instantiate" => {
             let model = OpenAIChat::new("gpt-5-mini");
             let n = 100_000;

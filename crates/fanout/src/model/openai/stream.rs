@@ -1,6 +1,7 @@
 //! From SSE event data to [`ModelDelta`]s: text as it arrives, tool calls assembled from their
-//! fragments by `index` and emitted whole — each as soon as it is complete (a later call has
-//! begun and its arguments are complete JSON), all of them at the latest when the turn finishes.
+//! fragments by `index` and emitted whole, in order, each as soon as it is complete — its
+//! arguments form a complete JSON object (which no valid continuation can extend), or a later
+//! call has begun — and all of them at the latest when the turn finishes.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -107,6 +108,15 @@ impl Assembler {
         }
         self.current = Some(index);
         let call = self.calls.entry(index).or_default();
+        let arguments = fragment.function.arguments.unwrap_or_default();
+        if call.emitted
+            && fragment.id.is_none()
+            && fragment.function.name.is_none()
+            && arguments.trim().is_empty()
+        {
+            // Trailing whitespace after a complete call changes nothing.
+            return Ok(());
+        }
         if call.emitted {
             return Err(Error::InvalidResponse {
                 provider: PROVIDER,
@@ -123,8 +133,11 @@ impl Assembler {
                 _ => call.name = Some(name),
             }
         }
-        if let Some(arguments) = fragment.function.arguments {
-            call.arguments.push_str(&arguments);
+        call.arguments.push_str(&arguments);
+        // A complete JSON object cannot be extended by a valid stream: the call can start now,
+        // once the calls before it have.
+        if is_complete_object(&call.arguments) {
+            self.emit_ready_before(index + 1, out)?;
         }
         Ok(())
     }
@@ -165,6 +178,12 @@ impl Assembler {
         out.push_back(ModelDelta::ToolCall { index, call: ToolCall { id, name, arguments } });
         Ok(())
     }
+}
+
+fn is_complete_object(arguments: &str) -> bool {
+    arguments.trim_start().starts_with('{')
+        && arguments.trim_end().ends_with('}')
+        && arguments_complete(arguments)
 }
 
 fn arguments_complete(arguments: &str) -> bool {
