@@ -52,9 +52,14 @@ class Server:
         line = self.proc.stdout.readline()
         self.url = line.strip().split()[-1]
 
-    def requests(self):
-        time.sleep(0.05)
-        return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
+    def requests(self, expected=2):
+        # The server appends to its log after each request; a big one can take a moment.
+        deadline = time.time() + 5
+        while True:
+            reqs = [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
+            if len(reqs) >= expected or time.time() > deadline:
+                return reqs
+            time.sleep(0.05)
 
     def close(self):
         self.proc.terminate()

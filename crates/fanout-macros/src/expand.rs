@@ -101,12 +101,15 @@ pub(crate) fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStr
 
             impl ::fanout::tool::Tool for #fn_name {
                 fn definition(&self) -> ::fanout::tool::ToolDefinition {
-                    ::fanout::tool::ToolDefinition {
+                    // Generating the schema is the costly part of building an agent: do it once.
+                    static DEFINITION: ::std::sync::OnceLock<::fanout::tool::ToolDefinition> =
+                        ::std::sync::OnceLock::new();
+                    ::std::clone::Clone::clone(DEFINITION.get_or_init(|| ::fanout::tool::ToolDefinition {
                         name: ::std::string::String::from(#tool_name),
                         description: ::std::string::String::from(#description),
                         parameters: ::fanout::tool::parameters_schema::<#args_struct>(),
                         strict: false,
-                    }
+                    }))
                 }
 
                 fn invoke(
