@@ -412,3 +412,26 @@ async fn cached_results_are_reused_and_identical_calls_run_once() {
     agent.run("again").await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_returns_promptly_and_the_agent_stays_usable() {
+    use fanout::agent::CancelToken;
+    let model = ScriptedModel::new([Turn::call_every_tool(json!({"delay": 60})), Turn::text("late")]);
+    let agent = Agent::builder().model(model.clone()).tool(atask(1)).tool(atask(2)).build().unwrap();
+    // Twice with the same agent: a cancelled run leaves nothing behind that blocks the next.
+    for round in 1..=2 {
+        let token = CancelToken::new();
+        let canceller = token.clone();
+        let cancelled_at = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            canceller.cancel();
+            std::time::Instant::now()
+        });
+        let outcome = agent.run_until_cancelled("go", &token).await;
+        let returned = std::time::Instant::now();
+        assert!(matches!(outcome, Err(Error::Cancelled)), "round {round}");
+        let lag = returned.duration_since(cancelled_at.await.unwrap());
+        assert!(lag < Duration::from_millis(100), "round {round}: returned {lag:?} after the cancel");
+        assert_eq!(model.requests().len(), round, "round {round} reached the model");
+    }
+}
