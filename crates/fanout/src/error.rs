@@ -84,13 +84,6 @@ pub enum Error {
     #[error("scripted model: {0}")]
     Script(String),
 
-    /// The run made as many model turns as allowed without reaching a final answer.
-    #[error("the run reached its limit of {limit} model turns without a final answer")]
-    MaxTurnsReached {
-        /// The limit that was reached.
-        limit: usize,
-    },
-
     /// The run was cancelled (dropped, Ctrl-C, or a cancellation handle).
     #[error("the run was cancelled")]
     Cancelled,

@@ -124,7 +124,7 @@ fn main() -> fanout::Result<()> {
         "eager" => {
             // Three 1 s tools; the server streams each call's arguments slowly.
             let eager = arg(1, "on") == "on";
-            let tools = (0..3).map(|i| Arc::new(sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
+            let tools: Vec<Arc<dyn Tool>> = (0..3).map(|i| Arc::new(sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
             let agent = Agent::builder()
                 .model(OpenAIChat::new("gpt-5-mini"))
                 .tools(tools)
@@ -132,7 +132,7 @@ fn main() -> fanout::Result<()> {
                 .build()?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                use futures_lite::StreamExt as _;
+                use futures::StreamExt as _;
                 let mut events = Box::pin(agent.run_stream(prompt));
                 while let Some(event) = events.next().await {
                     event?;
