@@ -51,6 +51,20 @@ fn batches(c: &mut Criterion) {
     });
     group.finish();
 
+    // The same 10 ms sleep without the executor: tokio's timer rounds up to its 1 ms tick, and
+    // `block_on` hands over between threads. Subtract this from the next figure.
+    c.bench_function("baseline/sleep10ms", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let _ = runtime.block_on(async { tokio::spawn(tokio::time::sleep(Duration::from_millis(10))).await });
+                total += start.elapsed().saturating_sub(Duration::from_millis(10));
+            }
+            total
+        });
+    });
+
     // Overhead over the slowest tool: 3 calls sleeping 10 ms, minus the 10 ms.
     let batch = calls("sleep10ms", 3);
     c.bench_function("overhead_over_slowest/3x10ms", |b| {
