@@ -58,7 +58,8 @@ fn batches(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let start = Instant::now();
-                let _ = runtime.block_on(async { tokio::spawn(tokio::time::sleep(Duration::from_millis(10))).await });
+                let _ = runtime
+                    .block_on(async { tokio::spawn(tokio::time::sleep(Duration::from_millis(10))).await });
                 total += start.elapsed().saturating_sub(Duration::from_millis(10));
             }
             total

@@ -163,20 +163,11 @@ pub(super) struct ChatResponse {
 
 #[derive(Deserialize)]
 pub(super) struct Choice {
+    /// A whole message has the fields of a streamed delta, complete.
     #[serde(default, deserialize_with = "nullable")]
-    pub(super) message: ResponseMessage,
+    pub(super) message: Delta,
     #[serde(default)]
     pub(super) finish_reason: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-pub(super) struct ResponseMessage {
-    #[serde(default)]
-    pub(super) content: Option<String>,
-    #[serde(default, alias = "reasoning")]
-    pub(super) reasoning_content: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    pub(super) tool_calls: Vec<DeltaToolCall>,
 }
 
 /// One streamed chunk.
@@ -198,6 +189,7 @@ pub(super) struct ChunkChoice {
     pub(super) finish_reason: Option<String>,
 }
 
+/// A message, whole (`choices[].message`) or in pieces (`choices[].delta`).
 #[derive(Deserialize, Default)]
 pub(super) struct Delta {
     #[serde(default)]
