@@ -84,3 +84,44 @@ async fn seed_flow_in_plain_text_at_three_widths() {
         check(&format!("seed_plain_{width}.txt"), &output);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn reasoning_gets_its_own_panel_and_show_result_prints_results() {
+    let mut options = PrintOptions::default();
+    options.width = Some(50);
+    options.mode = Some(Mode::Plain);
+    options.show_results_for.insert("lookup".into());
+    let mut printer = Printer::new(Vec::new(), options);
+    printer.start("Why?").unwrap();
+    let call = ToolCall::new("c1", "lookup", r#"{"key":"a"}"#);
+    printer
+        .event(&RunEvent::ToolCallStarted { turn: 0, index: 0, call: call.clone(), at: Duration::ZERO })
+        .unwrap();
+    let execution = ToolExecution {
+        call,
+        result: Ok("value of a\nsecond line".into()),
+        started_at: Instant::now(),
+        waited: Duration::ZERO,
+        duration: Duration::from_millis(5),
+    };
+    printer.event(&RunEvent::ToolCallCompleted { turn: 0, index: 0, execution }).unwrap();
+    let done = RunEvent::ModelTurnCompleted {
+        turn: 0,
+        tool_calls: 1,
+        usage: None,
+        finish_reason: None,
+        duration: Duration::ZERO,
+    };
+    printer.event(&done).unwrap();
+    printer.event(&RunEvent::ReasoningDelta("Thinking it over.".into())).unwrap();
+    printer.event(&RunEvent::ContentDelta("Because.".into())).unwrap();
+    printer.finish().unwrap();
+    let output = String::from_utf8(printer.into_inner()).unwrap();
+    assert!(output.contains("┃ ✓ lookup(key=\"a\")  0.01s"), "{output}");
+    assert!(output.contains("┃     value of a"), "{output}");
+    assert!(output.contains("┃     second line"), "{output}");
+    let reasoning = output.find("┏━ Reasoning").unwrap();
+    let response = output.find("┏━ Response").unwrap();
+    assert!(reasoning < response);
+    assert!(output.contains("┃ Thinking it over."), "{output}");
+}

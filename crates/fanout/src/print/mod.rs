@@ -349,7 +349,7 @@ impl<W: Write> Printer<W> {
                 lines.extend(self.tool_panel(batch, final_frame || batch.is_done()));
             }
         }
-        if !self.response.is_empty() || final_frame {
+        if !self.response.is_empty() || !self.reasoning.is_empty() || final_frame {
             lines.extend(self.response_panel());
         }
         if final_frame && let Some(note) = &self.note {
@@ -400,11 +400,12 @@ impl<W: Write> Printer<W> {
 
     fn response_panel(&self) -> Vec<String> {
         let inner = self.width - 4;
-        let mut body = Vec::new();
+        let mut lines = Vec::new();
         if !self.reasoning.is_empty() {
-            body.extend(style::wrap(&[(self.reasoning.clone(), Style::dim())], inner, ""));
-            body.push(Line::default());
+            let body = style::wrap(&[(self.reasoning.clone(), Style::dim())], inner, "");
+            lines.extend(panel::draw("Reasoning", body, self.width, Color::Cyan, self.color()));
         }
+        let mut body = Vec::new();
         if self.options.markdown {
             body.extend(markdown::render(&self.response, inner));
         } else {
@@ -413,7 +414,8 @@ impl<W: Write> Printer<W> {
             }
         }
         let title = format!("Response ({:.1}s)", self.started.elapsed().as_secs_f64());
-        panel::draw(&title, body, self.width, Color::Blue, self.color())
+        lines.extend(panel::draw(&title, body, self.width, Color::Blue, self.color()));
+        lines
     }
 
     fn tool_panel(&self, batch: &BatchView, done: bool) -> Vec<String> {
