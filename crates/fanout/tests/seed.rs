@@ -184,6 +184,42 @@ fn live_display_in_a_real_terminal() {
     }
 }
 
+/// An answer taller than the terminal: what scrolled off is printed once, not once per frame.
+#[test]
+fn long_streamed_answer_leaves_each_line_once_in_the_scrollback() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI (.ci/run installs it)");
+        return;
+    }
+    let session = format!("fanout-long-{}", std::process::id());
+    let done = std::env::temp_dir().join(format!("{session}.done"));
+    let _ = std::fs::remove_file(&done);
+    let script = format!(
+        "TERM=xterm-256color {}; touch {}; sleep 60",
+        example("long_answer").display(),
+        done.display()
+    );
+    let status = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "70", "-y", "20", &script])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let capture =
+        Command::new("tmux").args(["capture-pane", "-p", "-t", &session, "-S", "-500"]).output().unwrap();
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    let _ = std::fs::remove_file(&done);
+    let screen = text(&capture.stdout);
+    for i in 1..=40 {
+        assert_eq!(screen.matches(&format!("item number {i},")).count(), 1, "item {i}:\n{screen}");
+    }
+    assert_eq!(screen.matches('┏').count(), 2, "{screen}");
+    assert_eq!(screen.matches('┗').count(), 2, "{screen}");
+}
+
 fn unicode_width(line: &str) -> usize {
     line.chars().count()
 }

@@ -190,7 +190,9 @@ impl<W: Write> Printer<W> {
         self.started = Instant::now();
         self.input = input.to_owned();
         if self.mode == Mode::Live {
-            write!(self.out, "\x1b[?25l")?;
+            // Hide the cursor; the blank line keeps the live region off the top row (see
+            // `draw_live`).
+            writeln!(self.out, "\x1b[?25l")?;
             if self.on_stdout {
                 live::STDOUT.lock().unwrap_or_else(|p| p.into_inner()).replace(live::Region::default());
                 self.guard = Some(CursorGuard);
@@ -374,7 +376,9 @@ impl<W: Write> Printer<W> {
     /// Draw `frame` below the settled lines; what does not fit the terminal is settled first.
     fn draw_live(&mut self, frame: Vec<String>, final_frame: bool) -> io::Result<()> {
         let mut frame: Vec<String> = frame.into_iter().skip(self.settled).collect();
-        let room = self.height.saturating_sub(1);
+        // Keep the region off the top row: clearing from there is a whole-screen clear, which
+        // some terminals (tmux's `scroll-on-clear`) copy into the scrollback.
+        let room = self.height.saturating_sub(2);
         let overflow = if final_frame { frame.len() } else { frame.len().saturating_sub(room) };
         let settled: Vec<String> = frame.drain(..overflow).collect();
         self.settled += settled.len();
