@@ -76,17 +76,23 @@ fn check_seed_requests(server: &Server, tools: &[&str]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn example_against_an_openai_compatible_server() {
+/// Run example `name` against a fresh loopback server playing the seed flow.
+async fn run_against_server(name: &'static str) -> (Server, Output) {
     let server = Server::start(Script::call_all_tools(r#"{"delay":3}"#)).await.unwrap();
     let url = server.url();
     let (output, _) = tokio::task::spawn_blocking(move || {
-        run("async_tools", &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_BASE_URL", url.as_str())])
+        run(name, &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_BASE_URL", url.as_str())])
     })
     .await
     .unwrap();
+    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    (server, output)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn example_against_an_openai_compatible_server() {
+    let (server, output) = run_against_server("async_tools").await;
     let stdout = text(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", text(&output.stderr));
     assert!(!text(&output.stderr).contains("scripted model"));
     check_seed_requests(&server, &["atask2", "atask1", "atask3"]);
     assert_eq!(server.requests()[0].body["model"], "gpt-5-mini");
@@ -95,14 +101,7 @@ async fn example_against_an_openai_compatible_server() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_example_runs_blocking_tools_concurrently() {
-    let server = Server::start(Script::call_all_tools(r#"{"delay":3}"#)).await.unwrap();
-    let url = server.url();
-    let (output, _) = tokio::task::spawn_blocking(move || {
-        run("sync_tools", &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_BASE_URL", url.as_str())])
-    })
-    .await
-    .unwrap();
-    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    let (server, _) = run_against_server("sync_tools").await;
     check_seed_requests(&server, &["task2", "task1", "task3"]);
 }
 
@@ -116,58 +115,53 @@ fn wrong_key_is_reported_not_replaced() {
     assert!(!all.contains("scripted model"));
 }
 
+/// Run example `name` in a detached tmux session of `cols` × `rows` until it exits, and return
+/// the screen (with up to 500 lines of scrollback when `scrollback`). `None` when tmux is not
+/// installed, which CI does not allow.
+fn tmux_screen(name: &str, cols: usize, rows: usize, scrollback: bool) -> Option<String> {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI (.ci/run installs it)");
+        eprintln!("skipped: tmux is not installed");
+        return None;
+    }
+    let session = format!("fanout-{name}-{cols}x{rows}-{}", std::process::id());
+    let done = std::env::temp_dir().join(format!("{session}.done"));
+    let _ = std::fs::remove_file(&done);
+    let script = format!(
+        "env -u OPENAI_API_KEY TERM=xterm-256color {}; touch {}; sleep 60",
+        example(name).display(),
+        done.display()
+    );
+    let (cols, rows) = (cols.to_string(), rows.to_string());
+    let status = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", &cols, "-y", &rows, &script])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut capture = vec!["capture-pane", "-p", "-t", &session];
+    if scrollback {
+        capture.extend(["-S", "-500"]);
+    }
+    let screen = Command::new("tmux").args(&capture).output().unwrap();
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    let _ = std::fs::remove_file(&done);
+    Some(text(&screen.stdout))
+}
+
 /// The live display on a real pseudo-terminal: after the run, the screen holds closed panels,
 /// final statuses instead of spinners, and the timeline; no line is wider than the terminal.
 #[test]
 fn live_display_in_a_real_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI (.ci/run installs it)");
-        eprintln!("skipped: tmux is not installed");
-        return;
-    }
-    let binary = example("async_tools");
     let handles: Vec<_> = [60, 90, 160]
         .into_iter()
-        .map(|width| {
-            let binary = binary.clone();
-            std::thread::spawn(move || {
-                let session = format!("fanout-seed-{width}-{}", std::process::id());
-                let done = std::env::temp_dir().join(format!("{session}.done"));
-                let _ = std::fs::remove_file(&done);
-                let script = format!(
-                    "env -u OPENAI_API_KEY TERM=xterm-256color {}; touch {}; sleep 60",
-                    binary.display(),
-                    done.display()
-                );
-                let status = Command::new("tmux")
-                    .args([
-                        "new-session",
-                        "-d",
-                        "-s",
-                        &session,
-                        "-x",
-                        &width.to_string(),
-                        "-y",
-                        "50",
-                        &script,
-                    ])
-                    .status()
-                    .unwrap();
-                assert!(status.success());
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while !done.exists() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                let capture =
-                    Command::new("tmux").args(["capture-pane", "-p", "-t", &session]).output().unwrap();
-                let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
-                let _ = std::fs::remove_file(&done);
-                (width, text(&capture.stdout))
-            })
-        })
+        .map(|width| std::thread::spawn(move || (width, tmux_screen("async_tools", width, 50, false))))
         .collect();
     for handle in handles {
-        let (width, screen) = handle.join().unwrap();
+        let (width, Some(screen)) = handle.join().unwrap() else { return };
         assert!(screen.contains("Response ("), "width {width}:\n{screen}");
         assert_eq!(screen.matches('┏').count(), 3, "width {width}: three panels:\n{screen}");
         assert_eq!(screen.matches('┗').count(), 3, "width {width}: all closed:\n{screen}");
@@ -179,7 +173,7 @@ fn live_display_in_a_real_terminal() {
         assert!(screen.contains("timeline: 3.0"), "width {width}:\n{screen}");
         let panel_lines = screen.lines().filter(|l| l.starts_with(['┏', '┃', '┗']));
         for line in panel_lines {
-            assert_eq!(unicode_width(line), width, "width {width}: {line:?}");
+            assert_eq!(line.chars().count(), width, "width {width}: {line:?}");
         }
     }
 }
@@ -187,39 +181,10 @@ fn live_display_in_a_real_terminal() {
 /// An answer taller than the terminal: what scrolled off is printed once, not once per frame.
 #[test]
 fn long_streamed_answer_leaves_each_line_once_in_the_scrollback() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI (.ci/run installs it)");
-        return;
-    }
-    let session = format!("fanout-long-{}", std::process::id());
-    let done = std::env::temp_dir().join(format!("{session}.done"));
-    let _ = std::fs::remove_file(&done);
-    let script = format!(
-        "TERM=xterm-256color {}; touch {}; sleep 60",
-        example("long_answer").display(),
-        done.display()
-    );
-    let status = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "70", "-y", "20", &script])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let capture =
-        Command::new("tmux").args(["capture-pane", "-p", "-t", &session, "-S", "-500"]).output().unwrap();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
-    let _ = std::fs::remove_file(&done);
-    let screen = text(&capture.stdout);
+    let Some(screen) = tmux_screen("long_answer", 70, 20, true) else { return };
     for i in 1..=40 {
         assert_eq!(screen.matches(&format!("item number {i},")).count(), 1, "item {i}:\n{screen}");
     }
     assert_eq!(screen.matches('┏').count(), 2, "{screen}");
     assert_eq!(screen.matches('┗').count(), 2, "{screen}");
-}
-
-fn unicode_width(line: &str) -> usize {
-    line.chars().count()
 }
