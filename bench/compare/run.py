@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Run fanout and Agno side by side against one loopback scripted OpenAI-compatible server and
+"""Run fanout, Agno and Rig side by side against one loopback scripted OpenAI-compatible server and
 rewrite the comparison tables in BENCHMARKS.md.
 
     python3 bench/compare/run.py            # everything, 5 runs per scenario
     QUICK=1 python3 bench/compare/run.py    # 2 runs, smaller scenarios
 
-Sets up its own venv (bench/compare/.venv: agno 3.1.10 + openai) and builds the Rust programs in
-release mode. Not run in CI.
+Sets up its own venv (bench/compare/.venv: agno 3.1.10 + openai) and builds the Rust programs
+(fanout-bench, rig-bench: rig-core/rig-agent 0.44.0) in release mode. Not run in CI.
 """
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ VENV_PY = HERE / ".venv" / "bin" / "python"
 SERVER = ROOT / "target" / "release" / "fanout-testserver"
 # Shares the workspace target dir so the release build of fanout's dependencies is reused.
 FANOUT = ROOT / "target" / "release" / "fanout-bench"
+RIG = ROOT / "target" / "release" / "rig-bench"
 
 
 def setup():
@@ -34,11 +36,12 @@ def setup():
         subprocess.run([sys.executable, "-m", "venv", str(HERE / ".venv")], check=True)
         subprocess.run([str(VENV_PY), "-m", "pip", "install", "-q", "agno==3.1.10", "openai"], check=True)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "fanout-testserver"], cwd=ROOT, check=True)
-    subprocess.run(
-        ["cargo", "build", "--release", "-q", "--manifest-path", str(HERE / "fanout-bench" / "Cargo.toml")],
-        env={**os.environ, "CARGO_TARGET_DIR": str(ROOT / "target")},
-        check=True,
-    )
+    for program in ["fanout-bench", "rig-bench"]:
+        subprocess.run(
+            ["cargo", "build", "--release", "-q", "--manifest-path", str(HERE / program / "Cargo.toml")],
+            env={**os.environ, "CARGO_TARGET_DIR": str(ROOT / "target")},
+            check=True,
+        )
 
 
 class Server:
@@ -124,39 +127,39 @@ def json_scenario(name, commands, tool_args):
     return results
 
 
+FRAMEWORKS = ["fanout", "agno", "rig"]
+
+
+def commands(*args):
+    """The same scenario for each framework's program."""
+    programs = {"fanout": [str(FANOUT)], "agno": [str(VENV_PY), str(HERE / "agno" / "bench.py")], "rig": [str(RIG)]}
+    return {name: programs[name] + list(args) for name in FRAMEWORKS}
+
+
 def main():
     setup()
-    agno = [str(VENV_PY), str(HERE / "agno" / "bench.py")]
-    fanout = [str(FANOUT)]
     big = [1000] if QUICK else [1000, 10000]
     res = {}
     print("seed", flush=True)
-    res["seed"] = scenario("seed", {"delay": 3}, {"fanout": fanout + ["seed"], "agno": agno + ["seed"]}, baseline=3.0)
+    res["seed"] = scenario("seed", {"delay": 3}, commands("seed"), baseline=3.0)
     for n in big:
         print(f"fanout {n}", flush=True)
         runs = 1 if n >= 10000 else RUNS
-        res[f"fanout_{n}"] = scenario(
-            f"fanout_{n}", {"delay": 1}, {"fanout": fanout + ["fanout", str(n)], "agno": agno + ["fanout", str(n)]}, runs
-        )
+        res[f"fanout_{n}"] = scenario(f"fanout_{n}", {"delay": 1}, commands("fanout", str(n)), runs)
     print("sync", flush=True)
-    res["sync64"] = scenario("sync64", {"delay": 1}, {"fanout": fanout + ["sync64"], "agno": agno + ["sync64"]}, 2)
-    res["sync16_blocking"] = scenario(
-        "sync16_blocking", {"delay": 1}, {"fanout": fanout + ["sync16_blocking"], "agno": agno + ["sync16_blocking"]}, 2
-    )
+    res["sync64"] = scenario("sync64", {"delay": 1}, commands("sync64"), 2)
+    res["sync16_blocking"] = scenario("sync16_blocking", {"delay": 1}, commands("sync16_blocking"), 2)
     print("eager", flush=True)
     slow_stream = ["--fragment-chars", "4", "--fragment-delay-ms", "200"]
+    fanout = [str(FANOUT)]
     res["eager"] = scenario(
         "eager", {"delay": 1}, {"on": fanout + ["eager", "on"], "off": fanout + ["eager", "off"]}, server_args=slow_stream
     )
     print("instantiate", flush=True)
-    res["instantiate"] = json_scenario(
-        "instantiate", {"fanout": fanout + ["instantiate"], "agno": agno + ["instantiate"]}, {"delay": 0}
-    )
+    res["instantiate"] = json_scenario("instantiate", commands("instantiate"), {"delay": 0})
     k = "200" if QUICK else "1000"
     print("throughput", flush=True)
-    res["throughput"] = json_scenario(
-        "throughput", {"fanout": fanout + ["throughput", k], "agno": agno + ["throughput", k]}, {"delay": 0}
-    )
+    res["throughput"] = json_scenario("throughput", commands("throughput", k), {"delay": 0})
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"{date.today()}.json").write_text(json.dumps(res, indent=2))
@@ -164,44 +167,80 @@ def main():
 
 
 def ratio(a, b):
+    """b ÷ a, for "how many times fanout's figure"."""
     if not a or not b or a["median"] <= 0:
         return "–"
     return f"{b['median'] / a['median']:.1f}×"
 
 
+def row(label, metric, r, key, scale, unit, digits):
+    """One table row: the three frameworks' figures and the two ratios against fanout."""
+    f, a, g = (r[name][key] for name in FRAMEWORKS)
+    return (
+        f"| {label} | {metric} | {fmt(f, scale, unit, digits)} | {fmt(a, scale, unit, digits)} | "
+        f"{fmt(g, scale, unit, digits)} | {ratio(f, a)} | {ratio(f, g)} |"
+    )
+
+
+def version(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+
+
 def write_markdown(res):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
-    agno_version = subprocess.run([str(VENV_PY), "-c", "import agno,importlib.metadata as m;print(m.version('agno'))"], capture_output=True, text=True).stdout.strip()
-    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    agno_version = version([str(VENV_PY), "-c", "import importlib.metadata as m;print(m.version('agno'))"])
+    lock = (HERE / "rig-bench" / "Cargo.lock").read_text()
+    rig_version = re.search(r'name = "rig-agent"\nversion = "([^"]+)"', lock).group(1)
+    rustc = version(["rustc", "--version"])
     lines = [
         "<!-- compare:start -->",
-        f"Measured {date.today()} on {os.cpu_count()} cores ({cpu}), {platform.platform()}; {rustc}; agno {agno_version}, Python {platform.python_version()}.",
+        f"Measured {date.today()} on {os.cpu_count()} cores ({cpu}), {platform.platform()}; {rustc}; "
+        f"agno {agno_version}, Python {platform.python_version()}; rig-core/rig-agent {rig_version}.",
         f"Command: `python3 bench/compare/run.py` ({RUNS} runs per scenario unless noted; median (min–max)).",
         "",
-        "| scenario | metric | fanout | Agno | Agno ÷ fanout |",
-        "|---|---|---|---|---|",
+        "| scenario | metric | fanout | Agno | Rig | Agno ÷ fanout | Rig ÷ fanout |",
+        "|---|---|---|---|---|---|---|",
     ]
     s = res["seed"]
-    lines.append(f"| seed, 3 async tools × 3 s | tool phase − 3 s (server-side) | {fmt(s['fanout']['phase'], 1000, ' ms', 1)} | {fmt(s['agno']['phase'], 1000, ' ms', 1)} | {ratio(s['fanout']['phase'], s['agno']['phase'])} |")
-    lines.append(f"| | whole process − 3 s | {fmt(s['fanout']['wall'], 1000, ' ms', 0)} | {fmt(s['agno']['wall'], 1000, ' ms', 0)} | {ratio(s['fanout']['wall'], s['agno']['wall'])} |")
-    lines.append(f"| | peak RSS | {fmt(s['fanout']['rss'], 1, ' MiB', 1)} | {fmt(s['agno']['rss'], 1, ' MiB', 1)} | {ratio(s['fanout']['rss'], s['agno']['rss'])} |")
+    lines.append(row("seed, 3 async tools × 3 s", "tool phase − 3 s (server-side)", s, "phase", 1000, " ms", 1))
+    lines.append(row("", "whole process − 3 s", s, "wall", 1000, " ms", 0))
+    lines.append(row("", "peak RSS", s, "rss", 1, " MiB", 1))
     for key in [k for k in res if k.startswith("fanout_")]:
         n = key.split("_")[1]
-        r = res[key]
-        lines.append(f"| {n} async tools × 1 s, one turn | tool phase (server-side) | {fmt(r['fanout']['phase'], 1, ' s')} | {fmt(r['agno']['phase'], 1, ' s')} | {ratio(r['fanout']['phase'], r['agno']['phase'])} |")
-        lines.append(f"| | peak RSS | {fmt(r['fanout']['rss'], 1, ' MiB', 1)} | {fmt(r['agno']['rss'], 1, ' MiB', 1)} | {ratio(r['fanout']['rss'], r['agno']['rss'])} |")
+        lines.append(row(f"{n} async tools × 1 s, one turn", "tool phase (server-side)", res[key], "phase", 1, " s", 3))
+        lines.append(row("", "peak RSS", res[key], "rss", 1, " MiB", 1))
     for key, label in [("sync64", "64 sync tools × 1 s, async API"), ("sync16_blocking", "16 sync tools × 1 s, blocking API")]:
-        r = res[key]
-        lines.append(f"| {label} | tool phase (server-side) | {fmt(r['fanout']['phase'], 1, ' s')} | {fmt(r['agno']['phase'], 1, ' s')} | {ratio(r['fanout']['phase'], r['agno']['phase'])} |")
-    e = res["eager"]
-    lines.append(f"| eager start: 3 tools × 1 s, arguments streamed 4 chars / 200 ms | first → second request (fanout, eager on / off) | {fmt(e['on']['phase'], 1, ' s')} | {fmt(e['off']['phase'], 1, ' s')} (off) | {ratio(e['on']['phase'], e['off']['phase'])} |")
+        lines.append(row(label, "tool phase (server-side)", res[key], "phase", 1, " s", 3))
     i = res["instantiate"]
-    lines.append(f"| agent instantiation (1 model, 1 tool) | time per agent | {i['fanout']['us_per_agent']:.3f} µs | {i['agno']['us_per_agent']:.2f} µs | {i['agno']['us_per_agent'] / max(i['fanout']['us_per_agent'], 1e-9):.0f}× |")
-    lines.append(f"| | heap per agent | {i['fanout']['bytes_per_agent']} B | {i['agno']['bytes_per_agent']} B | {i['agno']['bytes_per_agent'] / max(i['fanout']['bytes_per_agent'], 1):.1f}× |")
+    us = {name: i[name]["us_per_agent"] for name in FRAMEWORKS}
+    heap = {name: i[name]["bytes_per_agent"] for name in FRAMEWORKS}
+    lines.append(
+        f"| agent instantiation (1 model, 1 tool) | time per agent | {us['fanout']:.3f} µs | {us['agno']:.2f} µs | "
+        f"{us['rig']:.2f} µs | {us['agno'] / max(us['fanout'], 1e-9):.0f}× | {us['rig'] / max(us['fanout'], 1e-9):.1f}× |"
+    )
+    lines.append(
+        f"| | heap per agent | {heap['fanout']} B | {heap['agno']} B | {heap['rig']} B | "
+        f"{heap['agno'] / max(heap['fanout'], 1):.1f}× | {heap['rig'] / max(heap['fanout'], 1):.1f}× |"
+    )
     t = res["throughput"]
-    lines.append(f"| throughput: {t['fanout']['runs']} concurrent seed runs, 0 s tools | runs/s | {t['fanout']['runs_per_s']:.0f} | {t['agno']['runs_per_s']:.0f} | {t['fanout']['runs_per_s'] / max(t['agno']['runs_per_s'], 1e-9):.1f}× (fanout ÷ Agno) |")
-    lines.append(f"| | p50 / p99 latency | {t['fanout']['p50_ms']:.0f} / {t['fanout']['p99_ms']:.0f} ms | {t['agno']['p50_ms']:.0f} / {t['agno']['p99_ms']:.0f} ms | |")
-    lines.append(f"| | peak RSS | {t['fanout']['rss_mib']:.1f} MiB | {t['agno']['rss_mib']:.1f} MiB | |")
+    rps = {name: t[name]["runs_per_s"] for name in FRAMEWORKS}
+    lines.append(
+        f"| throughput: {t['fanout']['runs']} concurrent seed runs, 0 s tools | runs/s (higher is better) | "
+        f"{rps['fanout']:.0f} | {rps['agno']:.0f} | {rps['rig']:.0f} | "
+        f"fanout {rps['fanout'] / max(rps['agno'], 1e-9):.1f}× higher | fanout {rps['fanout'] / max(rps['rig'], 1e-9):.2f}× higher |"
+    )
+    lines.append(
+        "| | p50 / p99 latency | "
+        + " | ".join(f"{t[name]['p50_ms']:.0f} / {t[name]['p99_ms']:.0f} ms" for name in FRAMEWORKS)
+        + " | | |"
+    )
+    lines.append("| | peak RSS | " + " | ".join(f"{t[name]['rss_mib']:.1f} MiB" for name in FRAMEWORKS) + " | | |")
+    e = res["eager"]
+    lines.append("")
+    lines.append(
+        f"Eager start (fanout only; 3 tools × 1 s, arguments streamed 4 chars / 200 ms), first → second request: "
+        f"on {fmt(e['on']['phase'], 1, ' s')}, off {fmt(e['off']['phase'], 1, ' s')}."
+    )
     lines.append("<!-- compare:end -->")
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()

@@ -100,15 +100,18 @@ pub(crate) fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStr
             }
 
             impl ::fanout::tool::Tool for #fn_name {
-                fn definition(&self) -> ::fanout::tool::ToolDefinition {
-                    // Generating the schema is the costly part of building an agent: do it once.
-                    static DEFINITION: ::std::sync::OnceLock<::fanout::tool::ToolDefinition> =
+                fn definition(&self) -> ::std::sync::Arc<::fanout::tool::ToolDefinition> {
+                    // Generating the schema is the costly part of building an agent: do it once,
+                    // and share it with every agent.
+                    static DEFINITION: ::std::sync::OnceLock<::std::sync::Arc<::fanout::tool::ToolDefinition>> =
                         ::std::sync::OnceLock::new();
-                    ::std::clone::Clone::clone(DEFINITION.get_or_init(|| ::fanout::tool::ToolDefinition {
-                        name: ::std::string::String::from(#tool_name),
-                        description: ::std::string::String::from(#description),
-                        parameters: ::fanout::tool::parameters_schema::<#args_struct>(),
-                        strict: false,
+                    ::std::sync::Arc::clone(DEFINITION.get_or_init(|| {
+                        ::std::sync::Arc::new(::fanout::tool::ToolDefinition {
+                            name: ::std::string::String::from(#tool_name),
+                            description: ::std::string::String::from(#description),
+                            parameters: ::fanout::tool::parameters_schema::<#args_struct>(),
+                            strict: false,
+                        })
                     }))
                 }
 

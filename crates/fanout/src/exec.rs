@@ -123,27 +123,38 @@ pub struct Executor {
     limits: ExecLimits,
     slots: Option<Arc<Semaphore>>,
     hooks: Arc<Hooks>,
-    cache: Arc<dyn ToolCache>,
+    /// Only when a tool caches its results (or the user gave one).
+    cache: Option<Arc<dyn ToolCache>>,
 }
 
 type Done = (usize, ToolExecution);
+
+/// One shared empty hook list: most agents have no hooks, and building one costs an allocation.
+fn no_hooks() -> Arc<Hooks> {
+    static NONE: std::sync::OnceLock<Arc<Hooks>> = std::sync::OnceLock::new();
+    Arc::clone(NONE.get_or_init(Arc::default))
+}
 
 impl Executor {
     /// An executor for `tools` under `limits`.
     pub fn new(tools: Arc<ToolSet>, limits: ExecLimits) -> Self {
         let slots = limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
-        Self { tools, limits, slots, hooks: Arc::default(), cache: Arc::new(MemoryCache::default()) }
+        let caches = tools.options_iter().any(|options| options.cache_ttl.is_some());
+        let cache = caches.then(|| Arc::new(MemoryCache::default()) as Arc<dyn ToolCache>);
+        Self { tools, limits, slots, hooks: no_hooks(), cache }
     }
 
     /// Run `hooks` around every call (see [`Hooks`]).
     pub fn with_hooks(mut self, hooks: Hooks) -> Self {
-        self.hooks = Arc::new(hooks);
+        if !(hooks.pre.is_empty() && hooks.post.is_empty()) {
+            self.hooks = Arc::new(hooks);
+        }
         self
     }
 
     /// Keep results of tools marked `cache_results` in `cache` (an in-memory one by default).
     pub fn with_cache(mut self, cache: Arc<dyn ToolCache>) -> Self {
-        self.cache = cache;
+        self.cache = Some(cache);
         self
     }
 
@@ -290,7 +301,8 @@ impl Batch {
     fn cache_slot(&self, call: &ToolCall) -> Option<(Arc<dyn ToolCache>, CacheKey, Duration)> {
         let ttl = self.executor.tools.options(&call.name)?.cache_ttl?;
         let args = crate::tool::parse_json(&call.arguments).ok()?;
-        Some((Arc::clone(&self.executor.cache), CacheKey::new(&call.name, &args), ttl))
+        let cache = self.executor.cache.as_ref()?;
+        Some((Arc::clone(cache), CacheKey::new(&call.name, &args), ttl))
     }
 
     /// Add a call that is already settled (for example from a cache, or rejected by the user):

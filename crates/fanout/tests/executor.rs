@@ -36,13 +36,13 @@ fn blocking_sleeper() -> FunctionTool<Sleep> {
 struct Exploding;
 
 impl Tool for Exploding {
-    fn definition(&self) -> ToolDefinition {
-        ToolDefinition {
+    fn definition(&self) -> Arc<ToolDefinition> {
+        Arc::new(ToolDefinition {
             name: "explode".into(),
             description: "Panics".into(),
             parameters: json!({}),
             strict: false,
-        }
+        })
     }
     fn invoke(self: Arc<Self>, _args: Value) -> Invocation {
         panic!("boom in invoke")

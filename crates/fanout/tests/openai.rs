@@ -18,13 +18,15 @@ fn model(server: &Server) -> OpenAIChat {
 }
 
 fn request() -> ModelRequest {
-    let tools: Vec<ToolDefinition> = ["atask1", "atask2", "atask3"]
+    let tools: Vec<Arc<ToolDefinition>> = ["atask1", "atask2", "atask3"]
         .into_iter()
-        .map(|name| ToolDefinition {
-            name: name.into(),
-            description: "Simulate a task".into(),
-            parameters: json!({"type": "object", "properties": {"delay": {"type": "integer"}}, "required": ["delay"]}),
-            strict: false,
+        .map(|name| {
+            Arc::new(ToolDefinition {
+                name: name.into(),
+                description: "Simulate a task".into(),
+                parameters: json!({"type": "object", "properties": {"delay": {"type": "integer"}}, "required": ["delay"]}),
+                strict: false,
+            })
         })
         .collect();
     ModelRequest {

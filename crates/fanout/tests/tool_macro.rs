@@ -166,7 +166,7 @@ fn attribute_options_set_tool_options() {
 #[test]
 fn tools_macro_takes_plain_names() {
     let tools = tools![atask1, weather, divide];
-    let names: Vec<String> = tools.iter().map(|t| t.definition().name).collect();
+    let names: Vec<String> = tools.iter().map(|t| t.definition().name.clone()).collect();
     assert_eq!(names, ["atask1", "weather", "divide_numbers"]);
 }
 

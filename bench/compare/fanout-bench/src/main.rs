@@ -110,21 +110,24 @@ fn main() -> fanout::Result<()> {
             println!("{} calls", output.tool_executions.len());
         }
         "sync64" => {
-            let tools = (0..64).map(|i| Arc::new(blocking_sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
+            let tools =
+                (0..64).map(|i| Arc::new(blocking_sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
             let agent = agent(tools)?;
             let runtime = tokio::runtime::Runtime::new()?;
             let output = runtime.block_on(agent.run(prompt))?;
             println!("{} calls", output.tool_executions.len());
         }
         "sync16_blocking" => {
-            let tools = (0..16).map(|i| Arc::new(blocking_sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
+            let tools =
+                (0..16).map(|i| Arc::new(blocking_sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
             let output = agent(tools)?.run_blocking(prompt)?;
             println!("{} calls", output.tool_executions.len());
         }
         "eager" => {
             // Three 1 s tools; the server streams each call's arguments slowly.
             let eager = arg(1, "on") == "on";
-            let tools: Vec<Arc<dyn Tool>> = (0..3).map(|i| Arc::new(sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
+            let tools: Vec<Arc<dyn Tool>> =
+                (0..3).map(|i| Arc::new(sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
             let agent = Agent::builder()
                 .model(OpenAIChat::new("gpt-5-mini"))
                 .tools(tools)
@@ -180,7 +183,9 @@ fn main() -> fanout::Result<()> {
             });
             let (mut lat, total) = latencies;
             lat.sort();
-            let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+            let pct = |p: f64| {
+                lat.get(((lat.len() as f64 - 1.0) * p) as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+            };
             println!(
                 "{{\"runs\": {}, \"ok\": {}, \"runs_per_s\": {:.1}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}}",
                 k,

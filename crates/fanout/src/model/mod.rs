@@ -79,7 +79,7 @@ pub struct ModelRequest {
     /// The conversation so far.
     pub messages: Vec<Message>,
     /// The tools on offer.
-    pub tools: Arc<[ToolDefinition]>,
+    pub tools: Arc<[Arc<ToolDefinition>]>,
     /// `None` leaves the provider's default.
     pub tool_choice: Option<ToolChoice>,
     /// `None` leaves the provider's default (on for OpenAI); only sent when set.

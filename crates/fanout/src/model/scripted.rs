@@ -319,13 +319,15 @@ mod tests {
     use crate::tool::ToolDefinition;
 
     fn request(messages: Vec<Message>, tools: &[&str]) -> ModelRequest {
-        let tools: Vec<ToolDefinition> = tools
+        let tools: Vec<Arc<ToolDefinition>> = tools
             .iter()
-            .map(|n| ToolDefinition {
-                name: (*n).into(),
-                description: String::new(),
-                parameters: serde_json::json!({}),
-                strict: false,
+            .map(|n| {
+                Arc::new(ToolDefinition {
+                    name: (*n).into(),
+                    description: String::new(),
+                    parameters: serde_json::json!({}),
+                    strict: false,
+                })
             })
             .collect();
         ModelRequest { messages, tools: tools.into(), ..ModelRequest::default() }

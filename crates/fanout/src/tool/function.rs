@@ -35,9 +35,7 @@ type Runner<A> = dyn Fn(A) -> Invocation + Send + Sync;
 /// });
 /// ```
 pub struct FunctionTool<A> {
-    name: String,
-    description: String,
-    parameters: Value,
+    definition: Arc<ToolDefinition>,
     run: Box<Runner<A>>,
     _args: PhantomData<fn(A)>,
 }
@@ -70,9 +68,12 @@ impl<A: DeserializeOwned + JsonSchema + Send + 'static> FunctionTool<A> {
 
     fn with_runner(name: impl Into<String>, description: impl Into<String>, run: Box<Runner<A>>) -> Self {
         Self {
-            name: name.into(),
-            description: description.into(),
-            parameters: parameters_schema::<A>(),
+            definition: Arc::new(ToolDefinition {
+                name: name.into(),
+                description: description.into(),
+                parameters: parameters_schema::<A>(),
+                strict: false,
+            }),
             run,
             _args: PhantomData,
         }
@@ -80,13 +81,8 @@ impl<A: DeserializeOwned + JsonSchema + Send + 'static> FunctionTool<A> {
 }
 
 impl<A: DeserializeOwned + JsonSchema + Send + 'static> Tool for FunctionTool<A> {
-    fn definition(&self) -> ToolDefinition {
-        ToolDefinition {
-            name: self.name.clone(),
-            description: self.description.clone(),
-            parameters: self.parameters.clone(),
-            strict: false,
-        }
+    fn definition(&self) -> Arc<ToolDefinition> {
+        Arc::clone(&self.definition)
     }
 
     fn invoke(self: Arc<Self>, args: Value) -> Invocation {
@@ -99,6 +95,6 @@ impl<A: DeserializeOwned + JsonSchema + Send + 'static> Tool for FunctionTool<A>
 
 impl<A> fmt::Debug for FunctionTool<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FunctionTool").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("FunctionTool").field("name", &self.definition.name).finish_non_exhaustive()
     }
 }

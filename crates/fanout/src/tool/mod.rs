@@ -168,13 +168,13 @@ impl fmt::Debug for Invocation {
 /// struct Args { name: String }
 ///
 /// impl Tool for Greeter {
-///     fn definition(&self) -> ToolDefinition {
-///         ToolDefinition {
+///     fn definition(&self) -> Arc<ToolDefinition> {
+///         Arc::new(ToolDefinition {
 ///             name: "greet".into(),
 ///             description: "Greet someone by name".into(),
 ///             parameters: fanout::tool::parameters_schema::<Args>(),
 ///             strict: false,
-///         }
+///         })
 ///     }
 ///     fn invoke(self: Arc<Self>, args: serde_json::Value) -> Invocation {
 ///         match parse_args::<Args>(args) {
@@ -185,8 +185,10 @@ impl fmt::Debug for Invocation {
 /// }
 /// ```
 pub trait Tool: Send + Sync + 'static {
-    /// Name, description and argument schema, as sent to the model.
-    fn definition(&self) -> ToolDefinition;
+    /// Name, description and argument schema, as sent to the model. Read once per agent and
+    /// shared by every request; `#[tool]` and [`FunctionTool`] build theirs once, so building an
+    /// agent copies nothing.
+    fn definition(&self) -> Arc<ToolDefinition>;
 
     /// Start a call with already-parsed JSON arguments.
     fn invoke(self: Arc<Self>, args: Value) -> Invocation;

@@ -63,7 +63,7 @@ pub struct Configured<T> {
 }
 
 impl<T: Tool> Tool for Configured<T> {
-    fn definition(&self) -> ToolDefinition {
+    fn definition(&self) -> Arc<ToolDefinition> {
         self.tool.definition()
     }
 

@@ -107,7 +107,7 @@ impl<'a> ChatRequest<'a> {
                 },
             })
             .collect();
-        let tools = request.tools.iter().map(WireTool::from).collect();
+        let tools = request.tools.iter().map(|tool| WireTool::from(&**tool)).collect();
         let tool_choice = request.tool_choice.as_ref().map(|choice| match choice {
             ToolChoice::Auto => Value::from("auto"),
             ToolChoice::None => Value::from("none"),
