@@ -20,6 +20,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -279,7 +280,15 @@ impl Server {
 
     /// The requests received so far, oldest first.
     pub fn requests(&self) -> Vec<Received> {
-        self.shared.received.lock().map(|r| r.clone()).unwrap_or_default()
+        self.with_requests(<[Received]>::to_vec)
+    }
+
+    /// Look at the requests received so far without copying them (bodies can be megabytes).
+    pub fn with_requests<R>(&self, f: impl FnOnce(&[Received]) -> R) -> R {
+        match self.shared.received.lock() {
+            Ok(received) => f(&received),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
     }
 
     /// Wait until `n` requests have arrived.
@@ -289,7 +298,7 @@ impl Server {
             tokio::pin!(notified);
             // Registered before the check, so an arrival in between is not missed.
             notified.as_mut().enable();
-            if self.requests().len() >= n {
+            if self.with_requests(<[Received]>::len) >= n {
                 return;
             }
             notified.await;
@@ -311,19 +320,21 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if let Ok(mut received) = shared.received.lock() {
-        received.push(Received { at, path: path.clone(), authorization, body: body.clone() });
-    }
-    shared.arrived.notify_waiters();
     let request_id = format!("req_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
-    if !path.ends_with("/chat/completions") {
-        return Ok(error_response(404, &format!("no route for {path}"), None, &request_id, None, None));
-    }
-    let reply = shared.script.reply(&body);
+    let known_route = path.ends_with("/chat/completions");
+    let reply = if known_route { Some(shared.script.reply(&body)) } else { None };
     let model = body["model"].as_str().unwrap_or("scripted").to_owned();
     let stream = body["stream"].as_bool().unwrap_or(false);
     let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
     let prompt_tokens = (bytes.len() / 4) as u64;
+    // Logged after the reply is chosen so the (possibly megabytes large) body is moved, not copied.
+    if let Ok(mut received) = shared.received.lock() {
+        received.push(Received { at, path: path.clone(), authorization, body });
+    }
+    shared.arrived.notify_waiters();
+    let Some(reply) = reply else {
+        return Ok(error_response(404, &format!("no route for {path}"), None, &request_id, None, None));
+    };
     Ok(match reply {
         Reply::Error { status, message, code, retry_after, retry_after_ms } => {
             error_response(status, &message, code, &request_id, retry_after, retry_after_ms)
@@ -472,6 +483,9 @@ fn tool_call_chunks(calls: &[(String, String)], shape: &Shape) -> Vec<Piece> {
     pieces
 }
 
+/// How many bytes of chunks that are due together are sent in one write.
+const FLUSH_AT: usize = 64 * 1024;
+
 fn streamed(
     pieces: Vec<Piece>,
     shape: Shape,
@@ -486,36 +500,52 @@ fn streamed(
     let chunk_id = format!("chatcmpl-{id}");
     let end = if shape.crlf { "\r\n" } else { "\n" };
     tokio::spawn(async move {
-        let frame = |text: String| Ok(Frame::data(Bytes::from(text)));
+        // Chunks due at the same moment leave in one write, as from a busy real server: the bytes
+        // are the same, without one channel send and one syscall per chunk. A pause (pacing), a
+        // fault or the end sends what is pending first.
+        let mut pending = String::new();
+        macro_rules! flush {
+            () => {
+                if !pending.is_empty()
+                    && tx.send(Ok(Frame::data(Bytes::from(std::mem::take(&mut pending))))).await.is_err()
+                {
+                    return;
+                }
+            };
+        }
         for (n, piece) in pieces.into_iter().enumerate() {
             if !piece.delay.is_zero() {
+                flush!();
                 tokio::time::sleep(piece.delay).await;
             }
             if shape.cut_after == Some(n) {
+                flush!();
                 let _ = tx.send(Err(std::io::Error::other("connection cut by the test script"))).await;
                 return;
             }
             if shape.malformed_after == Some(n) {
-                let _ = tx.send(frame(format!("data: {{\"choices\": [{{\"delta\": {end}{end}"))).await;
+                let _ = write!(pending, "data: {{\"choices\": [{{\"delta\": {end}{end}");
             }
             if shape.keep_alive {
-                let _ = tx.send(frame(format!(": keep-alive{end}{end}"))).await;
+                let _ = write!(pending, ": keep-alive{end}{end}");
             }
             let chunk = json!({
                 "id": chunk_id, "object": "chat.completion.chunk", "created": 1_764_000_000, "model": model,
                 "system_fingerprint": null,
                 "choices": [{"index": 0, "delta": piece.delta, "logprobs": null, "finish_reason": piece.finish}]
             });
-            if tx.send(frame(format!("data: {chunk}{end}{end}"))).await.is_err() {
-                return;
+            let _ = write!(pending, "data: {chunk}{end}{end}");
+            if pending.len() >= FLUSH_AT {
+                flush!();
             }
         }
         if include_usage && !shape.omit_usage {
             let chunk = json!({"id": chunk_id, "object": "chat.completion.chunk", "created": 1_764_000_000,
                 "model": model, "choices": [], "usage": usage(prompt, completion_chars)});
-            let _ = tx.send(frame(format!("data: {chunk}{end}{end}"))).await;
+            let _ = write!(pending, "data: {chunk}{end}{end}");
         }
-        let _ = tx.send(frame(format!("data: [DONE]{end}{end}"))).await;
+        let _ = write!(pending, "data: [DONE]{end}{end}");
+        flush!();
     });
     let body = StreamBody::new(tokio_stream_from(rx)).boxed();
     let mut resp = response(200, "text/event-stream", id, body);

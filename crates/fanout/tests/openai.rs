@@ -261,3 +261,29 @@ async fn connection_refused_is_a_connection_error() {
     let err = model.complete(&request()).await.unwrap_err();
     assert!(matches!(err, Error::Connection { .. }), "{err}");
 }
+
+/// A stream far larger than one of the server's writes (it coalesces chunks that are due
+/// together): every one of 2,000 calls arrives whole, in order, with its own id.
+#[tokio::test]
+async fn two_thousand_tool_calls_in_one_streamed_turn() {
+    let n = 2_000;
+    let server = Server::start(Script::sequence([Reply::tool_calls(
+        (0..n).map(|i| (format!("t{i}"), format!(r#"{{"i": {i}}}"#))).collect::<Vec<_>>(),
+    )]))
+    .await
+    .unwrap();
+    let (deltas, err) = collect(&model(&server), &request()).await;
+    assert!(err.is_none(), "{err:?}");
+    let calls: Vec<ToolCall> = deltas
+        .iter()
+        .filter_map(|d| match d {
+            ModelDelta::ToolCall { call, .. } => Some(call.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), n);
+    for (i, call) in calls.iter().enumerate() {
+        assert_eq!(*call, ToolCall::new(format!("call_{i}"), format!("t{i}"), format!(r#"{{"i": {i}}}"#)));
+    }
+    assert!(deltas.contains(&ModelDelta::Finish(FinishReason::ToolCalls)));
+}
