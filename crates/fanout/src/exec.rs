@@ -204,6 +204,7 @@ impl Executor {
             in_flight: HashMap::new(),
             followers: Vec::new(),
             closed: false,
+            started: VecDeque::new(),
             started_tx,
             started_rx,
         }
@@ -218,7 +219,8 @@ impl Executor {
 /// with [`Batch::execution`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchEvent {
-    /// Call `index` started running.
+    /// Call `index` started running: its task was spawned, or, under a concurrency limit, it
+    /// got its slot.
     Started {
         /// Position of the call in the batch.
         index: usize,
@@ -251,6 +253,10 @@ pub struct Batch {
     /// `(leader, follower)`: the follower gets the leader's result.
     followers: Vec<(usize, usize)>,
     closed: bool,
+    /// Starts not yet reported of calls that needed no slot: they start when spawned, so the
+    /// batch records them itself instead of having each task wake it through the channel.
+    started: VecDeque<(usize, Instant)>,
+    /// Starts of calls that waited for a concurrency slot, sent by their tasks.
     started_tx: mpsc::UnboundedSender<(usize, Instant)>,
     started_rx: mpsc::UnboundedReceiver<(usize, Instant)>,
 }
@@ -350,15 +356,22 @@ impl Batch {
         let started_tx = self.started_tx.clone();
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
+        let spawned_at = slots.is_none().then(Instant::now);
+        if let Some(at) = spawned_at {
+            self.started.push_back((index, at));
+        }
         self.running.spawn(async move {
-            let _permit = match slots {
-                // The semaphore is never closed, so this only fails if it were; run anyway.
-                Some(slots) => slots.acquire_owned().await.ok(),
-                None => None,
+            let (_permit, started_at) = match (slots, spawned_at) {
+                (Some(slots), _) => {
+                    // The semaphore is never closed, so this only fails if it were; run anyway.
+                    let permit = slots.acquire_owned().await.ok();
+                    let at = Instant::now();
+                    // The receiver lives as long as the batch; a send error means nobody listens.
+                    let _ = started_tx.send((index, at));
+                    (permit, at)
+                }
+                (None, at) => (None, at.unwrap_or_else(Instant::now)),
             };
-            let started_at = Instant::now();
-            // The receiver lives as long as the batch; a send error means nobody listens.
-            let _ = started_tx.send((index, started_at));
             let result = run_call(&tools, &hooks, &call, timeout).await;
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {
                 cache.put(key, text.clone(), ttl);
@@ -378,6 +391,9 @@ impl Batch {
     /// is closed and every call is done.
     pub async fn next_event(&mut self) -> Option<BatchEvent> {
         loop {
+            if let Some((index, at)) = self.started.pop_front() {
+                return Some(BatchEvent::Started { index, at });
+            }
             if let Some(index) = self.settled.pop_front() {
                 return Some(BatchEvent::Completed { index });
             }
@@ -390,6 +406,8 @@ impl Batch {
                 }
                 let index = self.exclusive.pop_front()?;
                 self.spawn(index);
+                // Report its start (recorded by `spawn`) before anything else.
+                continue;
             }
             tokio::select! {
                 biased;

@@ -216,8 +216,19 @@ async fn exclusive_calls_run_alone_after_the_others() {
     let exec = executor(ExecLimits::default(), vec![Arc::new(writer)]);
     let calls = [call(0, "write", "{}"), call(1, "sleep", r#"{"ms": 300}"#), call(2, "write", "{}")];
     let start = Instant::now();
-    let results = exec.run(&calls, &mut |_| {}).await;
+    let mut log = Vec::new();
+    let results = exec
+        .run(&calls, &mut |event| match event {
+            ToolEvent::Started { index, .. } => log.push(format!("start {index}")),
+            ToolEvent::Completed { index, .. } => log.push(format!("done {index}")),
+        })
+        .await;
     assert_eq!(start.elapsed(), Duration::from_millis(500), "300 ms, then 100 ms, then 100 ms");
+    assert_eq!(
+        log,
+        ["start 1", "done 1", "start 0", "done 0", "start 2", "done 2"],
+        "each start before its end"
+    );
     assert_eq!(max_seen.load(Ordering::SeqCst), 1, "never two writes at once");
     assert_eq!(results[0].waited, Duration::from_millis(300));
     assert_eq!(results[2].waited, Duration::from_millis(400));
