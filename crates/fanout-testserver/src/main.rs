@@ -55,21 +55,26 @@ async fn main() -> std::io::Result<()> {
             () = server.wait_for_requests(written + 1) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
-        written = server.with_requests(|requests| {
-            if let Some(path) = &args.log {
-                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-                for r in &requests[written..] {
+        // Only the log lines are made under the lock; the file is written after it is released.
+        let (lines, count) = server.with_requests(|requests| {
+            let lines: Vec<String> = requests[written..]
+                .iter()
+                .map(|r| {
                     let messages = r.body["messages"].as_array().map_or(0, Vec::len);
                     let last_role =
                         r.body["messages"][messages.saturating_sub(1)]["role"].as_str().unwrap_or("");
                     let ms = r.at.duration_since(start).as_secs_f64() * 1000.0;
-                    writeln!(
-                        file,
-                        r#"{{"ms": {ms:.3}, "messages": {messages}, "last_role": "{last_role}"}}"#
-                    )?;
-                }
+                    format!(r#"{{"ms": {ms:.3}, "messages": {messages}, "last_role": "{last_role}"}}"#)
+                })
+                .collect();
+            (lines, requests.len())
+        });
+        written = count;
+        if let Some(path) = &args.log {
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            for line in lines {
+                writeln!(file, "{line}")?;
             }
-            Ok::<_, std::io::Error>(requests.len())
-        })?;
+        }
     }
 }

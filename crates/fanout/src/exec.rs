@@ -356,13 +356,13 @@ impl Batch {
         let started_tx = self.started_tx.clone();
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
-        let spawned_at = slots.is_none().then(Instant::now);
-        if let Some(at) = spawned_at {
-            self.started.push_back((index, at));
+        let spawned_at = Instant::now();
+        if slots.is_none() {
+            self.started.push_back((index, spawned_at));
         }
         self.running.spawn(async move {
-            let (_permit, started_at) = match (slots, spawned_at) {
-                (Some(slots), _) => {
+            let (_permit, started_at) = match slots {
+                Some(slots) => {
                     // The semaphore is never closed, so this only fails if it were; run anyway.
                     let permit = slots.acquire_owned().await.ok();
                     let at = Instant::now();
@@ -370,7 +370,7 @@ impl Batch {
                     let _ = started_tx.send((index, at));
                     (permit, at)
                 }
-                (None, at) => (None, at.unwrap_or_else(Instant::now)),
+                None => (None, spawned_at),
             };
             let result = run_call(&tools, &hooks, &call, timeout).await;
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {

@@ -51,6 +51,17 @@ async fn collect(model: &OpenAIChat, request: &ModelRequest) -> (Vec<ModelDelta>
     (deltas, None)
 }
 
+/// The tool calls among `deltas`, in order.
+fn tool_calls(deltas: &[ModelDelta]) -> Vec<ToolCall> {
+    deltas
+        .iter()
+        .filter_map(|d| match d {
+            ModelDelta::ToolCall { call, .. } => Some(call.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn three_calls() -> Reply {
     Reply::tool_calls([
         ("atask1", r#"{"delay": 3}"#),
@@ -65,13 +76,7 @@ async fn streamed_turn_with_three_parallel_tool_calls() {
         Server::start(Script::sequence([three_calls().shaped(|s| s.fragment_chars = 4)])).await.unwrap();
     let (deltas, err) = collect(&model(&server), &request()).await;
     assert!(err.is_none(), "{err:?}");
-    let calls: Vec<ToolCall> = deltas
-        .iter()
-        .filter_map(|d| match d {
-            ModelDelta::ToolCall { call, .. } => Some(call.clone()),
-            _ => None,
-        })
-        .collect();
+    let calls = tool_calls(&deltas);
     assert_eq!(calls.len(), 3);
     assert_eq!(calls[1], ToolCall::new("call_1", "atask2", r#"{"delay": 3}"#));
     assert!(deltas.contains(&ModelDelta::Finish(FinishReason::ToolCalls)));
@@ -274,13 +279,7 @@ async fn two_thousand_tool_calls_in_one_streamed_turn() {
     .unwrap();
     let (deltas, err) = collect(&model(&server), &request()).await;
     assert!(err.is_none(), "{err:?}");
-    let calls: Vec<ToolCall> = deltas
-        .iter()
-        .filter_map(|d| match d {
-            ModelDelta::ToolCall { call, .. } => Some(call.clone()),
-            _ => None,
-        })
-        .collect();
+    let calls = tool_calls(&deltas);
     assert_eq!(calls.len(), n);
     for (i, call) in calls.iter().enumerate() {
         assert_eq!(*call, ToolCall::new(format!("call_{i}"), format!("t{i}"), format!(r#"{{"i": {i}}}"#)));

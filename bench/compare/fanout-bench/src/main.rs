@@ -3,31 +3,15 @@
 //!
 //! Usage: fanout-bench <seed | fanout N DELAY | sync64 | sync16_blocking | instantiate | throughput K>
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fanout::models::openai::OpenAIChat;
 use fanout::prelude::*;
 use fanout::tool::FunctionTool;
 
-/// Counts heap bytes, for the instantiation scenario.
-struct Counting;
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "../../shared/measure.rs"]
+mod measure;
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Delay {
@@ -145,55 +129,19 @@ fn main() -> fanout::Result<()> {
         }
         "instantiate" => {
             let model = OpenAIChat::new("gpt-5-mini");
-            let n = 100_000;
-            let before = ALLOCATED.load(Ordering::Relaxed);
-            let start = Instant::now();
-            for _ in 0..n {
-                let agent = Agent::builder().model(model.clone()).tool(atask1).build()?;
+            measure::instantiation(100_000, || {
+                let agent = Agent::builder().model(model.clone()).tool(atask1).build().expect("agent builds");
                 std::hint::black_box(&agent);
-            }
-            let elapsed = start.elapsed();
-            let bytes = ALLOCATED.load(Ordering::Relaxed) - before;
-            println!(
-                "{{\"us_per_agent\": {:.3}, \"bytes_per_agent\": {}}}",
-                elapsed.as_secs_f64() * 1e6 / n as f64,
-                bytes / n
-            );
+            });
         }
         "throughput" => {
             let k: usize = arg(1, "500").parse().unwrap_or(500);
             let runtime = tokio::runtime::Runtime::new()?;
             let agent = agent(tools![atask1, atask2, atask3])?;
-            let latencies = runtime.block_on(async {
-                let start = Instant::now();
-                let runs = (0..k).map(|_| {
-                    let agent = agent.clone();
-                    tokio::spawn(async move {
-                        let t = Instant::now();
-                        agent.run(prompt).await.map(|_| t.elapsed())
-                    })
-                });
-                let mut latencies = Vec::new();
-                for run in runs.collect::<Vec<_>>() {
-                    if let Ok(Ok(latency)) = run.await {
-                        latencies.push(latency);
-                    }
-                }
-                (latencies, start.elapsed())
-            });
-            let (mut lat, total) = latencies;
-            lat.sort();
-            let pct = |p: f64| {
-                lat.get(((lat.len() as f64 - 1.0) * p) as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
-            };
-            println!(
-                "{{\"runs\": {}, \"ok\": {}, \"runs_per_s\": {:.1}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}}",
-                k,
-                lat.len(),
-                lat.len() as f64 / total.as_secs_f64(),
-                pct(0.5),
-                pct(0.99)
-            );
+            runtime.block_on(measure::throughput(k, || {
+                let agent = agent.clone();
+                async move { agent.run(prompt).await }
+            }));
         }
         other => eprintln!("unknown scenario {other}"),
     }

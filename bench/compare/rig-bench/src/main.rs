@@ -8,9 +8,7 @@
 //! one at a time by default. Rig has no plain-function tools and no blocking API, so the sync
 //! scenarios wrap `std::thread::sleep` in `spawn_blocking` and drive the run with `block_on`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rig_agent::agent::stream_to_stdout;
 use rig_agent::{Agent, AgentBuilder};
@@ -21,22 +19,8 @@ use rig_core::tool::{DynamicTool, ToolErrorKind, ToolExecutionError, ToolOutput}
 use serde::Deserialize;
 use serde_json::json;
 
-/// Counts heap bytes, for the instantiation scenario (same counter as fanout-bench).
-struct Counting;
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "../../shared/measure.rs"]
+mod measure;
 
 const PROMPT: &str = "Please run all tasks";
 
@@ -203,20 +187,10 @@ fn main() {
         }
         "instantiate" => {
             let model = provider().chat("gpt-5-mini");
-            let n = 100_000;
-            let before = ALLOCATED.load(Ordering::Relaxed);
-            let start = Instant::now();
-            for _ in 0..n {
+            measure::instantiation(100_000, || {
                 let agent = AgentBuilder::new(model.clone()).tool(Atask1).build();
                 std::hint::black_box(&agent);
-            }
-            let elapsed = start.elapsed();
-            let bytes = ALLOCATED.load(Ordering::Relaxed) - before;
-            println!(
-                "{{\"us_per_agent\": {:.3}, \"bytes_per_agent\": {}}}",
-                elapsed.as_secs_f64() * 1e6 / n as f64,
-                bytes / n
-            );
+            });
         }
         "throughput" => {
             let k: usize = arg(1, "500").parse().unwrap_or(500);
@@ -225,35 +199,10 @@ fn main() {
                 .tool(Atask2)
                 .tool(Atask3)
                 .build();
-            let (mut lat, total) = runtime().block_on(async {
-                let start = Instant::now();
-                let runs = (0..k).map(|_| {
-                    let agent = agent.clone();
-                    tokio::spawn(async move {
-                        let t = Instant::now();
-                        agent.prompt(PROMPT).max_turns(5).tool_concurrency(3).run().await.map(|_| t.elapsed())
-                    })
-                });
-                let mut latencies = Vec::new();
-                for run in runs.collect::<Vec<_>>() {
-                    if let Ok(Ok(latency)) = run.await {
-                        latencies.push(latency);
-                    }
-                }
-                (latencies, start.elapsed())
-            });
-            lat.sort();
-            let pct = |p: f64| {
-                lat.get(((lat.len() as f64 - 1.0) * p) as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
-            };
-            println!(
-                "{{\"runs\": {}, \"ok\": {}, \"runs_per_s\": {:.1}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}}",
-                k,
-                lat.len(),
-                lat.len() as f64 / total.as_secs_f64(),
-                pct(0.5),
-                pct(0.99)
-            );
+            runtime().block_on(measure::throughput(k, || {
+                let agent = agent.clone();
+                async move { agent.prompt(PROMPT).max_turns(5).tool_concurrency(3).run().await }
+            }));
         }
         other => eprintln!("unknown scenario {other}"),
     }

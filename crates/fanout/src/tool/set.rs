@@ -43,20 +43,17 @@ impl ToolSet {
             entries.push(Entry { tool, options });
             definitions.push(definition);
         }
-        let mut by_name = HashMap::new();
-        if definitions.len() >= INDEX_FROM {
-            by_name.reserve(definitions.len());
-            for (i, definition) in definitions.iter().enumerate() {
-                if by_name.insert(definition.name.clone(), i).is_some() {
-                    return Err(Error::DuplicateTool(definition.name.clone()));
-                }
+        let indexed = definitions.len() >= INDEX_FROM;
+        let mut by_name = HashMap::with_capacity(if indexed { definitions.len() } else { 0 });
+        for (i, definition) in definitions.iter().enumerate() {
+            let duplicate = if indexed {
+                by_name.insert(definition.name.clone(), i).is_some()
+            } else {
+                definitions[..i].iter().any(|earlier| earlier.name == definition.name)
+            };
+            if duplicate {
+                return Err(Error::DuplicateTool(definition.name.clone()));
             }
-        } else if let Some(name) = definitions
-            .iter()
-            .enumerate()
-            .find_map(|(i, d)| definitions[..i].iter().any(|e| e.name == d.name).then(|| d.name.clone()))
-        {
-            return Err(Error::DuplicateTool(name));
         }
         Ok(Self { entries, by_name, definitions: definitions.into() })
     }
