@@ -3,6 +3,7 @@
 //! Rust types: they see [`ToolDefinition`]s and produce [`ToolCall`]s.
 
 pub mod openai;
+pub(crate) mod sse;
 pub mod scripted;
 
 use std::fmt;

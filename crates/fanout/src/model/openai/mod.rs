@@ -19,7 +19,6 @@
 //!     .reasoning_effort("low");
 //! ```
 
-mod sse;
 mod stream;
 mod wire;
 
@@ -317,7 +316,7 @@ impl OpenAIChat {
             body: self.body(request, true).map_err(Some),
             attempt: 0,
             bytes: None,
-            parser: sse::SseParser::default(),
+            parser: crate::model::sse::SseParser::default(),
             assembler: stream::Assembler::default(),
             events: Vec::new(),
             queue: VecDeque::new(),
@@ -340,7 +339,7 @@ struct StreamState<'a> {
     body: std::result::Result<Vec<u8>, Option<Error>>,
     attempt: u32,
     bytes: Option<BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
-    parser: sse::SseParser,
+    parser: crate::model::sse::SseParser,
     assembler: stream::Assembler,
     events: Vec<String>,
     queue: VecDeque<ModelDelta>,
@@ -391,7 +390,7 @@ impl StreamState<'_> {
                         return self.fail(err);
                     }
                     self.bytes = None;
-                    self.parser = sse::SseParser::default();
+                    self.parser = crate::model::sse::SseParser::default();
                     self.assembler = stream::Assembler::default();
                 }
                 Err(err) => {

@@ -205,7 +205,7 @@ pub(super) fn truncate(text: &str, max: usize) -> String {
 /// benchmarks and tests.
 #[doc(hidden)]
 pub fn parse_recorded_stream(chunks: &[&[u8]]) -> Result<Vec<ModelDelta>> {
-    let mut parser = super::sse::SseParser::default();
+    let mut parser = crate::model::sse::SseParser::default();
     let mut assembler = Assembler::default();
     let mut events = Vec::new();
     let mut out = VecDeque::new();
