@@ -11,6 +11,7 @@ pub mod log;
 pub mod model;
 pub mod output;
 pub mod print;
+pub mod retry;
 pub mod tool;
 
 /// The model providers, by the names Agno users know: `fanout::models::openai::OpenAIChat`.
@@ -51,6 +52,7 @@ pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};
 pub use event::RunEvent;
 pub use output::{Metrics, RunOutput, RunStatus};
+pub use retry::RetryPolicy;
 
 /// Turn a function into a [`Tool`](crate::tool::Tool) the model can call.
 ///

@@ -7,6 +7,7 @@ use super::{Agent, Inner, Settings};
 use crate::error::{Error, Result};
 use crate::exec::{ExecLimits, Executor};
 use crate::model::Model;
+use crate::retry::RetryPolicy;
 use crate::tool::{Hooks, PostHook, PreHook, Tool, ToolCache, ToolSet};
 
 /// The default cap on model turns per run: generous for real work, finite so a model that never
@@ -61,6 +62,7 @@ impl Default for AgentBuilder {
                 eager_tool_start: true,
                 debug_mode: false,
                 markdown: false,
+                retry: RetryPolicy::default(),
             },
         }
     }
@@ -147,6 +149,13 @@ impl AgentBuilder {
         self
     }
 
+    /// How failed model turns are retried (2 retries with backoff by default; see
+    /// [`RetryPolicy`]). Each retry is reported as a [`RunEvent::ModelRetry`](crate::RunEvent).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.settings.retry = policy;
+        self
+    }
+
     /// Start each tool call as soon as its arguments have streamed in (default on).
     pub fn eager_tool_start(mut self, eager: bool) -> Self {
         self.settings.eager_tool_start = eager;
@@ -174,7 +183,8 @@ impl AgentBuilder {
 
     /// Build the agent. Fails without a model or when two tools share a name.
     pub fn build(self) -> Result<Agent> {
-        let model = self.model.ok_or(Error::MissingModel)?;
+        let model =
+            self.model.ok_or(Error::config("the agent has no model: call `.model(...)` on the builder"))?;
         let tools = ToolSet::new(self.tools)?;
         let system_prompt = self.system_message.or_else(|| {
             let mut lines: Vec<String> = self.instructions;

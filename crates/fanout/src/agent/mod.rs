@@ -12,16 +12,15 @@
 
 mod blocking;
 mod builder;
-mod cancel;
 mod print;
 mod run;
 
 use std::sync::Arc;
 
 use futures::stream::Stream;
+use tokio_util::sync::CancellationToken;
 
 pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS};
-pub use cancel::CancelToken;
 pub use print::PrintResponse;
 pub use run::{Decision, PausedRun};
 
@@ -82,6 +81,7 @@ struct Settings {
     eager_tool_start: bool,
     debug_mode: bool,
     markdown: bool,
+    retry: crate::retry::RetryPolicy,
 }
 
 impl Agent {
@@ -107,16 +107,16 @@ impl Agent {
         run::run(&self.inner, run::Start::Input(input.into()), false, &mut |_| {}).await
     }
 
-    /// [`run`](Agent::run) that stops with [`Error::Cancelled`] as soon as `token` is cancelled,
+    /// [`run`](Agent::run) that stops with [`Error::cancelled()`] as soon as `token` is cancelled,
     /// aborting in-flight async tools and the model request.
     pub async fn run_until_cancelled(
         &self,
         input: impl Into<String>,
-        token: &CancelToken,
+        token: &CancellationToken,
     ) -> Result<RunOutput> {
         tokio::select! {
             biased;
-            () = token.cancelled() => Err(Error::Cancelled),
+            () = token.cancelled() => Err(Error::cancelled()),
             output = self.run(input) => output,
         }
     }
@@ -180,7 +180,7 @@ impl Agent {
         output: RunOutput,
         decisions: impl IntoIterator<Item = (String, Decision)>,
     ) -> Result<RunOutput> {
-        let paused = output.paused.ok_or_else(|| Error::Config("continue_run needs a paused run".into()))?;
+        let paused = output.paused.ok_or_else(|| Error::config("continue_run needs a paused run"))?;
         let start = run::Start::Resume(paused, decisions.into_iter().collect());
         run::run(&self.inner, start, false, &mut |_| {}).await
     }

@@ -90,15 +90,15 @@ impl PrintResponse {
                             return Err(err);
                         }
                         None => {
-                            printer.error(&Error::Cancelled)?;
-                            return Err(Error::Cancelled);
+                            printer.error(&Error::cancelled())?;
+                            return Err(Error::cancelled());
                         }
                     },
                     _ = tick.tick() => printer.tick()?,
                     _ = tokio::signal::ctrl_c() => {
                         // Dropping `events` aborts the run: tools and the model request.
                         printer.interrupted()?;
-                        return Err(Error::Cancelled);
+                        return Err(Error::cancelled());
                     }
                 }
             };
@@ -107,7 +107,7 @@ impl PrintResponse {
                 return Ok(());
             }
             let decisions = confirm(output.pending_calls()).await?;
-            let paused = output.paused.ok_or_else(|| Error::Config("a paused run lost its state".into()))?;
+            let paused = output.paused.ok_or_else(|| Error::config("a paused run lost its state"))?;
             start = run::Start::Resume(paused, decisions);
         }
     }
@@ -136,7 +136,7 @@ async fn confirm(calls: &[crate::tool::ToolCall]) -> Result<Vec<(String, super::
         Ok(decisions)
     })
     .await
-    .map_err(|e| Error::Config(format!("the confirmation prompt failed: {e}")))??;
+    .map_err(|e| Error::config(format!("the confirmation prompt failed: {e}")))??;
     Ok(answers)
 }
 

@@ -2,9 +2,10 @@
 //! streaming model produces. Providers live in their own modules and know nothing about tools'
 //! Rust types: they see [`ToolDefinition`]s and produce [`ToolCall`]s.
 
+pub(crate) mod http;
 pub mod openai;
-pub(crate) mod sse;
 pub mod scripted;
+pub(crate) mod sse;
 
 use std::fmt;
 use std::sync::Arc;

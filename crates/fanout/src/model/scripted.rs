@@ -134,7 +134,7 @@ impl ScriptedModel {
     }
 
     /// Let the script call tools the agent does not offer (to test how your agent copes).
-    /// Otherwise such a turn is an [`Error::Script`].
+    /// Otherwise such a turn is an error of kind [`ErrorKind::Other`](crate::error::ErrorKind::Other).
     pub fn allow_unknown_tools(self) -> Self {
         Self::build(self.inner.turns.clone(), self.inner.pacing.clone(), true)
     }
@@ -158,7 +158,7 @@ impl ScriptedModel {
         let since_user = request.messages.iter().rev().take_while(|m| !matches!(m, Message::User { .. }));
         let turn_index = since_user.filter(|m| matches!(m, Message::Assistant { .. })).count();
         let turn = self.inner.turns.get(turn_index).ok_or_else(|| {
-            Error::Script(format!(
+            script_error(format!(
                 "the script has {} turn(s) but the run asked for turn {}",
                 self.inner.turns.len(),
                 turn_index + 1
@@ -176,7 +176,7 @@ impl ScriptedModel {
         if let Some((name, _)) = calls.iter().find(|(n, _)| !offered.contains(&n.as_str()))
             && !self.inner.allow_unknown_tools
         {
-            return Err(Error::Script(format!(
+            return Err(script_error(format!(
                 "turn {} calls `{name}`, which the agent does not offer (tools: {})",
                 turn_index + 1,
                 if offered.is_empty() { "none".to_owned() } else { offered.join(", ") }
@@ -310,6 +310,11 @@ impl Model for ScriptedModel {
             })
             .boxed()
     }
+}
+
+/// A script that cannot be played: a mistake in the test, never worth retrying.
+fn script_error(message: String) -> Error {
+    Error::new(crate::error::ErrorKind::Other, message).with_provider("scripted model")
 }
 
 #[cfg(test)]
