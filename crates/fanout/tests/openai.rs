@@ -102,8 +102,11 @@ async fn non_streamed_turn_and_request_options() {
     let server = Server::start(Script::sequence([three_calls()])).await.unwrap();
     let mut req = request();
     req.parallel_tool_calls = Some(false);
-    req.messages
-        .push(Message::Assistant { content: None, tool_calls: vec![ToolCall::new("c", "atask1", "{}")] });
+    req.messages.push(Message::Assistant {
+        content: None,
+        tool_calls: vec![ToolCall::new("c", "atask1", "{}")],
+        replay: None,
+    });
     req.messages.push(Message::Tool { call_id: "c".into(), name: "atask1".into(), content: "done".into() });
     let response = model(&server).temperature(0.5).system_role("system").complete(&req).await.unwrap();
     assert_eq!(response.tool_calls.len(), 3);

@@ -14,7 +14,7 @@ use super::Inner;
 use crate::error::{Error, Result};
 use crate::event::RunEvent;
 use crate::exec::{Batch, BatchEvent, ToolExecution};
-use crate::model::{Message, ModelDelta, ModelRequest, Usage};
+use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
 use crate::output::{Metrics, RunOutput, RunStatus, TurnMetrics};
 
 use crate::tool::{ToolCall, ToolError};
@@ -57,7 +57,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             (state, 0)
         }
         Start::Resume(paused, decisions) => {
-            let PausedRun { mut state, turn, calls, text, mut done, pending } = *paused;
+            let PausedRun { mut state, turn, calls, text, replay, mut done, pending } = *paused;
             // The time spent waiting for the user does not count as run time.
             state.metrics.duration += state.run_start.elapsed();
             state.run_start = Instant::now();
@@ -81,7 +81,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             done.sort_by_key(|(index, _)| *index);
             let executions = done.into_iter().map(|(_, e)| e).collect();
             if let Some(status) =
-                record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit)
+                record_batch(inner, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
             {
                 return Ok(finish(state, status, String::new(), None));
             }
@@ -119,6 +119,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             }
             phase.usage = response.usage;
             phase.finish_reason = response.finish_reason;
+            phase.replay = response.replay;
             response.tool_calls.into_iter().for_each(|call| phase.add(call));
             phase
         };
@@ -151,10 +152,16 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
 
         let text = std::mem::take(&mut phase.content);
         if phase.calls.is_empty() {
-            state.messages.push(Message::Assistant { content: Some(text.clone()), tool_calls: Vec::new() });
+            let replay = phase.replay.take();
+            state.messages.push(Message::Assistant {
+                content: Some(text.clone()),
+                tool_calls: Vec::new(),
+                replay,
+            });
             return Ok(finish(state, RunStatus::Completed, text, None));
         }
         let text = (!text.is_empty()).then_some(text);
+        let replay = phase.replay.take();
         let batch = phase.finish(state.run_start, sink).await;
         if !batch.held.is_empty() {
             let pending_calls = batch.held.iter().map(|&i| batch.calls[i].clone()).collect();
@@ -163,6 +170,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
                 turn,
                 calls: batch.calls,
                 text,
+                replay,
                 done: batch.executions,
                 pending: batch.held,
             };
@@ -170,7 +178,8 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             return Ok(finish(state, RunStatus::Paused { pending: pending_calls }, content, Some(paused)));
         }
         let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
-        if let Some(status) = record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit)
+        if let Some(status) =
+            record_batch(inner, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
         {
             return Ok(finish(state, status, String::new(), None));
         }
@@ -189,11 +198,11 @@ fn record_batch(
     inner: &Inner,
     state: &mut RunState,
     calls: Vec<ToolCall>,
-    text: Option<String>,
+    (text, replay): (Option<String>, Option<Replay>),
     executions: Vec<ToolExecution>,
     limit_hit: bool,
 ) -> Option<RunStatus> {
-    state.messages.push(Message::Assistant { content: text, tool_calls: calls });
+    state.messages.push(Message::Assistant { content: text, tool_calls: calls, replay });
     let tools = inner.executor.tools();
     let mut stop = false;
     for execution in &executions {
@@ -236,6 +245,7 @@ pub struct PausedRun {
     /// All calls of the paused turn.
     calls: Vec<ToolCall>,
     text: Option<String>,
+    replay: Option<Replay>,
     /// Executions of the turn's calls that needed no confirmation, by call index.
     done: Vec<(usize, ToolExecution)>,
     /// Indices of the calls waiting for a decision.
@@ -319,6 +329,7 @@ async fn stream_turn<'a>(
                             ModelDelta::ToolCall { call, .. } => phase.add(call),
                             ModelDelta::Usage(usage) => phase.usage = Some(usage),
                             ModelDelta::Finish(reason) => phase.finish_reason = Some(reason),
+                            ModelDelta::Replay(replay) => phase.replay = Some(replay),
                         }
                     }
                 },
@@ -360,6 +371,7 @@ struct ToolPhase<'a> {
     content: String,
     usage: Option<Usage>,
     finish_reason: Option<crate::model::FinishReason>,
+    replay: Option<Replay>,
     first_delta: Option<std::time::Duration>,
 }
 
@@ -380,6 +392,7 @@ impl<'a> ToolPhase<'a> {
             content: String::new(),
             usage: None,
             finish_reason: None,
+            replay: None,
             first_delta: None,
         }
     }

@@ -196,6 +196,7 @@ impl ScriptedModel {
             tool_calls,
             usage: Some(usage(request, output_chars)),
             finish_reason: Some(FinishReason::ToolCalls),
+            replay: None,
         })
     }
 }
@@ -208,6 +209,7 @@ fn text_response(text: String, request: &ModelRequest) -> ModelResponse {
         tool_calls: Vec::new(),
         usage: Some(usage),
         finish_reason: Some(FinishReason::Stop),
+        replay: None,
     }
 }
 
@@ -220,7 +222,7 @@ fn usage(request: &ModelRequest, output_chars: usize) -> Usage {
             Message::System { content } | Message::User { content } | Message::Tool { content, .. } => {
                 content.len()
             }
-            Message::Assistant { content, tool_calls } => {
+            Message::Assistant { content, tool_calls, .. } => {
                 content.as_deref().map_or(0, str::len)
                     + tool_calls.iter().map(|c| c.arguments.len()).sum::<usize>()
             }
@@ -351,7 +353,7 @@ mod tests {
 
         let mut messages = vec![
             Message::user("go"),
-            Message::Assistant { content: None, tool_calls: first.tool_calls.clone() },
+            Message::Assistant { content: None, tool_calls: first.tool_calls.clone(), replay: None },
         ];
         messages.push(Message::Tool { call_id: "1".into(), name: "b".into(), content: "B done".into() });
         messages.push(Message::Tool { call_id: "2".into(), name: "a".into(), content: "A done".into() });
@@ -372,8 +374,10 @@ mod tests {
             err.to_string(),
             "scripted model: turn 1 calls `missing`, which the agent does not offer (tools: present)"
         );
-        let done =
-            vec![Message::user("go"), Message::Assistant { content: Some("x".into()), tool_calls: vec![] }];
+        let done = vec![
+            Message::user("go"),
+            Message::Assistant { content: Some("x".into()), tool_calls: vec![], replay: None },
+        ];
         let err = model.respond(&request(done, &[])).unwrap_err();
         assert_eq!(err.to_string(), "scripted model: the script has 1 turn(s) but the run asked for turn 2");
     }

@@ -352,6 +352,7 @@ fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
         tool_calls,
         usage,
         finish_reason: choice.finish_reason.filter(|r| !r.is_empty()).map(|r| FinishReason::from_wire(&r)),
+        replay: None,
     })
 }
 
