@@ -28,12 +28,66 @@ use crate::tool::{
 /// Limits on a batch; all off by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecLimits {
-    /// At most this many calls run at the same time; the others wait for a slot.
+    /// At most this many calls of one run (one batch) run at the same time; the others wait
+    /// for a slot. Each run has its own slots; see [`ConcurrencyLimit`] for a limit shared by
+    /// several runs or agents.
     pub max_concurrency: Option<usize>,
     /// Timeout for calls of tools that have no timeout of their own.
     pub default_timeout: Option<Duration>,
     /// Calls of a batch beyond this many are not run (their result says so).
     pub max_calls_per_batch: Option<usize>,
+}
+
+/// A cap on simultaneous tool calls, shared by every run, agent and tool that holds a clone of
+/// it: for a rate-limited resource (an API quota, a database pool) used by several agents.
+/// Per-run limits ([`AgentBuilder::max_concurrency`](crate::AgentBuilder::max_concurrency))
+/// apply on top.
+///
+/// ```
+/// use fanout::prelude::*;
+/// use fanout::ConcurrencyLimit;
+/// use fanout::models::scripted::ScriptedModel;
+///
+/// /// Query the warehouse
+/// #[tool]
+/// async fn query(sql: String) -> String { sql }
+///
+/// // At most 4 queries at once across both agents, whatever their runs.
+/// let warehouse = ConcurrencyLimit::new(4);
+/// let a = Agent::builder().model(ScriptedModel::new([])).tool(query.concurrency_limit(warehouse.clone())).build()?;
+/// let b = Agent::builder().model(ScriptedModel::new([])).tool(query).concurrency_limit(warehouse.clone()).build()?;
+/// assert_eq!(warehouse.max(), 4);
+/// # Ok::<(), fanout::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConcurrencyLimit {
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl ConcurrencyLimit {
+    /// At most `max` calls at once (at least 1).
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self { slots: Arc::new(Semaphore::new(max)), max }
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Slots free right now.
+    pub fn available(&self) -> usize {
+        self.slots.available_permits()
+    }
+}
+
+impl PartialEq for ConcurrencyLimit {
+    /// Two limits are equal when they share their slots.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.slots, &other.slots)
+    }
 }
 
 /// One finished tool call: what was asked, what came back, and when.
@@ -121,7 +175,8 @@ pub enum ToolEvent<'a> {
 pub struct Executor {
     tools: Arc<ToolSet>,
     limits: ExecLimits,
-    slots: Option<Arc<Semaphore>>,
+    /// A limit shared with other agents, on top of the per-run one.
+    shared: Option<ConcurrencyLimit>,
     hooks: Arc<Hooks>,
     /// Only when a tool caches its results (or the user gave one).
     cache: Option<Arc<dyn ToolCache>>,
@@ -138,10 +193,15 @@ fn no_hooks() -> Arc<Hooks> {
 impl Executor {
     /// An executor for `tools` under `limits`.
     pub fn new(tools: Arc<ToolSet>, limits: ExecLimits) -> Self {
-        let slots = limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
         let caches = tools.options_iter().any(|options| options.cache_ttl.is_some());
         let cache = caches.then(|| Arc::new(MemoryCache::default()) as Arc<dyn ToolCache>);
-        Self { tools, limits, slots, hooks: no_hooks(), cache }
+        Self { tools, limits, shared: None, hooks: no_hooks(), cache }
+    }
+
+    /// Also hold a slot of `limit` for every call (see [`ConcurrencyLimit`]).
+    pub fn with_concurrency_limit(mut self, limit: ConcurrencyLimit) -> Self {
+        self.shared = Some(limit);
+        self
     }
 
     /// Run `hooks` around every call (see [`Hooks`]).
@@ -195,6 +255,7 @@ impl Executor {
         let (started_tx, started_rx) = mpsc::unbounded_channel();
         Batch {
             executor: self.clone(),
+            slots: self.limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1)))),
             calls: Vec::new(),
             pushed_at: Vec::new(),
             done: Vec::new(),
@@ -240,6 +301,8 @@ pub enum BatchEvent {
 #[derive(Debug)]
 pub struct Batch {
     executor: Executor,
+    /// This run's concurrency slots.
+    slots: Option<Arc<Semaphore>>,
     calls: Vec<ToolCall>,
     /// When each call was pushed: its wait counts from there.
     pushed_at: Vec<Instant>,
@@ -351,26 +414,42 @@ impl Batch {
         let queued_at = self.pushed_at[index];
         let call = self.calls[index].clone();
         let tools = Arc::clone(&self.executor.tools);
-        let slots = self.executor.slots.clone();
+        // Per-run slots first, so a call never holds a shared slot while waiting for its run's.
+        let limits: Vec<Arc<Semaphore>> = self
+            .slots
+            .iter()
+            .cloned()
+            .chain(
+                self.executor
+                    .tools
+                    .options(&call.name)
+                    .and_then(|o| o.concurrency_limit.as_ref())
+                    .map(|l| Arc::clone(&l.slots)),
+            )
+            .chain(self.executor.shared.as_ref().map(|l| Arc::clone(&l.slots)))
+            .collect();
         let timeout = self.executor.timeout_for(&call.name);
         let started_tx = self.started_tx.clone();
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
         let spawned_at = Instant::now();
-        if slots.is_none() {
+        let unlimited = limits.is_empty();
+        if unlimited {
             self.started.push_back((index, spawned_at));
         }
         self.running.spawn(async move {
-            let (_permit, started_at) = match slots {
-                Some(slots) => {
-                    // The semaphore is never closed, so this only fails if it were; run anyway.
-                    let permit = slots.acquire_owned().await.ok();
-                    let at = Instant::now();
-                    // The receiver lives as long as the batch; a send error means nobody listens.
-                    let _ = started_tx.send((index, at));
-                    (permit, at)
+            let mut permits = Vec::with_capacity(limits.len());
+            let started_at = if unlimited {
+                spawned_at
+            } else {
+                for slots in limits {
+                    // The semaphores are never closed, so this only fails if one were; run anyway.
+                    permits.push(slots.acquire_owned().await.ok());
                 }
-                None => (None, spawned_at),
+                let at = Instant::now();
+                // The receiver lives as long as the batch; a send error means nobody listens.
+                let _ = started_tx.send((index, at));
+                at
             };
             let result = run_call(&tools, &hooks, &call, timeout).await;
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {

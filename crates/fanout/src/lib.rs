@@ -51,6 +51,7 @@ pub mod models {
 pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};
 pub use event::RunEvent;
+pub use exec::ConcurrencyLimit;
 pub use output::{Metrics, RunOutput, RunStatus};
 pub use retry::RetryPolicy;
 

@@ -1,5 +1,6 @@
 //! What a finished run returns: [`RunOutput`] with its [`Metrics`].
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::agent::PausedRun;
@@ -70,14 +71,43 @@ pub struct RunOutput {
     pub tool_executions: Vec<ToolExecution>,
     /// Tokens and timings.
     pub metrics: Metrics,
-    /// What is needed to continue a paused run.
-    pub(crate) paused: Option<Box<PausedRun>>,
+    /// What is needed to continue a paused run: taken once, by [`take_paused`](Self::take_paused).
+    pub(crate) paused: Option<PausedSlot>,
+}
+
+/// The one copy of a paused run's state, shared by an output and its clones, so that it can be
+/// continued only once (approved calls must not run twice).
+#[derive(Clone)]
+pub(crate) struct PausedSlot(Arc<Mutex<Option<PausedRun>>>);
+
+impl PausedSlot {
+    pub(crate) fn new(paused: PausedRun) -> Self {
+        Self(Arc::new(Mutex::new(Some(paused))))
+    }
+}
+
+impl std::fmt::Debug for PausedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.0.lock().map(|slot| slot.is_some()).unwrap_or(false);
+        f.write_str(if waiting { "PausedRun { .. }" } else { "PausedRun (taken)" })
+    }
 }
 
 impl RunOutput {
     /// True when the model gave a final answer.
     pub fn is_completed(&self) -> bool {
         self.status == RunStatus::Completed
+    }
+
+    /// The state to continue a paused run with ([`Agent::continue_run`](crate::Agent::continue_run)).
+    /// It exists once: the first call, on this output or any clone of it, takes it; later calls
+    /// return `None`, so approved calls can never run twice.
+    pub fn take_paused(&self) -> Option<PausedRun> {
+        let slot = self.paused.as_ref()?;
+        match slot.0.lock() {
+            Ok(mut paused) => paused.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
     }
 
     /// The calls waiting for confirmation when the run is paused (empty otherwise).

@@ -319,7 +319,9 @@ async fn confirmation_pauses_only_the_calls_that_need_it() {
         (ids[0].clone(), fanout::agent::Decision::Approve),
         (ids[1].clone(), fanout::agent::Decision::Reject(Some("too slow".into()))),
     ];
-    let output = agent.continue_run(paused, decisions).await.unwrap();
+    let state = paused.take_paused().expect("paused");
+    assert!(paused.clone().take_paused().is_none(), "a clone of the output cannot continue it again");
+    let output = agent.continue_run(state, decisions).await.unwrap();
     assert_eq!(output.status, RunStatus::Completed);
     let texts: Vec<String> = output.tool_executions.iter().map(|e| e.content_for_model()).collect();
     assert_eq!(

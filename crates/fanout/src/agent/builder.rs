@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Agent, Inner, Settings};
 use crate::error::{Error, Result};
-use crate::exec::{ExecLimits, Executor};
+use crate::exec::{ConcurrencyLimit, ExecLimits, Executor};
 use crate::model::Model;
 use crate::retry::RetryPolicy;
 use crate::tool::{Hooks, PostHook, PreHook, Tool, ToolCache, ToolSet};
@@ -42,6 +42,7 @@ pub struct AgentBuilder {
     limits: ExecLimits,
     hooks: Hooks,
     cache: Option<Arc<dyn ToolCache>>,
+    shared_limit: Option<ConcurrencyLimit>,
     settings: Settings,
 }
 
@@ -55,6 +56,7 @@ impl Default for AgentBuilder {
             limits: ExecLimits::default(),
             hooks: Hooks::default(),
             cache: None,
+            shared_limit: None,
             settings: Settings {
                 max_turns: DEFAULT_MAX_TURNS,
                 tool_call_limit: None,
@@ -143,6 +145,14 @@ impl AgentBuilder {
         self
     }
 
+    /// Hold a slot of `limit` for every tool call of every run of this agent, on top of
+    /// [`max_concurrency`](Self::max_concurrency); share the limit with other agents to cap
+    /// their calls together (see [`ConcurrencyLimit`]).
+    pub fn concurrency_limit(mut self, limit: ConcurrencyLimit) -> Self {
+        self.shared_limit = Some(limit);
+        self
+    }
+
     /// Send `parallel_tool_calls` to the provider (left to the provider's default otherwise).
     pub fn parallel_tool_calls(mut self, parallel: bool) -> Self {
         self.settings.parallel_tool_calls = Some(parallel);
@@ -202,6 +212,9 @@ impl AgentBuilder {
             crate::log::enable_debug();
         }
         let mut executor = Executor::new(Arc::new(tools), self.limits).with_hooks(self.hooks);
+        if let Some(limit) = self.shared_limit {
+            executor = executor.with_concurrency_limit(limit);
+        }
         if let Some(cache) = self.cache {
             executor = executor.with_cache(cache);
         }

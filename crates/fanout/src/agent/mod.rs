@@ -152,7 +152,8 @@ impl Agent {
 
     /// Continue a run paused for confirmation ([`RunStatus::Paused`](crate::RunStatus::Paused)):
     /// approved calls run (concurrently), rejected ones — and any without a decision — send the
-    /// model a "rejected by the user" result; then the run goes on.
+    /// model a "rejected by the user" result; then the run goes on. The [`PausedRun`] comes
+    /// from [`RunOutput::take_paused`] and is consumed, so a paused run continues once.
     ///
     /// ```
     /// use fanout::prelude::*;
@@ -166,10 +167,11 @@ impl Agent {
     /// # #[tokio::main] async fn main() -> fanout::Result<()> {
     /// let model = ScriptedModel::new([Turn::call("delete", serde_json::json!({"path": "/tmp/x"})), Turn::text("Done.")]);
     /// let agent = Agent::builder().model(model).tool(delete).build()?;
-    /// let paused = agent.run("Delete /tmp/x").await?;
-    /// assert_eq!(paused.pending_calls()[0].name, "delete");
+    /// let output = agent.run("Delete /tmp/x").await?;
+    /// assert_eq!(output.pending_calls()[0].name, "delete");
     ///
-    /// let id = paused.pending_calls()[0].id.clone();
+    /// let paused = output.take_paused().expect("the run is paused");
+    /// let id = output.pending_calls()[0].id.clone();
     /// let output = agent.continue_run(paused, [(id, Decision::Approve)]).await?;
     /// assert_eq!(output.tool_executions[0].result.as_deref(), Ok("deleted /tmp/x"));
     /// assert_eq!(output.content, "Done.");
@@ -177,10 +179,9 @@ impl Agent {
     /// ```
     pub async fn continue_run(
         &self,
-        output: RunOutput,
+        paused: PausedRun,
         decisions: impl IntoIterator<Item = (String, Decision)>,
     ) -> Result<RunOutput> {
-        let paused = output.paused.ok_or_else(|| Error::config("continue_run needs a paused run"))?;
         let start = run::Start::Resume(paused, decisions.into_iter().collect());
         run::run(&self.inner, start, false, &mut |_| {}).await
     }

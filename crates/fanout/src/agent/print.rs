@@ -107,7 +107,7 @@ impl PrintResponse {
                 return Ok(());
             }
             let decisions = confirm(output.pending_calls()).await?;
-            let paused = output.paused.ok_or_else(|| Error::config("a paused run lost its state"))?;
+            let paused = output.take_paused().ok_or_else(|| Error::config("a paused run lost its state"))?;
             start = run::Start::Resume(paused, decisions);
         }
     }

@@ -25,7 +25,7 @@ pub(super) type Sink<'a> = &'a mut (dyn FnMut(RunEvent) + Send);
 /// How a run begins: from the user's input, or where a paused run stopped.
 pub(super) enum Start {
     Input(String),
-    Resume(Box<PausedRun>, Vec<(String, Decision)>),
+    Resume(PausedRun, Vec<(String, Decision)>),
 }
 
 /// What the run loop carries from turn to turn.
@@ -57,7 +57,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             (state, 0)
         }
         Start::Resume(paused, decisions) => {
-            let PausedRun { mut state, turn, calls, text, replay, mut done, pending } = *paused;
+            let PausedRun { mut state, turn, calls, text, replay, mut done, pending } = paused;
             // The time spent waiting for the user does not count as run time.
             state.metrics.duration += state.run_start.elapsed();
             state.run_start = Instant::now();
@@ -232,13 +232,15 @@ fn finish(mut state: RunState, status: RunStatus, content: String, paused: Optio
         messages: state.messages,
         tool_executions: state.executions,
         metrics: state.metrics,
-        paused: paused.map(Box::new),
+        paused: paused.map(crate::output::PausedSlot::new),
     }
 }
 
 /// A run waiting for the user to approve or reject calls of tools that require confirmation.
-/// Continue it with [`Agent::continue_run`](super::Agent::continue_run).
-#[derive(Debug, Clone)]
+/// Take it out of the output with [`RunOutput::take_paused`] and continue it with
+/// [`Agent::continue_run`](super::Agent::continue_run), which consumes it: it cannot be cloned
+/// or continued twice, so an approved call runs once.
+#[derive(Debug)]
 pub struct PausedRun {
     state: RunState,
     turn: usize,
@@ -250,6 +252,13 @@ pub struct PausedRun {
     done: Vec<(usize, ToolExecution)>,
     /// Indices of the calls waiting for a decision.
     pending: Vec<usize>,
+}
+
+impl PausedRun {
+    /// The calls waiting for a decision, in the model's order.
+    pub fn pending_calls(&self) -> impl ExactSizeIterator<Item = &ToolCall> {
+        self.pending.iter().map(|&index| &self.calls[index])
+    }
 }
 
 /// The user's answer for a call that requires confirmation.

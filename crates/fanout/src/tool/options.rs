@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Invocation, PostHook, PreHook, Tool, ToolDefinition};
+use crate::exec::ConcurrencyLimit;
 
 /// How the agent treats one tool. Everything is off by default.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,8 @@ pub struct ToolOptions {
     pub pre_hook: Option<PreHook>,
     /// Runs after each call of this tool (before the agent's post-hooks).
     pub post_hook: Option<PostHook>,
+    /// A cap on simultaneous calls of this tool, possibly shared with other tools and agents.
+    pub concurrency_limit: Option<ConcurrencyLimit>,
 }
 
 impl Default for ToolOptions {
@@ -51,6 +54,7 @@ impl Default for ToolOptions {
             eager: true,
             pre_hook: None,
             post_hook: None,
+            concurrency_limit: None,
         }
     }
 }
@@ -137,6 +141,8 @@ option_setters! {
     pre_hook(hook: PreHook) => |o| o.pre_hook = Some(hook);
     /// Run `hook` after each call (see [`PostHook`]).
     post_hook(hook: PostHook) => |o| o.post_hook = Some(hook);
+    /// Hold a slot of `limit` during each call (see [`ConcurrencyLimit`]).
+    concurrency_limit(limit: ConcurrencyLimit) => |o| o.concurrency_limit = Some(limit);
 }
 
 impl<T: Tool> ToolExt for T {}
