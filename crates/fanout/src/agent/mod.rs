@@ -182,7 +182,7 @@ impl Agent {
         paused: PausedRun,
         decisions: impl IntoIterator<Item = (String, Decision)>,
     ) -> Result<RunOutput> {
-        let start = run::Start::Resume(paused, decisions.into_iter().collect());
+        let start = run::Start::Resume(Box::new(paused), decisions.into_iter().collect());
         run::run(&self.inner, start, false, &mut |_| {}).await
     }
 

@@ -25,7 +25,7 @@ pub(super) type Sink<'a> = &'a mut (dyn FnMut(RunEvent) + Send);
 /// How a run begins: from the user's input, or where a paused run stopped.
 pub(super) enum Start {
     Input(String),
-    Resume(PausedRun, Vec<(String, Decision)>),
+    Resume(Box<PausedRun>, Vec<(String, Decision)>),
 }
 
 /// What the run loop carries from turn to turn.
@@ -57,7 +57,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             (state, 0)
         }
         Start::Resume(paused, decisions) => {
-            let PausedRun { mut state, turn, calls, text, replay, mut done, pending } = paused;
+            let PausedRun { mut state, turn, calls, text, replay, mut done, pending } = *paused;
             // The time spent waiting for the user does not count as run time.
             state.metrics.duration += state.run_start.elapsed();
             state.run_start = Instant::now();
