@@ -108,7 +108,7 @@ impl PrintResponse {
             }
             let decisions = confirm(output.pending_calls()).await?;
             let paused = output.take_paused().ok_or_else(|| Error::config("a paused run lost its state"))?;
-            start = run::Start::Resume(paused, decisions);
+            start = run::Start::Resume(Box::new(paused), decisions);
         }
     }
 }
