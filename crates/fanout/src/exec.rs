@@ -337,10 +337,9 @@ impl Batch {
             let err = ToolError::NotRun(format!("at most {limit} tool calls are run per turn"));
             return self.settle(index, Err(err));
         }
-        if let Some((cache, key, _)) = self.cache_slot(&self.calls[index]) {
-            if let Some(hit) = cache.get(&key) {
-                return self.settle(index, Ok(hit));
-            }
+        if let Some((_, key, _)) = self.cache_slot(&self.calls[index]) {
+            // An identical call of this batch is running: share its result. The cache itself
+            // is asked inside the call's task (it may be remote).
             if let Some(&leader) = self.in_flight.get(&key) {
                 return self.followers.push((leader, index));
             }
@@ -438,6 +437,20 @@ impl Batch {
             self.started.push_back((index, spawned_at));
         }
         self.running.spawn(async move {
+            if let Some((cache, key, _)) = &cache
+                && let Some(hit) = cache.get(key).await
+            {
+                // A cached result takes no concurrency slot.
+                let at = Instant::now();
+                if !unlimited {
+                    let _ = started_tx.send((index, at));
+                }
+                let waited = at.saturating_duration_since(queued_at);
+                return (
+                    index,
+                    ToolExecution { call, result: Ok(hit), started_at: at, waited, duration: Duration::ZERO },
+                );
+            }
             let mut permits = Vec::with_capacity(limits.len());
             let started_at = if unlimited {
                 spawned_at
@@ -453,7 +466,7 @@ impl Batch {
             };
             let result = run_call(&tools, &hooks, &call, timeout).await;
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {
-                cache.put(key, text.clone(), ttl);
+                cache.put(key, text.clone(), ttl).await;
             }
             let execution = ToolExecution {
                 call,

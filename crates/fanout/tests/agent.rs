@@ -440,3 +440,56 @@ async fn cancelling_returns_promptly_and_the_agent_stays_usable() {
         assert_eq!(model.requests().len(), round, "round {round} reached the model");
     }
 }
+
+/// A remote cache (here: one that takes 5 s to answer) is asked inside the call's own task: the
+/// other calls of the batch do not wait for it.
+#[tokio::test(start_paused = true)]
+async fn a_slow_async_cache_never_holds_up_other_calls() {
+    #[derive(Debug)]
+    struct SlowCache;
+    impl fanout::tool::ToolCache for SlowCache {
+        fn get<'a>(
+            &'a self,
+            _: &'a fanout::tool::CacheKey,
+        ) -> futures::future::BoxFuture<'a, Option<String>> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Some("from the remote cache".to_owned())
+            })
+        }
+        fn put(
+            &self,
+            _: fanout::tool::CacheKey,
+            _: String,
+            _: Duration,
+        ) -> futures::future::BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+    let lookup =
+        FunctionTool::new("lookup", "Look up", |_: serde_json::Value| async { Ok("ran".to_owned()) });
+    let model = ScriptedModel::new([
+        Turn::calls([("lookup", json!({"key": "a"})), ("atask1", json!({"delay": 1}))]),
+        Turn::text("ok"),
+    ]);
+    let agent = Agent::builder()
+        .model(model)
+        .tool(lookup.cache_results(Duration::from_secs(60)))
+        .tool(atask(1))
+        .tool_cache(Arc::new(SlowCache))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let mut events = Box::pin(agent.run_stream("go"));
+    let mut ends = Vec::new();
+    while let Some(event) = events.next().await {
+        if let RunEvent::ToolCallCompleted { execution, .. } = event.unwrap() {
+            ends.push((execution.call.name.clone(), start.elapsed(), execution.content_for_model()));
+        }
+    }
+    assert_eq!(
+        ends[0],
+        ("atask1".to_owned(), Duration::from_secs(1), "Task 1 completed in 1.00s".to_owned())
+    );
+    assert_eq!(ends[1], ("lookup".to_owned(), Duration::from_secs(5), "from the remote cache".to_owned()));
+}
