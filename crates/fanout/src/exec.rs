@@ -35,7 +35,7 @@ pub struct ExecLimits {
     /// Timeout for calls of tools that have no timeout of their own.
     pub default_timeout: Option<Duration>,
     /// Calls of a batch beyond this many are not run (their result says so).
-    pub max_calls_per_batch: Option<usize>,
+    pub max_calls_per_turn: Option<usize>,
 }
 
 /// A cap on simultaneous tool calls, shared by every run, agent and tool that holds a clone of
@@ -212,7 +212,7 @@ impl Executor {
         self
     }
 
-    /// Keep results of tools marked `cache_results` in `cache` (an in-memory one by default).
+    /// Keep results of tools with a `cache_ttl` in `cache` (an in-memory one by default).
     pub fn with_cache(mut self, cache: Arc<dyn ToolCache>) -> Self {
         self.cache = Some(cache);
         self
@@ -331,7 +331,7 @@ impl Batch {
         self.calls.push(call);
         self.pushed_at.push(Instant::now());
         self.done.push(None);
-        if let Some(limit) = self.executor.limits.max_calls_per_batch
+        if let Some(limit) = self.executor.limits.max_calls_per_turn
             && index >= limit
         {
             let err = ToolError::NotRun(format!("at most {limit} tool calls are run per turn"));

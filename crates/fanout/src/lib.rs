@@ -68,7 +68,7 @@ pub use retry::RetryPolicy;
 /// - Return: anything `Display` (sent as text) or `Serialize` (sent as JSON), or
 ///   `Result<T, E: Display>` whose `Err` becomes an error result for the model.
 /// - Options: `#[tool(timeout_secs = 5, exclusive, strict, show_result, stop_after_tool_call,
-///   requires_confirmation, not_eager, cache_secs = 60, name = "other", instructions = "...")]`.
+///   requires_confirmation, eager_start = false, cache_ttl_secs = 60, name = "other", instructions = "...")]`.
 ///
 /// ```
 /// use fanout::prelude::*;

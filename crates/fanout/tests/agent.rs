@@ -127,7 +127,7 @@ async fn eager_start_begins_a_call_before_the_turn_ends() {
     assert_eq!(*at, Duration::from_secs(1));
 
     // Off: nothing starts before the turn is over.
-    let lazy = Agent::builder().model(model).tool(atask(1)).eager_tool_start(false).build().unwrap();
+    let lazy = Agent::builder().model(model).tool(atask(1)).eager_start(false).build().unwrap();
     let events: Vec<RunEvent> = lazy.run_stream("go").map(|e| e.unwrap()).collect().await;
     let first_start = events.iter().position(|e| matches!(e, RunEvent::ToolCallStarted { .. })).unwrap();
     let turn_end = events.iter().position(|e| matches!(e, RunEvent::ModelTurnCompleted { .. })).unwrap();
@@ -409,7 +409,7 @@ async fn cached_results_are_reused_and_identical_calls_run_once() {
         Turn::text("ok"),
     ]);
     let agent =
-        Agent::builder().model(model).tool(lookup.cache_results(Duration::from_secs(60))).build().unwrap();
+        Agent::builder().model(model).tool(lookup.cache_ttl(Duration::from_secs(60))).build().unwrap();
     let output = agent.run("go").await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 2, "a and b ran once each; the rest came from the cache");
     let texts: Vec<String> = output.tool_executions.iter().map(|e| e.content_for_model()).collect();
@@ -476,7 +476,7 @@ async fn a_slow_async_cache_never_holds_up_other_calls() {
     ]);
     let agent = Agent::builder()
         .model(model)
-        .tool(lookup.cache_results(Duration::from_secs(60)))
+        .tool(lookup.cache_ttl(Duration::from_secs(60)))
         .tool(atask(1))
         .tool_cache(Arc::new(SlowCache))
         .build()

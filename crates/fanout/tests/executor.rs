@@ -190,7 +190,7 @@ async fn per_tool_timeout_and_empty_arguments() {
 #[tokio::test(start_paused = true)]
 async fn concurrency_and_batch_limits() {
     let limits =
-        ExecLimits { max_concurrency: Some(2), max_calls_per_batch: Some(4), ..ExecLimits::default() };
+        ExecLimits { max_concurrency: Some(2), max_calls_per_turn: Some(4), ..ExecLimits::default() };
     let exec = executor(limits, vec![]);
     let start = Instant::now();
     let results = exec.run(&sleeps(&[1000, 1000, 1000, 1000, 1000]), &mut |_| {}).await;

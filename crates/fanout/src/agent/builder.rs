@@ -61,7 +61,7 @@ impl Default for AgentBuilder {
                 max_turns: DEFAULT_MAX_TURNS,
                 tool_call_limit: None,
                 parallel_tool_calls: None,
-                eager_tool_start: true,
+                eager_start: true,
                 debug_mode: false,
                 markdown: false,
                 retry: RetryPolicy::default(),
@@ -141,7 +141,7 @@ impl AgentBuilder {
 
     /// At most `n` calls of one model turn are run; the others get a "not run" result.
     pub fn max_calls_per_turn(mut self, n: usize) -> Self {
-        self.limits.max_calls_per_batch = Some(n);
+        self.limits.max_calls_per_turn = Some(n);
         self
     }
 
@@ -167,8 +167,8 @@ impl AgentBuilder {
     }
 
     /// Start each tool call as soon as its arguments have streamed in (default on).
-    pub fn eager_tool_start(mut self, eager: bool) -> Self {
-        self.settings.eager_tool_start = eager;
+    pub fn eager_start(mut self, eager: bool) -> Self {
+        self.settings.eager_start = eager;
         self
     }
 
@@ -184,7 +184,7 @@ impl AgentBuilder {
         self
     }
 
-    /// Where tools marked `cache_results` keep their results (in memory by default, shared by
+    /// Where tools with a `cache_ttl` keep their results (in memory by default, shared by
     /// all runs of the agent).
     pub fn tool_cache(mut self, cache: Arc<dyn ToolCache>) -> Self {
         self.cache = Some(cache);

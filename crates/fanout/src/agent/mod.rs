@@ -78,7 +78,7 @@ struct Settings {
     max_turns: usize,
     tool_call_limit: Option<usize>,
     parallel_tool_calls: Option<bool>,
-    eager_tool_start: bool,
+    eager_start: bool,
     debug_mode: bool,
     markdown: bool,
     retry: crate::retry::RetryPolicy,

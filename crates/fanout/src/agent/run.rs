@@ -314,7 +314,7 @@ async fn stream_turn<'a>(
     let mut retry = 0;
     loop {
         let sent = Instant::now();
-        let mut phase = ToolPhase::new(inner, turn, budget, inner.settings.eager_tool_start);
+        let mut phase = ToolPhase::new(inner, turn, budget, inner.settings.eager_start);
         let mut output_shown = false;
         let mut stream = inner.model.stream(request);
         let failure = loop {
@@ -413,7 +413,7 @@ impl<'a> ToolPhase<'a> {
         self.calls.push(call);
         if options.is_some_and(|o| o.requires_confirmation) {
             self.held.push(index);
-        } else if self.eager && options.is_none_or(|o| o.eager) {
+        } else if self.eager && options.is_none_or(|o| o.eager_start) {
             self.start(index);
         } else {
             self.deferred.push(index);

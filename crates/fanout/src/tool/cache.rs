@@ -1,4 +1,4 @@
-//! Result caching for tools marked `cache_results`: an identical call (same tool, same
+//! Result caching for tools with a `cache_ttl`: an identical call (same tool, same
 //! arguments) made within the time-to-live reuses the earlier result instead of running.
 //!
 //! The cache is async, so a Redis- or database-backed [`ToolCache`] never blocks the runtime;

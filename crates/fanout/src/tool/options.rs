@@ -31,7 +31,7 @@ pub struct ToolOptions {
     /// Start as soon as the call's arguments have streamed in (default), rather than when the
     /// model's turn ends. Turn off for tools with side effects that must not run for a turn
     /// that may still fail.
-    pub eager: bool,
+    pub eager_start: bool,
     /// Runs before each call of this tool (after the agent's pre-hooks).
     pub pre_hook: Option<PreHook>,
     /// Runs after each call of this tool (before the agent's post-hooks).
@@ -51,7 +51,7 @@ impl Default for ToolOptions {
             requires_confirmation: false,
             exclusive: false,
             cache_ttl: None,
-            eager: true,
+            eager_start: true,
             pre_hook: None,
             post_hook: None,
             concurrency_limit: None,
@@ -134,9 +134,9 @@ option_setters! {
     /// Run calls alone, after the batch's other calls.
     exclusive() => |o| o.exclusive = true;
     /// Reuse results of identical calls made within `ttl`.
-    cache_results(ttl: Duration) => |o| o.cache_ttl = Some(ttl);
-    /// Wait for the model's turn to end before starting a call.
-    not_eager() => |o| o.eager = false;
+    cache_ttl(ttl: Duration) => |o| o.cache_ttl = Some(ttl);
+    /// Start calls as soon as their arguments have streamed in (`true`, the default) or only when the model's turn ends (`false`).
+    eager_start(eager: bool) => |o| o.eager_start = eager;
     /// Run `hook` before each call (see [`PreHook`]).
     pre_hook(hook: PreHook) => |o| o.pre_hook = Some(hook);
     /// Run `hook` after each call (see [`PostHook`]).
