@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-use crate::exec::ToolExecution;
 use crate::model::{FinishReason, Usage};
 use crate::output::RunOutput;
+use crate::output::ToolExecution;
 use crate::tool::ToolCall;
 
 /// Something that happened during a run, in the order it happened.

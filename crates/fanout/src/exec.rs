@@ -1,5 +1,8 @@
 //! The concurrent tool-batch executor: the heart of fanout.
 //!
+//! Advanced: an [`Agent`](crate::Agent) drives it for you. Use it directly only to run a batch
+//! of tool calls without an agent or a model ([`Executor::run`]).
+//!
 //! Every call of a batch starts at once. Async tools run as their own tokio task (so a panic or a
 //! hang stays inside that call); blocking tools run on tokio's blocking pool, one thread each.
 //! Events are reported the moment each call starts and completes; results come back in call
@@ -21,6 +24,7 @@ use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+pub(crate) use crate::output::ToolExecution;
 use crate::tool::{
     CacheKey, Entry, Hooks, Invocation, MemoryCache, ToolCache, ToolCall, ToolError, ToolResult, ToolSet,
 };
@@ -87,47 +91,6 @@ impl PartialEq for ConcurrencyLimit {
     /// Two limits are equal when they share their slots.
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.slots, &other.slots)
-    }
-}
-
-/// One finished tool call: what was asked, what came back, and when.
-#[derive(Debug, Clone)]
-pub struct ToolExecution {
-    /// The call as the model made it.
-    pub call: ToolCall,
-    /// The result text, or why there is none.
-    pub result: ToolResult,
-    /// When the call actually started (after any wait for a concurrency slot or exclusivity).
-    pub started_at: Instant,
-    /// How long it waited before starting, from the moment the batch received it.
-    pub waited: Duration,
-    /// How long it ran.
-    pub duration: Duration,
-}
-
-impl ToolExecution {
-    /// The text the model receives for this call: the result, or `Error: …`.
-    pub fn content_for_model(&self) -> String {
-        match &self.result {
-            Ok(text) => text.clone(),
-            Err(err) => format!("Error: {err}"),
-        }
-    }
-
-    /// True when the call did not produce a normal result.
-    pub fn is_error(&self) -> bool {
-        self.result.is_err()
-    }
-
-    /// A call that was never run, with the reason.
-    pub(crate) fn not_run(call: ToolCall, err: ToolError) -> Self {
-        Self {
-            call,
-            result: Err(err),
-            started_at: Instant::now(),
-            waited: Duration::ZERO,
-            duration: Duration::ZERO,
-        }
     }
 }
 
@@ -251,7 +214,7 @@ impl Executor {
     }
 
     /// An open batch: calls can be added while earlier ones already run (eager start).
-    pub fn batch(&self) -> Batch {
+    pub(crate) fn batch(&self) -> Batch {
         let (started_tx, started_rx) = mpsc::unbounded_channel();
         Batch {
             executor: self.clone(),
@@ -279,7 +242,7 @@ impl Executor {
 /// Progress of a [`Batch`], by call index; look the call up with [`Batch::call`] and the result
 /// with [`Batch::execution`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchEvent {
+pub(crate) enum BatchEvent {
     /// Call `index` started running: its task was spawned, or, under a concurrency limit, it
     /// got its slot.
     Started {
@@ -299,7 +262,7 @@ pub enum BatchEvent {
 /// the batch is [closed](Batch::close) and everything else is done); [`next_event`](Batch::next_event)
 /// reports progress. Dropping a batch aborts its async calls.
 #[derive(Debug)]
-pub struct Batch {
+pub(crate) struct Batch {
     executor: Executor,
     /// This run's concurrency slots.
     slots: Option<Arc<Semaphore>>,
@@ -326,7 +289,7 @@ pub struct Batch {
 
 impl Batch {
     /// Add a call and start it now (exclusive calls wait, see [`Batch`]).
-    pub fn push(&mut self, call: ToolCall) {
+    pub(crate) fn push(&mut self, call: ToolCall) {
         let index = self.calls.len();
         self.calls.push(call);
         self.pushed_at.push(Instant::now());
@@ -375,7 +338,7 @@ impl Batch {
 
     /// Add a call that is already settled (for example from a cache, or rejected by the user):
     /// it is reported as completed without running.
-    pub fn push_settled(&mut self, call: ToolCall, result: ToolResult) {
+    pub(crate) fn push_settled(&mut self, call: ToolCall, result: ToolResult) {
         let index = self.calls.len();
         self.calls.push(call);
         self.pushed_at.push(Instant::now());
@@ -385,27 +348,17 @@ impl Batch {
 
     /// No more calls will be added: exclusive calls may run once the others are done, and
     /// [`next_event`](Batch::next_event) returns `None` when everything is done.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.closed = true;
     }
 
-    /// Number of calls pushed so far.
-    pub fn len(&self) -> usize {
-        self.calls.len()
-    }
-
-    /// True when no call was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.calls.is_empty()
-    }
-
     /// The call at `index`.
-    pub fn call(&self, index: usize) -> &ToolCall {
+    pub(crate) fn call(&self, index: usize) -> &ToolCall {
         &self.calls[index]
     }
 
     /// The execution of call `index`, once it completed.
-    pub fn execution(&self, index: usize) -> Option<&ToolExecution> {
+    pub(crate) fn execution(&self, index: usize) -> Option<&ToolExecution> {
         self.done.get(index).and_then(Option::as_ref)
     }
 
@@ -481,7 +434,7 @@ impl Batch {
 
     /// The next start or completion. Pending while the batch is open and idle; `None` once it
     /// is closed and every call is done.
-    pub async fn next_event(&mut self) -> Option<BatchEvent> {
+    pub(crate) async fn next_event(&mut self) -> Option<BatchEvent> {
         loop {
             if let Some((index, at)) = self.started.pop_front() {
                 return Some(BatchEvent::Started { index, at });
@@ -529,7 +482,7 @@ impl Batch {
 
     /// The executions in call order. Calls that never completed (the batch was not driven to
     /// its end) are reported as not run.
-    pub fn into_executions(mut self) -> Vec<ToolExecution> {
+    pub(crate) fn into_executions(mut self) -> Vec<ToolExecution> {
         let calls = std::mem::take(&mut self.calls);
         std::mem::take(&mut self.done)
             .into_iter()
@@ -597,4 +550,49 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> ToolError {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".to_owned());
     ToolError::Panicked(message)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::tool::{FunctionTool, Tool};
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Sleep {
+        ms: u64,
+    }
+
+    fn call(i: usize) -> ToolCall {
+        ToolCall::new(format!("call_{i}"), "sleep", r#"{"ms": 100}"#)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_batch_takes_calls_while_earlier_ones_run() {
+        let sleep = FunctionTool::new("sleep", "Sleep", |a: Sleep| async move {
+            tokio::time::sleep(Duration::from_millis(a.ms)).await;
+            Ok(format!("slept {}", a.ms))
+        });
+        let tools = ToolSet::new(vec![Arc::new(sleep) as Arc<dyn Tool>]).unwrap();
+        let exec = Executor::new(Arc::new(tools), ExecLimits::default());
+        let mut batch = exec.batch();
+        batch.push(call(0));
+        // Open and busy: the first event is the start, then its completion at 100 ms.
+        assert!(matches!(batch.next_event().await, Some(BatchEvent::Started { index: 0, .. })));
+        assert!(matches!(batch.next_event().await, Some(BatchEvent::Completed { index: 0 })));
+        // Open and idle: pending until a call is pushed.
+        assert!(tokio::time::timeout(Duration::from_secs(1), batch.next_event()).await.is_err());
+        batch.push(call(1));
+        batch.close();
+        let mut events = Vec::new();
+        while let Some(event) = batch.next_event().await {
+            events.push(event);
+        }
+        assert_eq!(events.len(), 2);
+        let results = batch.into_executions();
+        assert_eq!(
+            results.iter().map(|r| r.result.as_deref().unwrap()).collect::<Vec<_>>(),
+            ["slept 100", "slept 100"]
+        );
+    }
 }

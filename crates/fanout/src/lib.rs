@@ -52,7 +52,7 @@ pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};
 pub use event::RunEvent;
 pub use exec::ConcurrencyLimit;
-pub use output::{Metrics, RunOutput, RunStatus};
+pub use output::{Metrics, RunOutput, RunStatus, ToolExecution};
 pub use retry::RetryPolicy;
 
 /// Turn a function into a [`Tool`](crate::tool::Tool) the model can call.

@@ -4,9 +4,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::agent::PausedRun;
-use crate::exec::ToolExecution;
 use crate::model::{Message, Usage};
-use crate::tool::ToolCall;
+use tokio::time::Instant;
+
+use crate::tool::{ToolCall, ToolError, ToolResult};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,47 @@ pub enum RunStatus {
         /// The limit.
         limit: usize,
     },
+}
+
+/// One finished tool call: what was asked, what came back, and when.
+#[derive(Debug, Clone)]
+pub struct ToolExecution {
+    /// The call as the model made it.
+    pub call: ToolCall,
+    /// The result text, or why there is none.
+    pub result: ToolResult,
+    /// When the call actually started (after any wait for a concurrency slot or exclusivity).
+    pub started_at: Instant,
+    /// How long it waited before starting, from the moment the batch received it.
+    pub waited: Duration,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+impl ToolExecution {
+    /// The text the model receives for this call: the result, or `Error: …`.
+    pub fn content_for_model(&self) -> String {
+        match &self.result {
+            Ok(text) => text.clone(),
+            Err(err) => format!("Error: {err}"),
+        }
+    }
+
+    /// True when the call did not produce a normal result.
+    pub fn is_error(&self) -> bool {
+        self.result.is_err()
+    }
+
+    /// A call that was never run, with the reason.
+    pub(crate) fn not_run(call: ToolCall, err: ToolError) -> Self {
+        Self {
+            call,
+            result: Err(err),
+            started_at: Instant::now(),
+            waited: Duration::ZERO,
+            duration: Duration::ZERO,
+        }
+    }
 }
 
 /// Timing and token counts of one model turn.

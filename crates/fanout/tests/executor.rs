@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod support;
 
-use fanout::exec::{BatchEvent, ExecLimits, Executor, ToolEvent};
+use fanout::exec::{ExecLimits, Executor, ToolEvent};
 use fanout::tool::{FunctionTool, Invocation, Tool, ToolCall, ToolDefinition, ToolError, ToolExt, ToolSet};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -267,28 +267,4 @@ async fn dropping_the_batch_cancels_async_calls() {
     assert_eq!(dropped.load(Ordering::SeqCst), 3, "every in-flight call was dropped");
     tokio::time::sleep(Duration::from_secs(120)).await;
     assert_eq!(finished.load(Ordering::SeqCst), 0);
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_open_batch_takes_calls_while_earlier_ones_run() {
-    let exec = executor(ExecLimits::default(), vec![]);
-    let mut batch = exec.batch();
-    batch.push(call(0, "sleep", r#"{"ms": 100}"#));
-    // Open and busy: the first event is the start, then its completion at 100 ms.
-    assert!(matches!(batch.next_event().await, Some(BatchEvent::Started { index: 0, .. })));
-    assert!(matches!(batch.next_event().await, Some(BatchEvent::Completed { index: 0 })));
-    // Open and idle: pending until a call is pushed.
-    assert!(tokio::time::timeout(Duration::from_secs(1), batch.next_event()).await.is_err());
-    batch.push(call(1, "sleep", r#"{"ms": 100}"#));
-    batch.close();
-    let mut events = Vec::new();
-    while let Some(event) = batch.next_event().await {
-        events.push(event);
-    }
-    assert_eq!(events.len(), 2);
-    let results = batch.into_executions();
-    assert_eq!(
-        results.iter().map(|r| r.result.as_deref().unwrap()).collect::<Vec<_>>(),
-        ["slept 100", "slept 100"]
-    );
 }

@@ -13,8 +13,9 @@ use tokio::task::JoinHandle;
 use super::Inner;
 use crate::error::{Error, Result};
 use crate::event::RunEvent;
-use crate::exec::{Batch, BatchEvent, ToolExecution};
+use crate::exec::{Batch, BatchEvent};
 use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
+use crate::output::ToolExecution;
 use crate::output::{Metrics, RunOutput, RunStatus, TurnMetrics};
 
 use crate::tool::{ToolCall, ToolError};
