@@ -8,15 +8,19 @@ pub mod error;
 pub mod event;
 pub mod exec;
 pub mod log;
-pub mod model;
+mod model;
 pub mod output;
 pub mod print;
 pub mod retry;
 pub mod tool;
 
-/// The model providers, by the names Agno users know: `fanout::models::openai::OpenAIChat`.
+/// Models: the [`Model`](crate::models::Model) trait and its request, message and delta types, and the providers by
+/// the names Agno users know: `fanout::models::openai::OpenAIChat`.
 pub mod models {
-    pub use crate::model::{Model, openai, scripted};
+    pub use crate::model::{
+        DeltaStream, FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, Replay,
+        ToolChoice, Usage, openai, scripted,
+    };
 
     use std::sync::Arc;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 mod support;
 
 use fanout::RunStatus;
-use fanout::model::Message;
+use fanout::models::Message;
 use fanout::models::scripted::{Pacing, ScriptedModel, Turn};
 use fanout::prelude::*;
 use fanout::tool::FunctionTool;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fanout::Error;
-use fanout::model::{FinishReason, Message, Model, ModelDelta, ModelRequest};
 use fanout::models::openai::OpenAIChat;
+use fanout::models::{FinishReason, Message, Model, ModelDelta, ModelRequest};
 use fanout::tool::{ToolCall, ToolDefinition};
 use fanout_testserver::{Reply, Script, Server};
 use futures::StreamExt;
