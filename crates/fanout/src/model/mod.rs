@@ -2,6 +2,7 @@
 //! streaming model produces. Providers live in their own modules and know nothing about tools'
 //! Rust types: they see [`ToolDefinition`]s and produce [`ToolCall`]s.
 
+pub mod google;
 pub(crate) mod http;
 pub mod openai;
 pub mod scripted;
@@ -219,7 +220,8 @@ pub type DeltaStream<'a> = BoxStream<'a, Result<ModelDelta>>;
 
 /// A chat model: one request in, a whole response or a stream of deltas out.
 ///
-/// Implement it to add a provider; [`openai::OpenAIChat`] and [`scripted::ScriptedModel`] are the
+/// Implement it to add a provider; [`openai::OpenAIChat`], [`google::Gemini`] and
+/// [`scripted::ScriptedModel`] are the
 /// built-in ones.
 pub trait Model: Send + Sync + fmt::Debug + 'static {
     /// The model's id, such as `gpt-5-mini`.
