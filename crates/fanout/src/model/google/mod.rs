@@ -241,6 +241,15 @@ impl Gemini {
         serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
     }
 
+    /// `{base}/v1beta/models/{model}:streamGenerateContent?alt=sse` (SSE, not a JSON array) or
+    /// `…:generateContent`.
+    fn url(&self, streamed: bool) -> String {
+        let config = &self.config;
+        let model = config.id.strip_prefix("models/").unwrap_or(&config.id);
+        let method = if streamed { "streamGenerateContent?alt=sse" } else { "generateContent" };
+        format!("{}/v1beta/models/{model}:{method}", config.base_url.trim_end_matches('/'))
+    }
+
     /// Send one request (no retries: the agent's retry policy owns them) and return the 2xx
     /// response.
     async fn send(&self, body: Vec<u8>, streamed: bool) -> Result<reqwest::Response> {
@@ -249,10 +258,8 @@ impl Gemini {
             Error::config("no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) or call Gemini::api_key")
                 .with_provider(PROVIDER)
         })?;
-        let model = config.id.strip_prefix("models/").unwrap_or(&config.id);
-        let method = if streamed { "streamGenerateContent?alt=sse" } else { "generateContent" };
-        let url = format!("{}/v1beta/models/{model}:{method}", config.base_url.trim_end_matches('/'));
-        let mut request = config.http.post(PROVIDER, &url, body)?.header("x-goog-api-key", key);
+        let mut request =
+            config.http.post(PROVIDER, &self.url(streamed), body)?.header("x-goog-api-key", key);
         if !streamed {
             // A whole answer has the total timeout; a stream has the idle timeout instead.
             request = request.timeout(config.http.timeout);
@@ -453,6 +460,16 @@ mod tests {
         let debug = format!("{model:?}");
         assert!(!debug.contains("secret"), "{debug}");
         assert!(debug.contains("<redacted>"), "{debug}");
+    }
+
+    #[test]
+    fn urls_name_the_model_and_ask_for_sse() {
+        let model = Gemini::new("models/gemini-2.5-flash").base_url("https://example.test/");
+        assert_eq!(
+            model.url(true),
+            "https://example.test/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(model.url(false), "https://example.test/v1beta/models/gemini-2.5-flash:generateContent");
     }
 
     #[test]
