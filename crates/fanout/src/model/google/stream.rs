@@ -370,3 +370,104 @@ pub fn parse_recorded_stream(chunks: &[&[u8]]) -> Result<Vec<ModelDelta>> {
     assembler.on_end(&mut out)?;
     Ok(out.into())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sse(events: &[Value]) -> String {
+        events.iter().map(|e| format!("data: {e}\n\n")).collect()
+    }
+
+    fn chunk(parts: Value, finish: Option<&str>) -> Value {
+        let mut candidate = json!({"content": {"role": "model", "parts": parts}});
+        if let Some(finish) = finish {
+            candidate["finishReason"] = finish.into();
+        }
+        json!({"candidates": [candidate]})
+    }
+
+    fn replay(deltas: &[ModelDelta]) -> Value {
+        deltas
+            .iter()
+            .find_map(|d| match d {
+                ModelDelta::Replay(r) => Some(r.data.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn text_pieces_join_up_to_their_signature_and_unknown_parts_are_kept() {
+        let body = sse(&[
+            chunk(json!([{"text": "Thin", "thought": true}]), None),
+            chunk(json!([{"text": "king", "thought": true, "thoughtSignature": "s1"}]), None),
+            chunk(json!([{"text": "Hel"}]), None),
+            chunk(json!([{"text": "lo"}, {"executableCode": {"code": "1+1"}}]), None),
+            chunk(json!([{"text": "!", "thoughtSignature": "s2"}]), Some("STOP")),
+        ]);
+        let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
+        assert_eq!(deltas[0], ModelDelta::Reasoning("Thin".into()));
+        assert_eq!(
+            replay(&deltas),
+            json!([
+                {"text": "Thinking", "thought": true, "thoughtSignature": "s1"},
+                {"text": "Hello"},
+                {"executableCode": {"code": "1+1"}},
+                {"text": "!", "thoughtSignature": "s2"}
+            ])
+        );
+        assert_eq!(deltas.last(), Some(&ModelDelta::Finish(FinishReason::Stop)));
+    }
+
+    #[test]
+    fn partial_arguments_are_assembled_by_path() {
+        let partial = |path: &str, value: Value, more: bool| {
+            let mut arg = json!({"jsonPath": path});
+            arg.as_object_mut().unwrap().extend(value.as_object().unwrap().clone());
+            chunk(json!([{"functionCall": {"partialArgs": [arg], "willContinue": more}}]), None)
+        };
+        let body = sse(&[
+            chunk(
+                json!([{"functionCall": {"name": "f", "willContinue": true}, "thoughtSignature": "s"}]),
+                None,
+            ),
+            partial("$.a[1].b", json!({"stringValue": "x"}), true),
+            partial("$.a[1].b", json!({"stringValue": "y"}), true),
+            partial("$['c d']", json!({"boolValue": true}), true),
+            partial("$.n", json!({"nullValue": null}), false),
+            chunk(json!([{"text": ""}]), Some("STOP")),
+        ]);
+        let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
+        let ModelDelta::ToolCall { index: 0, call } = &deltas[0] else { panic!("{deltas:?}") };
+        let args: Value = serde_json::from_str(&call.arguments).unwrap();
+        assert_eq!(args, json!({"a": [null, {"b": "xy"}], "c d": true, "n": null}));
+        assert_eq!(
+            replay(&deltas),
+            json!([{"functionCall": {"name": "f", "args": args}, "thoughtSignature": "s"}])
+        );
+    }
+
+    #[test]
+    fn bad_calls_are_clear_errors() {
+        for (parts, message) in [
+            (
+                json!([{"functionCall": {"name": "f", "args": [1]}}]),
+                "the arguments of call `f` are not an object",
+            ),
+            (
+                json!([{"functionCall": {"partialArgs": [{"jsonPath": "$.a", "stringValue": "x"}]}}]),
+                "before the call's name",
+            ),
+        ] {
+            let body = sse(&[chunk(parts, Some("STOP"))]);
+            let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
+            assert!(err.to_string().contains(message), "{err}");
+        }
+        assert!(path("$.a[99999999]").is_none(), "indexes are bounded");
+        assert!(path("a.b").is_none() && path("$..a").is_none() && path("$[x]").is_none());
+        let err = parse_recorded_stream(&[b"data: {\"candidates\": [\n\n"]).unwrap_err();
+        assert!(err.to_string().contains("a stream chunk is not valid JSON"), "{err}");
+    }
+}
