@@ -16,7 +16,12 @@
 //!   [`Replay`](crate::models::Replay);
 //! - calls without an id (Gemini 2.x) get one for fanout's bookkeeping, which is never sent;
 //! - tool schemas are converted to the OpenAPI subset Gemini accepts (`$ref`s inlined,
-//!   `Option<T>` as `nullable`, unsupported keywords dropped).
+//!   `Option<T>` as `nullable`, unsupported keywords dropped);
+//! - tool choice becomes `toolConfig.functionCallingConfig` (`AUTO`, `ANY`, `NONE`, `ANY` with
+//!   `allowedFunctionNames`); `parallel_tool_calls` has no Gemini equivalent and is not sent.
+//!
+//! Usage: `output_tokens` includes the thoughts (`candidatesTokenCount + thoughtsTokenCount`),
+//! as OpenAI's completion tokens include reasoning; `reasoning_tokens` is `thoughtsTokenCount`.
 //!
 //! Finish reasons: `STOP` is [`Stop`](crate::models::FinishReason::Stop) (or `ToolCalls` when the
 //! turn called tools), `MAX_TOKENS` is `Length`, safety and recitation stops are
