@@ -383,6 +383,10 @@ async fn finish_reasons_and_usage_over_a_whole_answer() {
     let server = Server::start(Script::sequence([
         Turn::new().thought("Hmm.").text("Cut sh").finish_reason("MAX_TOKENS").usage(7, 3, 2).whole(),
         Turn::new().finish_reason("SAFETY").reply(),
+        Reply::raw(Raw::json(
+            200,
+            json!({"candidates": [{"content": {"parts": [{"text": "x"}]}}]}).to_string(),
+        )),
     ]))
     .await
     .unwrap();
@@ -399,4 +403,6 @@ async fn finish_reasons_and_usage_over_a_whole_answer() {
     );
     let deltas: Vec<ModelDelta> = model.stream(&request).map(Result::unwrap).collect().await;
     assert_eq!(deltas.last(), Some(&ModelDelta::Finish(fanout::models::FinishReason::ContentFilter)));
+    let err = model.complete(&request).await.unwrap_err();
+    assert!(err.is_invalid_response(), "a whole answer without a finish reason: {err}");
 }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fanout::models::google::Gemini;
+use fanout::models::google::{Gemini, parse_recorded_stream};
 use fanout::models::{FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, Usage};
 use fanout_testserver::{Raw, Reply, Script, Server};
 use futures::StreamExt;
@@ -286,4 +286,19 @@ async fn the_recorded_rate_limit_carries_its_retry_delay() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs_f64(34.4)));
     assert!(err.is_retryable());
     assert!(err.to_string().contains("You exceeded your current quota"), "{err}");
+}
+
+#[test]
+fn any_split_of_a_recorded_stream_gives_the_same_deltas() {
+    let Some(dir) = folder() else { return };
+    for file in ["google-text.jsonl", "google-stream-tool-call-arguments.jsonl"] {
+        let recorded = std::fs::read_to_string(dir.join(file)).unwrap();
+        let body: String = recorded.lines().map(|l| format!("data: {l}\r\n\r\n")).collect();
+        let body = body.as_bytes();
+        let whole = parse_recorded_stream(&[body]).unwrap();
+        for cut in 1..body.len() {
+            let (a, b) = body.split_at(cut);
+            assert_eq!(parse_recorded_stream(&[a, b]).unwrap(), whole, "{file} split at {cut}");
+        }
+    }
 }

@@ -362,6 +362,9 @@ fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
     let mut assembler = stream::Assembler::default();
     let mut deltas = VecDeque::new();
     assembler.on_response(response, &mut deltas)?;
+    if !assembler.has_finished() {
+        return Err(Error::invalid_response(PROVIDER, "the response has no candidate with a finish reason"));
+    }
     assembler.on_end(&mut deltas)?;
     let mut whole = ModelResponse::default();
     for delta in deltas {
@@ -380,7 +383,12 @@ fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
 /// `{"error": {code, message, status, details}}`, the shape of Google's error bodies: the
 /// status name is the code, `ErrorInfo.reason` the type, `RetryInfo.retryDelay` the wait.
 fn parse_error_body(text: &str) -> Option<ErrorBody> {
-    let envelope: wire::ErrorEnvelope = serde_json::from_str(text).ok()?;
+    // Without `alt=sse` Google wraps it in an array; accept both.
+    let envelope: wire::ErrorEnvelope = if text.trim_start().starts_with('[') {
+        serde_json::from_str::<Vec<wire::ErrorEnvelope>>(text).ok()?.into_iter().next()?
+    } else {
+        serde_json::from_str(text).ok()?
+    };
     Some(error_body(&envelope.error))
 }
 
@@ -510,5 +518,8 @@ mod tests {
         assert_eq!(body.message.as_deref(), Some("API key not valid. (check GEMINI_API_KEY)"));
         assert_eq!(body.error_type.as_deref(), Some("API_KEY_INVALID"));
         assert_eq!(parse_error_body("<html>"), None);
+        let wrapped =
+            parse_error_body(r#"[{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}]"#);
+        assert_eq!(wrapped.unwrap().code.as_deref(), Some("UNAVAILABLE"));
     }
 }

@@ -207,6 +207,11 @@ impl Assembler {
         }
     }
 
+    /// Whether Gemini said why the turn ended.
+    pub(super) fn has_finished(&self) -> bool {
+        self.finish.is_some()
+    }
+
     /// The body ended: the turn is complete only if Gemini said why it stopped.
     pub(super) fn on_end(&mut self, out: &mut VecDeque<ModelDelta>) -> Result<()> {
         let Some((reason, message)) = self.finish.take() else {
