@@ -53,6 +53,7 @@ impl Assembler {
         self.on_response(chunk, out)
     }
 
+    /// Read one response: a streamed chunk, or a whole answer.
     pub(super) fn on_response(
         &mut self,
         chunk: GenerateResponse,
