@@ -16,7 +16,7 @@ pub mod tool;
 
 /// The model providers, by the names Agno users know: `fanout::models::openai::OpenAIChat`.
 pub mod models {
-    pub use crate::model::{Model, openai, scripted};
+    pub use crate::model::{Model, anthropic, openai, scripted};
 
     use std::sync::Arc;
 
