@@ -91,7 +91,12 @@ impl Turn {
     }
 
     /// A tool_use block; `input` is the JSON text streamed as `input_json_delta` fragments.
-    pub fn tool_use(mut self, id: impl Into<String>, name: impl Into<String>, input: impl Into<String>) -> Self {
+    pub fn tool_use(
+        mut self,
+        id: impl Into<String>,
+        name: impl Into<String>,
+        input: impl Into<String>,
+    ) -> Self {
         self.blocks.push(Block::ToolUse { id: id.into(), name: name.into(), input: input.into() });
         self
     }
@@ -147,14 +152,19 @@ impl Turn {
             }}),
         )];
         let delta = |index: usize, delta: Value| {
-            ("content_block_delta".to_owned(), json!({"type": "content_block_delta", "index": index, "delta": delta}))
+            (
+                "content_block_delta".to_owned(),
+                json!({"type": "content_block_delta", "index": index, "delta": delta}),
+            )
         };
         for (index, block) in self.blocks.iter().enumerate() {
             let start = match block {
                 Block::Text(_) => json!({"type": "text", "text": ""}),
                 Block::Thinking { .. } => json!({"type": "thinking", "thinking": "", "signature": ""}),
                 Block::RedactedThinking(data) => json!({"type": "redacted_thinking", "data": data}),
-                Block::ToolUse { id, name, .. } => json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                Block::ToolUse { id, name, .. } => {
+                    json!({"type": "tool_use", "id": id, "name": name, "input": {}})
+                }
             };
             events.push((
                 "content_block_start".to_owned(),
@@ -162,7 +172,8 @@ impl Turn {
             ));
             match block {
                 Block::Text(text) => events.extend(
-                    split(text, self.fragment_chars).map(|t| delta(index, json!({"type": "text_delta", "text": t}))),
+                    split(text, self.fragment_chars)
+                        .map(|t| delta(index, json!({"type": "text_delta", "text": t}))),
                 ),
                 Block::Thinking { thinking, signature } => {
                     events.extend(
@@ -177,7 +188,10 @@ impl Turn {
                         .map(|p| delta(index, json!({"type": "input_json_delta", "partial_json": p}))),
                 ),
             }
-            events.push(("content_block_stop".to_owned(), json!({"type": "content_block_stop", "index": index})));
+            events.push((
+                "content_block_stop".to_owned(),
+                json!({"type": "content_block_stop", "index": index}),
+            ));
         }
         events.push((
             "message_delta".to_owned(),
@@ -235,7 +249,8 @@ fn split(text: &str, size: usize) -> impl Iterator<Item = String> {
 /// An error response as the API sends it: `{"type":"error","error":{"type":…,"message":…}}`
 /// with a `request-id` header. Add `retry-after` with [`Raw::header`].
 pub fn error(status: u16, error_type: &str, message: &str) -> Raw {
-    let body = json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_err"});
+    let body =
+        json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_err"});
     Raw::json(status, body.to_string()).header("request-id", "req_err")
 }
 

@@ -80,7 +80,11 @@ fn expectations() -> Vec<(&'static str, Vec<Expect>)> {
     )];
     programmatic.extend(rolls.into_iter().map(|(id, args)| call("", vec![(id, "rollDie", args)], (0, 0, 0))));
     programmatic.push(Expect {
-        text: long(675, "## Game Results\n\n**Player 2 wins the gam", "d with a roll of 3 against Player 1's 2."),
+        text: long(
+            675,
+            "## Game Results\n\n**Player 2 wins the gam",
+            "d with a roll of 3 against Player 1's 2.",
+        ),
         ..text("", (4551, 197, 0))
     });
 
@@ -115,14 +119,22 @@ fn expectations() -> Vec<(&'static str, Vec<Expect>)> {
         (
             "anthropic-json-output-format.1.json",
             vec![Expect {
-                text: long(2005, r#"{"recipe":{"name":"Classic Lasagna","ing"#, r#" stand for 15 minutes before serving"]}}"#),
+                text: long(
+                    2005,
+                    r#"{"recipe":{"name":"Classic Lasagna","ing"#,
+                    r#" stand for 15 minutes before serving"]}}"#,
+                ),
                 ..text("", (371, 629, 0))
             }],
         ),
         (
             "anthropic-json-output-format.1.jsonl",
             vec![Expect {
-                text: long(1267, r#"{"characters":[{"name":"Theron Ironheart"#, r#"ode about who deserves to be robbed."}]}"#),
+                text: long(
+                    1267,
+                    r#"{"characters":[{"name":"Theron Ironheart"#,
+                    r#"ode about who deserves to be robbed."}]}"#,
+                ),
                 ..text("", (313, 305, 0))
             }],
         ),
@@ -159,7 +171,11 @@ fn expectations() -> Vec<(&'static str, Vec<Expect>)> {
             "anthropic-programmatic-tool-calling.1.json",
             // The server_tool_use block (code_execution) and its result are not fanout's calls.
             vec![Expect {
-                text: long(857, "I'll help you simulate this dice game be", "without Player 2 scoring a single round!"),
+                text: long(
+                    857,
+                    "I'll help you simulate this dice game be",
+                    "without Player 2 scoring a single round!",
+                ),
                 calls: vec![
                     ("toolu_01PMcE1JBKCeLjn83cgUCvR5", "rollDie", r#"{"player": "player2"}"#),
                     ("toolu_01MZf5QJ1EQyd2yGyeLzBxAS", "rollDie", r#"{"player": "player1"}"#),
@@ -170,8 +186,14 @@ fn expectations() -> Vec<(&'static str, Vec<Expect>)> {
             }],
         ),
         ("anthropic-programmatic-tool-calling.1.jsonl", programmatic),
-        ("anthropic-refusal.json", vec![Expect { finish: FinishReason::ContentFilter, ..text("", (18, 5, 0)) }]),
-        ("anthropic-refusal.jsonl", vec![Expect { finish: FinishReason::ContentFilter, ..text("", (18, 5, 0)) }]),
+        (
+            "anthropic-refusal.json",
+            vec![Expect { finish: FinishReason::ContentFilter, ..text("", (18, 5, 0)) }],
+        ),
+        (
+            "anthropic-refusal.jsonl",
+            vec![Expect { finish: FinishReason::ContentFilter, ..text("", (18, 5, 0)) }],
+        ),
         (
             "anthropic-text.json",
             vec![text(
@@ -191,7 +213,11 @@ fn expectations() -> Vec<(&'static str, Vec<Expect>)> {
         (
             "anthropic-tool-no-args.json",
             vec![Expect {
-                text: long(255, "<thinking>\nThe updateIssueList tool was ", "y, I will update the current issue list:"),
+                text: long(
+                    255,
+                    "<thinking>\nThe updateIssueList tool was ",
+                    "y, I will update the current issue list:",
+                ),
                 calls: vec![("toolu_01LRmxn9vGM1d2DZSDBowdZ1", "updateIssueList", "{}")],
                 ..call("", vec![], (602, 93, 0))
             }],
@@ -215,12 +241,20 @@ fn expectations() -> Vec<(&'static str, Vec<Expect>)> {
                     (879, 177, 0),
                 ),
                 Expect {
-                    text: long(225, "Perfect! I can see the current note stru", "tool to insert a new bulleted list item."),
+                    text: long(
+                        225,
+                        "Perfect! I can see the current note stru",
+                        "tool to insert a new bulleted list item.",
+                    ),
                     calls: vec![("toolu_01QoRrvXNv6w4vZSyo9cnxP2", "executeEditorOperation", EDIT)],
                     ..call("", vec![], (1398, 213, 0))
                 },
                 Expect {
-                    text: long(353, "Great! I've successfully completed the t", " hi\n- bye\n\nThe operation was successful!"),
+                    text: long(
+                        353,
+                        "Great! I've successfully completed the t",
+                        " hi\n- bye\n\nThe operation was successful!",
+                    ),
                     ..text("", (1639, 95, 0))
                 },
             ],
@@ -244,7 +278,11 @@ fn recordings() -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "the recorded streams are missing: {}", dir.display());
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "the recorded streams are missing: {}",
+        dir.display()
+    );
     eprintln!("notice: {} is missing; the Anthropic conformance replay is skipped", dir.display());
     None
 }
@@ -304,11 +342,18 @@ fn check(file: &str, step: usize, response: &ModelResponse, expect: &Expect) {
         .tool_calls
         .iter()
         .map(|ToolCall { id, name, arguments }| {
-            (id.as_str(), name.as_str(), serde_json::from_str(arguments).unwrap_or_else(|e| panic!("{at}: {e}")))
+            (
+                id.as_str(),
+                name.as_str(),
+                serde_json::from_str(arguments).unwrap_or_else(|e| panic!("{at}: {e}")),
+            )
         })
         .collect();
-    let expected: Vec<(&str, &str, Value)> =
-        expect.calls.iter().map(|(id, name, args)| (*id, *name, serde_json::from_str(args).unwrap())).collect();
+    let expected: Vec<(&str, &str, Value)> = expect
+        .calls
+        .iter()
+        .map(|(id, name, args)| (*id, *name, serde_json::from_str(args).unwrap()))
+        .collect();
     assert_eq!(calls, expected, "{at}: calls");
     let (input, output, cached) = expect.usage;
     let usage = Usage {
@@ -349,8 +394,10 @@ async fn every_recorded_reply_replays_exactly() {
         };
         assert_eq!(replies.len(), expected.len(), "{file}: responses");
         let server = Server::start(Script::sequence(replies.into_iter().map(Reply::raw))).await.unwrap();
-        let model = Claude::new("claude-sonnet-4-5").api_key("sk-ant-test").base_url(anthropic::base_url(&server));
-        let request = ModelRequest { messages: vec![fanout::model::Message::user("hi")], ..ModelRequest::default() };
+        let model =
+            Claude::new("claude-sonnet-4-5").api_key("sk-ant-test").base_url(anthropic::base_url(&server));
+        let request =
+            ModelRequest { messages: vec![fanout::model::Message::user("hi")], ..ModelRequest::default() };
         for (step, expect) in expected.iter().enumerate() {
             let response = if file.ends_with(".jsonl") {
                 streamed(&model, &request).await
@@ -371,7 +418,8 @@ async fn replays_keep_signatures_and_blocks_verbatim() {
     let replay_of = |response: &ModelResponse| response.replay.as_ref().unwrap().data["content"].clone();
 
     let stream = std::fs::read_to_string(dir.join("anthropic-clear-thinking.1.jsonl")).unwrap();
-    let server = Server::start(Script::sequence(responses(&stream).into_iter().map(Reply::raw))).await.unwrap();
+    let server =
+        Server::start(Script::sequence(responses(&stream).into_iter().map(Reply::raw))).await.unwrap();
     let model = Claude::new("m").api_key("k").base_url(anthropic::base_url(&server));
     let content = replay_of(&streamed(&model, &ModelRequest::default()).await);
     assert_eq!(content[0]["type"], "thinking");
@@ -384,7 +432,8 @@ async fn replays_keep_signatures_and_blocks_verbatim() {
     assert_eq!(content[1], serde_json::json!({"type": "text", "text": "925 ÷ 5 = 185"}));
 
     let spliced = std::fs::read_to_string(dir.join("spliced-message-start.jsonl")).unwrap();
-    let server = Server::start(Script::sequence(responses(&spliced).into_iter().map(Reply::raw))).await.unwrap();
+    let server =
+        Server::start(Script::sequence(responses(&spliced).into_iter().map(Reply::raw))).await.unwrap();
     let model = Claude::new("m").api_key("k").base_url(anthropic::base_url(&server));
     let content = replay_of(&streamed(&model, &ModelRequest::default()).await);
     assert_eq!(
@@ -397,7 +446,8 @@ async fn replays_keep_signatures_and_blocks_verbatim() {
 
     for file in ["anthropic-programmatic-tool-calling.1.json", "anthropic-fallback.json"] {
         let body = std::fs::read_to_string(dir.join(file)).unwrap();
-        let server = Server::start(Script::sequence([Reply::raw(Raw::json(200, body.clone()))])).await.unwrap();
+        let server =
+            Server::start(Script::sequence([Reply::raw(Raw::json(200, body.clone()))])).await.unwrap();
         let model = Claude::new("m").api_key("k").base_url(anthropic::base_url(&server));
         let response = model.complete(&ModelRequest::default()).await.unwrap();
         let sent: Value = serde_json::from_str(&body).unwrap();

@@ -220,7 +220,8 @@ impl Claude {
     /// The `max_tokens` to send: the user's, else the model's default plus the thinking budget.
     fn max_tokens_for_request(&self) -> Result<u32> {
         let config = &self.config;
-        let default = if config.id.starts_with("claude-3-") && !config.id.starts_with("claude-3-5")
+        let default = if config.id.starts_with("claude-3-")
+            && !config.id.starts_with("claude-3-5")
             && !config.id.starts_with("claude-3-7")
         {
             4096

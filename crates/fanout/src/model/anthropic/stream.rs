@@ -127,7 +127,11 @@ impl Assembler {
     }
 
     /// A whole (non-streamed) message: its blocks, usage and stop reason, as deltas.
-    pub(crate) fn on_message(&mut self, message: WireMessageOut, out: &mut VecDeque<ModelDelta>) -> Result<()> {
+    pub(crate) fn on_message(
+        &mut self,
+        message: WireMessageOut,
+        out: &mut VecDeque<ModelDelta>,
+    ) -> Result<()> {
         self.on_message_start(message, out)?;
         self.finish(out)
     }
@@ -234,7 +238,10 @@ impl Assembler {
                 } else {
                     json
                 };
-                out.push_back(ModelDelta::ToolCall { index: self.calls, call: ToolCall { id, name, arguments } });
+                out.push_back(ModelDelta::ToolCall {
+                    index: self.calls,
+                    call: ToolCall { id, name, arguments },
+                });
                 self.calls += 1;
             }
             // The API rejects empty text blocks when they are sent back.
@@ -256,7 +263,10 @@ impl Assembler {
         self.done = true;
         if !self.blocks.is_empty() {
             let content = Value::Array(std::mem::take(&mut self.blocks));
-            out.push_back(ModelDelta::Replay(Replay::new(PROVIDER, serde_json::json!({ "content": content }))));
+            out.push_back(ModelDelta::Replay(Replay::new(
+                PROVIDER,
+                serde_json::json!({ "content": content }),
+            )));
         }
         if let Some(usage) = self.usage {
             out.push_back(ModelDelta::Usage(Usage::from(usage)));
@@ -336,4 +346,100 @@ pub fn parse_recorded_stream(chunks: &[&[u8]]) -> Result<Vec<ModelDelta>> {
     }
     assembler.on_end(&mut out)?;
     Ok(out.into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::model::FinishReason;
+
+    fn sse(events: &[&str]) -> String {
+        events.iter().map(|e| format!("data: {e}\n\n")).collect()
+    }
+
+    const START: &str = r#"{"type":"message_start","message":{"id":"msg_1","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}"#;
+    const TOOL_START: &str = r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"a","input":{}}}"#;
+    const STOP_REASON: &str =
+        r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#;
+
+    fn json_delta(fragment: &str) -> String {
+        serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":fragment}})
+            .to_string()
+    }
+
+    #[test]
+    fn a_call_is_emitted_at_its_block_stop_and_unknown_events_are_skipped() {
+        let body = sse(&[
+            START,
+            r#"{"type":"future_event","x":1}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"web_search_tool_result","tool_use_id":"srv_1","content":[]}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"future_delta","x":1}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"See"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"citations_delta","citation":{"url":"u"}}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"a","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"x\":"}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"1}"}}"#,
+            r#"{"type":"content_block_stop","index":2}"#,
+            STOP_REASON,
+            r#"{"type":"message_stop"}"#,
+        ]);
+        let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
+        assert_eq!(deltas[0], ModelDelta::Text("See".into()));
+        assert_eq!(
+            deltas[1],
+            ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{\"x\":1}") }
+        );
+        let ModelDelta::Replay(replay) = &deltas[2] else { panic!("{deltas:?}") };
+        assert_eq!(
+            replay.data["content"],
+            serde_json::json!([
+                {"type": "web_search_tool_result", "tool_use_id": "srv_1", "content": []},
+                {"type": "text", "text": "See", "citations": [{"url": "u"}]},
+                {"type": "tool_use", "id": "toolu_1", "name": "a", "input": {"x": 1}},
+            ])
+        );
+        assert!(matches!(deltas[3], ModelDelta::Usage(Usage { input_tokens: 5, output_tokens: 9, .. })));
+        assert_eq!(deltas[4], ModelDelta::Finish(FinishReason::ToolCalls));
+    }
+
+    #[test]
+    fn a_body_cut_in_a_call_is_incomplete_but_one_after_the_stop_reason_is_not() {
+        let body = sse(&[START, TOOL_START, &json_delta("{\"x\"")]);
+        let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
+        assert!(err.is_incomplete_stream() && err.is_retryable(), "{err}");
+        assert!(err.to_string().contains("in the middle of 1 tool call(s)"), "{err}");
+
+        let body = sse(&[START, TOOL_START, &json_delta("{}"), r#"{"type":"content_block_stop","index":0}"#]);
+        let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
+        assert!(err.to_string().contains("ended before message_stop"), "{err}");
+
+        let body = sse(&[START, TOOL_START, r#"{"type":"content_block_stop","index":0}"#, STOP_REASON]);
+        let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
+        assert_eq!(deltas[0], ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{}") });
+        assert_eq!(deltas.last(), Some(&ModelDelta::Finish(FinishReason::ToolCalls)));
+    }
+
+    #[test]
+    fn protocol_violations_are_named() {
+        let no_id = r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","name":"a","input":{}}}"#;
+        let body = sse(&[START, no_id, r#"{"type":"content_block_stop","index":0}"#]);
+        let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
+        assert_eq!(err.to_string(), "anthropic sent an invalid response: a tool_use block has no id");
+
+        let body = sse(&[START, &json_delta("{}")]);
+        let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
+        assert!(err.to_string().contains("content block 0, which is not open"), "{err}");
+
+        let err = parse_recorded_stream(&[b"data: {\"type\": \n\n"]).unwrap_err();
+        assert!(err.is_invalid_response() && err.to_string().contains("not valid JSON"), "{err}");
+
+        let body = sse(&[START, r#"{"type":"error","error":{"type":"api_error","message":"Internal"}}"#]);
+        let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
+        assert_eq!(err.to_string(), "anthropic API error (api_error): Internal");
+        assert!(err.is_retryable());
+    }
 }

@@ -129,7 +129,9 @@ impl<'a> MessagesRequest<'a> {
                         .and_then(Value::as_array);
                     match replayed {
                         // Thinking blocks and their signatures go back exactly as they came.
-                        Some(blocks) => push(&mut messages, "assistant", blocks.iter().map(Content::Replayed)),
+                        Some(blocks) => {
+                            push(&mut messages, "assistant", blocks.iter().map(Content::Replayed))
+                        }
                         None => {
                             let text = content.as_deref().map(text).into_iter().flatten();
                             let calls = tool_calls.iter().map(|call| {
@@ -146,7 +148,11 @@ impl<'a> MessagesRequest<'a> {
                 Message::Tool { call_id, content, is_error, .. } => push(
                     &mut messages,
                     "user",
-                    [Content::Block(Block::ToolResult { tool_use_id: call_id, content, is_error: *is_error })],
+                    [Content::Block(Block::ToolResult {
+                        tool_use_id: call_id,
+                        content,
+                        is_error: *is_error,
+                    })],
                 ),
             }
         }
@@ -175,7 +181,9 @@ impl<'a> MessagesRequest<'a> {
             messages,
             tools,
             tool_choice,
-            thinking: options.thinking_budget.map(|budget_tokens| Thinking { r#type: "enabled", budget_tokens }),
+            thinking: options
+                .thinking_budget
+                .map(|budget_tokens| Thinking { r#type: "enabled", budget_tokens }),
             stream: options.stream,
             settings: options.settings,
         }
@@ -184,7 +192,11 @@ impl<'a> MessagesRequest<'a> {
 
 /// Add `content` as a message of `role`, merged into the previous one when it has the same role
 /// (the API wants roles to alternate, and all tool results of a batch in one user message).
-fn push<'a>(messages: &mut Vec<WireMessage<'a>>, role: &'static str, content: impl IntoIterator<Item = Content<'a>>) {
+fn push<'a>(
+    messages: &mut Vec<WireMessage<'a>>,
+    role: &'static str,
+    content: impl IntoIterator<Item = Content<'a>>,
+) {
     let mut content = content.into_iter().peekable();
     if content.peek().is_none() {
         return;
