@@ -448,3 +448,38 @@ impl fmt::Debug for Claude {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let model = Claude::new("claude-sonnet-4-5").api_key("sk-ant-secret-123");
+        let debug = format!("{model:?}");
+        assert!(!debug.contains("sk-ant-secret"), "{debug}");
+        assert!(debug.contains("<redacted>"));
+    }
+
+    #[test]
+    fn max_tokens_follow_the_model_and_the_thinking_budget() {
+        let max = |model: Claude| model.max_tokens_for_request().ok();
+        assert_eq!(max(Claude::new("claude-sonnet-4-5")), Some(8192));
+        assert_eq!(max(Claude::new("claude-3-haiku-20240307")), Some(4096));
+        assert_eq!(max(Claude::new("claude-3-5-haiku-latest")), Some(8192));
+        assert_eq!(max(Claude::new("claude-sonnet-4-5").thinking(2000)), Some(10_192));
+        assert_eq!(max(Claude::new("claude-sonnet-4-5").max_tokens(3000).thinking(2000)), Some(3000));
+        assert_eq!(max(Claude::new("claude-sonnet-4-5").max_tokens(2000).thinking(2000)), None);
+    }
+
+    #[test]
+    fn stop_reasons() {
+        assert_eq!(finish_reason("end_turn"), FinishReason::Stop);
+        assert_eq!(finish_reason("stop_sequence"), FinishReason::Stop);
+        assert_eq!(finish_reason("tool_use"), FinishReason::ToolCalls);
+        assert_eq!(finish_reason("max_tokens"), FinishReason::Length);
+        assert_eq!(finish_reason("model_context_window_exceeded"), FinishReason::Length);
+        assert_eq!(finish_reason("refusal"), FinishReason::ContentFilter);
+        assert_eq!(finish_reason("pause_turn"), FinishReason::Other("pause_turn".into()));
+    }
+}
