@@ -356,6 +356,23 @@ async fn an_overloaded_server_gets_exactly_three_requests() {
 }
 
 #[tokio::test]
+async fn the_server_can_say_whether_to_retry() {
+    let never = anthropic::error(529, "overloaded_error", "Overloaded").header("x-should-retry", "false");
+    let server =
+        Server::start(Script::sequence([Reply::raw(never), Turn::new().text("no").reply()])).await.unwrap();
+    let (events, outcome) = run_events(&agent(&server), "hi").await;
+    assert!(!outcome.expect_err("not retried").is_retryable());
+    assert!(retries(&events).is_empty());
+
+    let again = anthropic::error(400, "invalid_request_error", "try again").header("x-should-retry", "true");
+    let server =
+        Server::start(Script::sequence([Reply::raw(again), Turn::new().text("ok").reply()])).await.unwrap();
+    let (events, outcome) = run_events(&agent(&server), "hi").await;
+    assert_eq!(outcome.unwrap().content, "ok");
+    assert_eq!(retries(&events).len(), 1);
+}
+
+#[tokio::test]
 async fn client_errors_are_not_retried_and_never_show_the_key() {
     let bad =
         anthropic::error(400, "invalid_request_error", "messages: text content blocks must be non-empty");
