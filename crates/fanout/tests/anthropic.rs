@@ -457,7 +457,7 @@ async fn a_new_message_after_calls_started_cancels_them_and_retries_the_turn() {
     events.truncate(4); // message_start, the block's start, delta, stop
     events.extend(Turn::new().id("msg_second").tool_use("toolu_b", "atask2", r#"{"delay": 1}"#).events());
     let paced = Raw::sse(events.into_iter().map(|(name, data)| (Some(name), data.to_string())))
-        .with(|raw| raw.delay = Duration::from_millis(20));
+        .with(|raw| raw.delay = Duration::from_millis(100));
     let server = Server::start(Script::sequence([
         Reply::raw(paced),
         Turn::new().tool_use("toolu_c", "atask2", r#"{"delay": 1}"#).reply(),

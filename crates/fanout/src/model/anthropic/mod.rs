@@ -186,7 +186,9 @@ impl Claude {
     }
 
     /// Extended thinking with a budget of `budget_tokens` (at least 1,024, below `max_tokens`).
-    /// The thinking streams as reasoning and is sent back, signed, with later turns.
+    /// The thinking streams as reasoning and is sent back, signed, with later turns. For
+    /// thinking between tool calls on Claude 4 models, add
+    /// `.header("anthropic-beta", "interleaved-thinking-2025-05-14")`.
     pub fn thinking(self, budget_tokens: u32) -> Self {
         self.with(|c| c.thinking_budget = Some(budget_tokens))
     }
