@@ -169,6 +169,24 @@ async fn thinking_and_its_signature_survive_a_tool_turn() {
 }
 
 #[tokio::test]
+async fn thinking_survives_a_tool_turn_without_streaming_too() {
+    let server = Server::start(Script::sequence([
+        Reply::raw(three_calls().json()),
+        Reply::raw(Turn::new().text("Done.").json()),
+    ]))
+    .await
+    .unwrap();
+    let agent =
+        Agent::builder().model(claude(&server).thinking(2048)).tools(tools![atask1, atask2, atask3]).build();
+    assert_eq!(agent.unwrap().run("Run all tasks").await.unwrap().content, "Done.");
+    let requests = server.requests();
+    assert_eq!(requests[0].body["stream"], Value::Null);
+    let messages = &requests[1].body["messages"];
+    assert_eq!(messages[1]["content"][0]["signature"], "sig-EqQBCkgIARAB");
+    assert_eq!(messages[2]["content"].as_array().unwrap().len(), 3, "three results in one message");
+}
+
+#[tokio::test]
 async fn calls_start_while_the_model_still_streams() {
     // 20 ms between events: the first call is complete long before the turn is.
     let paced = three_calls().sse().with(|raw| raw.delay = Duration::from_millis(20));
