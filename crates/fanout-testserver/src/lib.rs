@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod anthropic;
 pub mod gemini;
 
 use std::collections::VecDeque;

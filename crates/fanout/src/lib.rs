@@ -19,7 +19,7 @@ pub mod tool;
 pub mod models {
     pub use crate::model::{
         DeltaStream, FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, Replay,
-        ToolChoice, Usage, google, openai, scripted,
+        ToolChoice, Usage, anthropic, google, openai, scripted,
     };
 
     use std::sync::Arc;

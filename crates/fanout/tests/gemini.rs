@@ -181,7 +181,12 @@ async fn requests_speak_gemini() {
                 )],
                 replay: None,
             },
-            Message::Tool { call_id: "call_9".into(), name: "weather".into(), content: "cold".into() },
+            Message::Tool {
+                call_id: "call_9".into(),
+                name: "weather".into(),
+                content: "cold".into(),
+                is_error: false,
+            },
         ],
         tools: std::sync::Arc::from(definitions),
         tool_choice: Some(ToolChoice::Function("weather".into())),

@@ -107,7 +107,12 @@ async fn non_streamed_turn_and_request_options() {
         tool_calls: vec![ToolCall::new("c", "atask1", "{}")],
         replay: None,
     });
-    req.messages.push(Message::Tool { call_id: "c".into(), name: "atask1".into(), content: "done".into() });
+    req.messages.push(Message::Tool {
+        call_id: "c".into(),
+        name: "atask1".into(),
+        content: "done".into(),
+        is_error: false,
+    });
     let response = model(&server).temperature(0.5).system_role("system").complete(&req).await.unwrap();
     assert_eq!(response.tool_calls.len(), 3);
     assert_eq!(response.tool_calls[2].name, "atask3");

@@ -211,6 +211,7 @@ fn record_batch(
             call_id: execution.call.id.clone(),
             name: execution.call.name.clone(),
             content: execution.content_for_model(),
+            is_error: execution.is_error(),
         });
         stop |= tools.options(&execution.call.name).is_some_and(|o| o.stop_after_tool_call);
     }

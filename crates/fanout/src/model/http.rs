@@ -110,8 +110,8 @@ pub(crate) struct ErrorFormat {
 }
 
 /// Send `request` once. A 2xx response is returned for the caller to read; anything else
-/// becomes a typed [`Error`] with the status, the provider's message, code and request id, and
-/// the `retry-after` wait.
+/// becomes a typed [`Error`] with the status, the provider's message, code and request id, the
+/// `retry-after` wait, and `x-should-retry` when the server says whether a retry can help.
 pub(crate) async fn send(
     format: &ErrorFormat,
     request: reqwest::RequestBuilder,
@@ -147,6 +147,12 @@ pub(crate) async fn send(
     }
     if let Some(wait) = retry_after(&headers).or(body.retry_after) {
         err = err.with_retry_after(wait);
+    }
+    // The server may say whether a retry can help (Anthropic and OpenAI do); the SDKs obey it.
+    match header(&headers, "x-should-retry").as_deref() {
+        Some("true") => err = err.with_retryable(true),
+        Some("false") => err = err.with_retryable(false),
+        _ => {}
     }
     Err(err)
 }

@@ -2,6 +2,7 @@
 //! streaming model produces. Providers live in their own modules and know nothing about tools'
 //! Rust types: they see [`ToolDefinition`]s and produce [`ToolCall`]s.
 
+pub mod anthropic;
 pub mod google;
 pub(crate) mod http;
 pub mod openai;
@@ -50,6 +51,10 @@ pub enum Message {
         name: String,
         /// The result text (an error text when the call failed).
         content: String,
+        /// True when the call failed (`content` then says why); providers that can mark a result
+        /// as an error (Anthropic's `is_error`) do.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
     },
 }
 
@@ -220,9 +225,8 @@ pub type DeltaStream<'a> = BoxStream<'a, Result<ModelDelta>>;
 
 /// A chat model: one request in, a whole response or a stream of deltas out.
 ///
-/// Implement it to add a provider; [`openai::OpenAIChat`], [`google::Gemini`] and
-/// [`scripted::ScriptedModel`] are the
-/// built-in ones.
+/// Implement it to add a provider; [`openai::OpenAIChat`], [`anthropic::Claude`],
+/// [`google::Gemini`] and [`scripted::ScriptedModel`] are the built-in ones.
 pub trait Model: Send + Sync + fmt::Debug + 'static {
     /// The model's id, such as `gpt-5-mini`.
     fn id(&self) -> &str;

@@ -355,8 +355,18 @@ mod tests {
             Message::user("go"),
             Message::Assistant { content: None, tool_calls: first.tool_calls.clone(), replay: None },
         ];
-        messages.push(Message::Tool { call_id: "1".into(), name: "b".into(), content: "B done".into() });
-        messages.push(Message::Tool { call_id: "2".into(), name: "a".into(), content: "A done".into() });
+        messages.push(Message::Tool {
+            call_id: "1".into(),
+            name: "b".into(),
+            content: "B done".into(),
+            is_error: false,
+        });
+        messages.push(Message::Tool {
+            call_id: "2".into(),
+            name: "a".into(),
+            content: "A done".into(),
+            is_error: false,
+        });
         let second = model.respond(&request(messages, &["b", "a"])).unwrap();
         assert_eq!(
             second.content.as_deref(),

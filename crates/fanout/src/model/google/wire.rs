@@ -130,12 +130,13 @@ fn model_parts(content: Option<&str>, calls: &[ToolCall]) -> Vec<Value> {
     parts
 }
 
-/// Until tool messages carry an error flag, the executor's `Error: ` prefix marks a failure.
+/// A failed call's text goes back as `error`, a result as `result`.
 fn function_response(message: &Message) -> Option<Value> {
-    let Message::Tool { call_id, name, content } = message else { return None };
-    let response = match content.strip_prefix("Error: ") {
-        Some(error) => json!({"error": error}),
-        None => json!({"result": content}),
+    let Message::Tool { call_id, name, content, is_error } = message else { return None };
+    let response = match (is_error, content.strip_prefix("Error: ")) {
+        (true, Some(error)) => json!({"error": error}),
+        (true, None) => json!({"error": content}),
+        (false, _) => json!({"result": content}),
     };
     let mut part = json!({"name": name, "response": response});
     if !is_synthetic_id(call_id) {

@@ -1,0 +1,487 @@
+//! Anthropic's Messages API: Claude.
+//!
+//! Configured like the official SDKs: `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` (default
+//! `https://api.anthropic.com`; requests go to `{base}/v1/messages`), each of which can be
+//! overridden; every request carries `x-api-key` and `anthropic-version: 2023-06-01`. Each call
+//! makes one request; failed turns (429, 529 `overloaded_error`, 5xx, cut streams, in-stream
+//! `overloaded_error` events) are retried by the agent's [`RetryPolicy`](crate::RetryPolicy),
+//! honouring the `retry-after` the error carries; 4xx client errors are not. The API key never
+//! appears in `Debug` output, logs or errors.
+//!
+//! What it gets right for parallel tool calls:
+//! - all results of a batch go back in ONE user message, as `tool_result` blocks in call order
+//!   (`is_error: true` for failed calls), with nothing before them; consecutive messages of one
+//!   role are merged so roles alternate;
+//! - earlier assistant turns are sent back exactly as the API sent them (via
+//!   [`Replay`](crate::model::Replay)): thinking and redacted thinking blocks with their
+//!   signatures, before the `tool_use` blocks, as extended thinking with tools requires;
+//! - each `tool_use` block is emitted at its `content_block_stop`, so the agent starts it while
+//!   the model is still streaming the next one;
+//! - [`AgentBuilder::parallel_tool_calls(false)`](crate::AgentBuilder::parallel_tool_calls) sends
+//!   `tool_choice.disable_parallel_tool_use: true`.
+//!
+//! Usage: `input_tokens` is the whole prompt — Anthropic's `input_tokens` (after the last cache
+//! breakpoint) plus `cache_creation_input_tokens` and `cache_read_input_tokens` — of which
+//! `cached_input_tokens` were cache reads; `total_tokens` is input plus output. Stop reasons:
+//! `end_turn` and `stop_sequence` → `Stop`, `tool_use` → `ToolCalls`, `max_tokens` and
+//! `model_context_window_exceeded` → `Length`, `refusal` → `ContentFilter`, anything else
+//! (`pause_turn`) → `Other`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use fanout::prelude::*;
+//! use fanout::models::anthropic::Claude;
+//!
+//! /// Look up the weather
+//! ///
+//! /// # Arguments
+//! /// * `city` - The city
+//! #[tool]
+//! async fn weather(city: String) -> String {
+//!     format!("Sunny in {city}")
+//! }
+//!
+//! # async fn run() -> fanout::Result<()> {
+//! let model = Claude::new("claude-sonnet-4-5") // ANTHROPIC_API_KEY from the environment
+//!     .max_tokens(16_000)
+//!     .thinking(4_000) // extended thinking, with a budget of 4,000 tokens
+//!     .cache_prompt(true)
+//!     .idle_timeout(Duration::from_secs(60));
+//! let agent = Agent::builder().model(model).tool(weather).build()?;
+//! let output = agent.run("Weather in Paris, Rome and Oslo?").await?;
+//! println!("{}", output.content);
+//! # Ok(())
+//! # }
+//! ```
+
+mod stream;
+mod wire;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
+use super::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse};
+use crate::error::{Error, ErrorKind, Result};
+
+#[doc(hidden)]
+pub use stream::parse_recorded_stream;
+
+const PROVIDER: &str = "anthropic";
+const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+const API_VERSION: &str = "2023-06-01";
+/// The smallest thinking budget the API accepts.
+const MIN_THINKING_BUDGET: u32 = 1024;
+
+/// How the Messages API reports errors.
+const ERRORS: ErrorFormat = ErrorFormat {
+    provider: PROVIDER,
+    request_id_header: "request-id",
+    parse: parse_error_body,
+    key_hint: "check ANTHROPIC_API_KEY",
+};
+
+/// Sampling settings, sent only when set.
+#[derive(Debug, Clone, Default, Serialize)]
+struct Settings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
+}
+
+#[derive(Clone)]
+struct Config {
+    id: String,
+    api_key: Option<String>,
+    base_url: String,
+    max_tokens: Option<u32>,
+    thinking_budget: Option<u32>,
+    cache_prompt: bool,
+    settings: Settings,
+    http: HttpSettings,
+}
+
+/// A Claude model on Anthropic's Messages API. Cheap to clone; configure it with the
+/// builder-style methods. See the [module docs](self).
+#[derive(Clone)]
+pub struct Claude {
+    config: Arc<Config>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Claude {
+    /// The model `id` (such as `claude-sonnet-4-5`), configured from the environment
+    /// (`ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`).
+    pub fn new(id: impl Into<String>) -> Self {
+        let config = Config {
+            id: id.into(),
+            api_key: env("ANTHROPIC_API_KEY"),
+            base_url: env("ANTHROPIC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            max_tokens: None,
+            thinking_budget: None,
+            cache_prompt: false,
+            settings: Settings::default(),
+            http: HttpSettings::default(),
+        };
+        Self { config: Arc::new(config) }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// Use this API key instead of `ANTHROPIC_API_KEY` (an empty key means none).
+    pub fn api_key(self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        self.with(|c| c.api_key = (!key.trim().is_empty()).then_some(key))
+    }
+
+    /// Use this base URL (without `/v1`, e.g. `http://localhost:8080`) instead of
+    /// `ANTHROPIC_BASE_URL`.
+    pub fn base_url(self, url: impl Into<String>) -> Self {
+        self.with(|c| c.base_url = url.into())
+    }
+
+    /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest of
+    /// your program) instead of fanout's shared one.
+    pub fn http_client(self, client: reqwest::Client) -> Self {
+        self.with(|c| c.http.client = Some(client))
+    }
+
+    /// Give up on a whole answer after `timeout`, and on a streamed one when its headers have
+    /// not arrived by then (10 minutes by default, like the SDKs). A stream that keeps sending
+    /// is never cut: see [`idle_timeout`](Self::idle_timeout).
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.http.timeout = timeout)
+    }
+
+    /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
+    /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
+    pub fn idle_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.http.idle_timeout = timeout)
+    }
+
+    /// Add a header to every request (e.g. `anthropic-beta`).
+    pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.with(|c| c.http.headers.push((name.into(), value.into())))
+    }
+
+    /// Cap on generated tokens, thinking included. The API requires one: by default 8,192
+    /// (4,096 for Claude 3 models), plus the thinking budget when thinking is on.
+    pub fn max_tokens(self, tokens: u32) -> Self {
+        self.with(|c| c.max_tokens = Some(tokens))
+    }
+
+    /// Extended thinking with a budget of `budget_tokens` (at least 1,024, below `max_tokens`).
+    /// The thinking streams as reasoning and is sent back, signed, with later turns. For
+    /// thinking between tool calls on Claude 4 models, add
+    /// `.header("anthropic-beta", "interleaved-thinking-2025-05-14")`.
+    pub fn thinking(self, budget_tokens: u32) -> Self {
+        self.with(|c| c.thinking_budget = Some(budget_tokens))
+    }
+
+    /// Prompt caching: mark the system prompt and the last tool definition with
+    /// `cache_control: {type: ephemeral}`, so later turns read them from the cache.
+    pub fn cache_prompt(self, cache: bool) -> Self {
+        self.with(|c| c.cache_prompt = cache)
+    }
+
+    /// Sampling temperature (0 to 1).
+    pub fn temperature(self, temperature: f32) -> Self {
+        self.with(|c| c.settings.temperature = Some(temperature))
+    }
+
+    /// Nucleus sampling.
+    pub fn top_p(self, top_p: f32) -> Self {
+        self.with(|c| c.settings.top_p = Some(top_p))
+    }
+
+    /// Sample from the `top_k` most likely tokens only.
+    pub fn top_k(self, top_k: u32) -> Self {
+        self.with(|c| c.settings.top_k = Some(top_k))
+    }
+
+    /// True when a key is configured (from the environment or [`api_key`](Self::api_key)).
+    pub fn has_api_key(&self) -> bool {
+        self.config.api_key.is_some()
+    }
+
+    /// The `max_tokens` to send: the user's, else the model's default plus the thinking budget.
+    fn max_tokens_for_request(&self) -> Result<u32> {
+        let config = &self.config;
+        let default = if config.id.starts_with("claude-3-")
+            && !config.id.starts_with("claude-3-5")
+            && !config.id.starts_with("claude-3-7")
+        {
+            4096
+        } else {
+            8192
+        };
+        match (config.max_tokens, config.thinking_budget) {
+            (_, Some(budget)) if budget < MIN_THINKING_BUDGET => Err(Error::config(format!(
+                "the thinking budget ({budget} tokens) must be at least {MIN_THINKING_BUDGET} tokens"
+            ))),
+            (Some(max), Some(budget)) if max <= budget => Err(Error::config(format!(
+                "max_tokens ({max}) must be larger than the thinking budget ({budget} tokens)"
+            ))),
+            (Some(max), _) => Ok(max),
+            (None, Some(budget)) => Ok(budget.saturating_add(default)),
+            (None, None) => Ok(default),
+        }
+    }
+
+    fn body(&self, request: &ModelRequest, stream: bool) -> Result<Vec<u8>> {
+        let config = &self.config;
+        let options = wire::Options {
+            model: &config.id,
+            max_tokens: self.max_tokens_for_request()?,
+            thinking_budget: config.thinking_budget,
+            cache_prompt: config.cache_prompt,
+            settings: &config.settings,
+            stream,
+        };
+        let wire = wire::MessagesRequest::new(options, request);
+        serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
+    }
+
+    /// Send one request (no retries: the agent's retry policy owns them) and return the 2xx
+    /// response.
+    async fn send(&self, body: Vec<u8>, streamed: bool) -> Result<reqwest::Response> {
+        let config = &self.config;
+        let key = config.api_key.as_deref().ok_or_else(|| {
+            Error::config("no API key: set ANTHROPIC_API_KEY or call Claude::api_key").with_provider(PROVIDER)
+        })?;
+        let url = format!("{}/v1/messages", config.base_url.trim_end_matches('/'));
+        let mut request = config
+            .http
+            .post(PROVIDER, &url, body)?
+            .header("x-api-key", key)
+            .header("anthropic-version", API_VERSION);
+        if !streamed {
+            // A whole answer has the total timeout; a stream has the idle timeout instead.
+            request = request.timeout(config.http.timeout);
+        }
+        http::send(&ERRORS, request, config.http.timeout).await
+    }
+
+    async fn complete_inner(&self, request: &ModelRequest) -> Result<ModelResponse> {
+        let response = self.send(self.body(request, false)?, false).await?;
+        let request_id = http::header(response.headers(), ERRORS.request_id_header);
+        parse_response(&http::read_body(PROVIDER, response).await?, request_id)
+    }
+
+    fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
+        let state = StreamState {
+            model: self,
+            body: Some(self.body(request, true)),
+            events: None,
+            assembler: stream::Assembler::default(),
+            queue: VecDeque::new(),
+            finished: false,
+            pending_error: None,
+        };
+        futures::stream::unfold(state, |mut state| async move {
+            let item = state.next().await?;
+            Some((item, state))
+        })
+        .boxed()
+    }
+}
+
+/// The state of one streamed turn.
+struct StreamState<'a> {
+    model: &'a Claude,
+    /// The encoded request, until it is sent.
+    body: Option<Result<Vec<u8>>>,
+    events: Option<SseBody>,
+    assembler: stream::Assembler,
+    queue: VecDeque<ModelDelta>,
+    finished: bool,
+    pending_error: Option<Error>,
+}
+
+impl StreamState<'_> {
+    async fn next(&mut self) -> Option<Result<ModelDelta>> {
+        loop {
+            if let Some(delta) = self.queue.pop_front() {
+                return Some(Ok(delta));
+            }
+            if let Some(err) = self.pending_error.take() {
+                return Some(Err(err));
+            }
+            if self.finished {
+                return None;
+            }
+            let events = match (&mut self.events, self.body.take()) {
+                (Some(events), _) => events,
+                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
+                    Ok(response) => {
+                        let request_id = http::header(response.headers(), ERRORS.request_id_header);
+                        self.assembler = stream::Assembler::new(request_id);
+                        let idle = self.model.config.http.idle_timeout;
+                        self.events.insert(SseBody::new(PROVIDER, response, idle))
+                    }
+                    Err(err) => return self.fail(err),
+                },
+                (None, None) => return None,
+            };
+            let outcome = match events.next().await {
+                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
+                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
+                Err(err) => Err(err),
+            };
+            match outcome {
+                Ok(done) => self.finished = done,
+                Err(err) => {
+                    // Deliver what was parsed before the failure, then the error.
+                    self.finished = true;
+                    self.pending_error = Some(err);
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, err: Error) -> Option<Result<ModelDelta>> {
+        self.finished = true;
+        Some(Err(err))
+    }
+}
+
+fn parse_response(bytes: &[u8], request_id: Option<String>) -> Result<ModelResponse> {
+    let message: wire::WireMessageOut = serde_json::from_slice(bytes).map_err(|e| {
+        let body = http::truncate(&String::from_utf8_lossy(bytes), 200);
+        Error::invalid_response(PROVIDER, format!("the response is not a message ({e}): {body}"))
+    })?;
+    let mut deltas = VecDeque::new();
+    stream::Assembler::new(request_id).on_message(message, &mut deltas)?;
+    let mut response = ModelResponse::default();
+    for delta in deltas {
+        match delta {
+            ModelDelta::Text(text) => response.content.get_or_insert_default().push_str(&text),
+            ModelDelta::Reasoning(text) => response.reasoning.get_or_insert_default().push_str(&text),
+            ModelDelta::ToolCall { call, .. } => response.tool_calls.push(call),
+            ModelDelta::Usage(usage) => response.usage = Some(usage),
+            ModelDelta::Finish(reason) => response.finish_reason = Some(reason),
+            ModelDelta::Replay(replay) => response.replay = Some(replay),
+        }
+    }
+    Ok(response)
+}
+
+/// Map a `stop_reason`.
+fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "tool_use" => FinishReason::ToolCalls,
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "refusal" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// `{"type": "error", "error": {type, message}}`, the shape of Anthropic's error bodies.
+fn parse_error_body(text: &str) -> Option<ErrorBody> {
+    let envelope: wire::ErrorEnvelope = serde_json::from_str(text).ok()?;
+    let error = envelope.error;
+    Some(ErrorBody { message: error.message, code: None, error_type: error.kind, retry_after: None })
+}
+
+/// An `error` event inside a stream (`overloaded_error`, `api_error`, …). It has no status, so
+/// whether a retry may help is said explicitly.
+fn stream_error(error: wire::ApiError, request_id: Option<String>) -> Error {
+    let message = error.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "(no message)".to_owned());
+    let retryable = error
+        .kind
+        .as_deref()
+        .is_some_and(|t| matches!(t, "overloaded_error" | "api_error" | "rate_limit_error"));
+    let mut err = Error::new(ErrorKind::Status, message).with_provider(PROVIDER).with_retryable(retryable);
+    if let Some(kind) = error.kind {
+        err = err.with_error_type(kind);
+    }
+    if let Some(id) = request_id {
+        err = err.with_request_id(id);
+    }
+    err
+}
+
+impl Model for Claude {
+    fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn complete<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ModelResponse>> {
+        Box::pin(self.complete_inner(request))
+    }
+
+    fn stream<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
+        self.stream_inner(request)
+    }
+}
+
+impl fmt::Debug for Claude {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        f.debug_struct("Claude")
+            .field("id", &c.id)
+            .field("base_url", &c.base_url)
+            .field("api_key", &c.api_key.as_ref().map(|_| "<redacted>"))
+            .field("max_tokens", &c.max_tokens)
+            .field("thinking_budget", &c.thinking_budget)
+            .field("cache_prompt", &c.cache_prompt)
+            .field("timeout", &c.http.timeout)
+            .field("idle_timeout", &c.http.idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let model = Claude::new("claude-sonnet-4-5").api_key("sk-ant-secret-123");
+        let debug = format!("{model:?}");
+        assert!(!debug.contains("sk-ant-secret"), "{debug}");
+        assert!(debug.contains("<redacted>"));
+    }
+
+    #[test]
+    fn max_tokens_follow_the_model_and_the_thinking_budget() {
+        let max = |model: Claude| model.max_tokens_for_request().ok();
+        assert_eq!(max(Claude::new("claude-sonnet-4-5")), Some(8192));
+        assert_eq!(max(Claude::new("claude-3-haiku-20240307")), Some(4096));
+        assert_eq!(max(Claude::new("claude-3-5-haiku-latest")), Some(8192));
+        assert_eq!(max(Claude::new("claude-sonnet-4-5").thinking(2000)), Some(10_192));
+        assert_eq!(max(Claude::new("claude-sonnet-4-5").max_tokens(3000).thinking(2000)), Some(3000));
+        assert_eq!(max(Claude::new("claude-sonnet-4-5").max_tokens(2000).thinking(2000)), None);
+    }
+
+    #[test]
+    fn stop_reasons() {
+        assert_eq!(finish_reason("end_turn"), FinishReason::Stop);
+        assert_eq!(finish_reason("stop_sequence"), FinishReason::Stop);
+        assert_eq!(finish_reason("tool_use"), FinishReason::ToolCalls);
+        assert_eq!(finish_reason("max_tokens"), FinishReason::Length);
+        assert_eq!(finish_reason("model_context_window_exceeded"), FinishReason::Length);
+        assert_eq!(finish_reason("refusal"), FinishReason::ContentFilter);
+        assert_eq!(finish_reason("pause_turn"), FinishReason::Other("pause_turn".into()));
+    }
+}
