@@ -7,10 +7,14 @@ pub mod agent;
 pub mod error;
 pub mod event;
 pub mod exec;
+#[cfg(feature = "terminal")]
 pub mod log;
 pub mod model;
 pub mod output;
+#[cfg(feature = "terminal")]
 pub mod print;
+#[cfg(feature = "terminal")]
+pub mod terminal;
 pub mod tool;
 
 /// The model providers, by the names Agno users know: `fanout::models::openai::OpenAIChat`.

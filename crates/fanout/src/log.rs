@@ -7,7 +7,8 @@
 //! (requests, responses, timings — never the API key).
 //!
 //! While `print_response` draws live panels, log lines are written above them so they never
-//! tear the display.
+//! tear the display. Control characters in messages and fields are shown, never obeyed (see
+//! [`inert`](crate::terminal::inert)).
 
 use std::fmt::Write as _;
 use std::io;
@@ -19,6 +20,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::terminal::{inert, live};
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
 
@@ -63,10 +66,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ag
         } else {
             let _ = write!(line, "{name:<8}");
         }
-        line.push_str(&visitor.message);
-        line.push_str(&visitor.fields);
+        // A tool may log what a model or a server sent: never let it drive the terminal.
+        line.push_str(&inert(&visitor.message));
+        line.push_str(&inert(&visitor.fields));
         line.push('\n');
-        let _ = crate::print::write_above(line.as_bytes());
+        let _ = live::write_above(line.as_bytes());
     }
 }
 

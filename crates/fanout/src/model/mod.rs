@@ -3,8 +3,8 @@
 //! Rust types: they see [`ToolDefinition`]s and produce [`ToolCall`]s.
 
 pub mod openai;
-pub(crate) mod sse;
 pub mod scripted;
+pub(crate) mod sse;
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,7 +1,11 @@
 //! Styled text: spans with a style, rendered with ANSI escapes or as plain text; width-aware
 //! wrapping that never splits an escape code (styles are applied after wrapping).
 
+use std::borrow::Cow;
+
 use unicode_width::UnicodeWidthStr;
+
+use crate::terminal::inert_line;
 
 /// Text attributes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,11 +77,11 @@ impl Line {
     }
 
     pub(crate) fn styled(text: impl Into<String>, style: Style) -> Self {
-        Line { spans: vec![(text.into(), style)] }
+        Line { spans: vec![(inert_span(text.into()), style)] }
     }
 
     pub(crate) fn push(&mut self, text: impl Into<String>, style: Style) {
-        self.spans.push((text.into(), style));
+        self.spans.push((inert_span(text.into()), style));
     }
 
     pub(crate) fn width(&self) -> usize {
@@ -98,6 +102,15 @@ impl Line {
             }
         }
         out
+    }
+}
+
+/// The last line of defence: whatever reaches a span is inert, even if a caller forgot. Text is
+/// made inert where it comes in, before it is measured, so this normally changes nothing.
+fn inert_span(text: String) -> String {
+    match inert_line(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(clean) => clean,
     }
 }
 
@@ -199,6 +212,13 @@ mod tests {
         let lines = wrap(&words("日本語のテキスト です"), 10, "");
         assert!(lines.iter().all(|l| l.width() <= 10), "{lines:?}");
         assert_eq!(lines.iter().map(|l| l.render(false)).collect::<String>(), "日本語のテキストです");
+    }
+
+    #[test]
+    fn spans_are_inert_whatever_the_caller_passes() {
+        let mut line = Line::plain("a\x1b[2J");
+        line.push("\u{9b}31m\n", Style::bold());
+        assert_eq!(line.render(false), "a␛[2J\\u{9b}31m␊");
     }
 
     #[test]
