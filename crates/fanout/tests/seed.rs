@@ -115,6 +115,27 @@ fn wrong_key_is_reported_not_replaced() {
     assert!(!all.contains("scripted model"));
 }
 
+/// A server that keeps failing: the run is reported once, on one `Error:` line with the status,
+/// no `Debug` dump after it, no empty response panel; the process exits with status 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_server_is_reported_once_on_one_line() {
+    let server = Server::start(Script::sequence([])).await.unwrap();
+    let url = server.url();
+    let (output, _) = tokio::task::spawn_blocking(move || {
+        run("async_tools", &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_BASE_URL", url.as_str())])
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error")).collect();
+    assert_eq!(errors.len(), 1, "one report:\n{stderr}");
+    assert!(errors[0].contains("500") && errors[0].contains("request id"), "{stderr}");
+    assert!(!stderr.contains("Api {"), "no Debug dump:\n{stderr}");
+    assert!(!stdout.contains("Response ("), "no empty response panel:\n{stdout}");
+    assert!(stdout.contains("┏━ Message ━"), "{stdout}");
+}
+
 /// Run example `name` in a detached tmux session of `cols` × `rows` until it exits, and return
 /// the screen (with up to 500 lines of scrollback when `scrollback`). `None` when tmux is not
 /// installed, which CI does not allow.
