@@ -344,6 +344,8 @@ impl<W: Write> Printer<W> {
 
     /// Ctrl-C: keep what was drawn, say so, restore the terminal.
     pub fn interrupted(&mut self) -> io::Result<()> {
+        // Whatever the run was waiting for (a confirmation, say), it is over.
+        self.note = None;
         self.failure = Some("Interrupted: the run was cancelled.".to_owned());
         self.finish()
     }
@@ -555,7 +557,7 @@ impl<W: Write> Printer<W> {
         let inner = self.width - 4;
         let mut body = Vec::new();
         for call in batch.calls.iter().flatten() {
-            body.push(self.call_line(call, inner));
+            body.push(self.call_line(call, inner, done));
             if let Some(execution) = &call.execution
                 && self.options.show_results_for.contains(&call.name)
             {
@@ -567,13 +569,18 @@ impl<W: Write> Printer<W> {
             }
         }
         if done && !self.options.compact && batch.calls.iter().flatten().count() > 1 {
-            body.push(Line::default());
-            body.extend(timeline(batch, inner));
+            let timeline = timeline(batch, inner);
+            if !timeline.is_empty() {
+                body.push(Line::default());
+                body.extend(timeline);
+            }
         }
         panel::draw("Tool Calls", body, self.width, Color::Yellow, self.color())
     }
 
-    fn call_line(&self, call: &CallView, inner: usize) -> Line {
+    /// A call's line; `done` once nothing more will happen to it (the last frame of a run that
+    /// stopped early leaves no spinner behind).
+    fn call_line(&self, call: &CallView, inner: usize, done: bool) -> Line {
         let signature = signature(&call.name, &call.arguments);
         let (mark, mark_style, time, error) = match (&call.execution, call.started) {
             (Some(execution), _) => {
@@ -587,6 +594,11 @@ impl<W: Write> Printer<W> {
                     }
                 }
             }
+            (None, Some(started)) if done => {
+                let time = format!("{:.1}s", started.elapsed().as_secs_f64());
+                ("✗", Style::color(Color::Red), time, Some("cancelled".to_owned()))
+            }
+            (None, None) if done => ("·", Style::dim(), "not run".to_owned(), None),
             (None, Some(started)) => {
                 let elapsed = started.elapsed();
                 let time = format!("{:.1}s", elapsed.as_secs_f64());
