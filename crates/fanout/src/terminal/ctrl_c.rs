@@ -159,3 +159,57 @@ fn readable(stdin: &std::io::Stdin) -> std::io::Result<bool> {
 fn readable(_stdin: &std::io::Stdin) -> std::io::Result<bool> {
     Ok(true)
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
+    use std::time::Duration;
+
+    use signal_hook::consts::SIGINT;
+
+    use super::CtrlC;
+
+    const CHILD: &str = "FANOUT_CTRL_C_CHILD";
+
+    /// In a child process (SIGINT would end the test runner): a Ctrl-C during `print_response`
+    /// is caught; after it, Ctrl-C ends the process as it did before.
+    #[test]
+    fn ctrl_c_is_caught_while_printing_and_fatal_again_afterwards() {
+        if std::env::var_os(CHILD).is_some() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"));
+            runtime.block_on(async {
+                let ctrl_c = CtrlC::catch().unwrap_or_else(|e| panic!("{e}"));
+                signal_hook::low_level::raise(SIGINT).unwrap_or_else(|e| panic!("{e}"));
+                let caught = tokio::time::timeout(Duration::from_secs(10), ctrl_c.pressed()).await;
+                assert!(caught.is_ok(), "Ctrl-C was not seen");
+            });
+            println!("caught while printing");
+            let _ = signal_hook::low_level::raise(SIGINT);
+            // Still alive: SIGINT was swallowed. Exit so the parent can tell.
+            std::process::exit(3);
+        }
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+        let status = Command::new(exe)
+            .args([
+                "--exact",
+                "--nocapture",
+                "terminal::ctrl_c::tests::ctrl_c_is_caught_while_printing_and_fatal_again_afterwards",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stdout = String::from_utf8_lossy(&status.stdout);
+        assert!(stdout.contains("caught while printing"), "{stdout}");
+        assert_eq!(
+            status.status.signal(),
+            Some(SIGINT),
+            "the child should end by SIGINT after printing: {:?}\n{}",
+            status.status,
+            stdout
+        );
+    }
+}
