@@ -61,7 +61,7 @@ mod tests {
     /// A terminal acts only on C0 controls, DEL and C1 controls: none may survive.
     fn assert_inert(shown: &str) {
         assert!(
-            !shown.chars().any(|c| (c.is_control() && c != '\n' && c != '\t')),
+            !shown.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
             "a control character survived in {shown:?}"
         );
     }
