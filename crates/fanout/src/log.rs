@@ -8,7 +8,7 @@
 //!
 //! While `print_response` draws live panels, log lines are written above them so they never
 //! tear the display. Control characters in messages and fields are shown, never obeyed (see
-//! [`inert`](crate::terminal::inert)).
+//! [`inert`]).
 
 use std::fmt::Write as _;
 use std::io;
