@@ -30,7 +30,12 @@ pub(crate) fn top(title: &str, width: usize, color: Color, ansi: bool) -> String
 pub(crate) fn row(body: &Line, width: usize, color: Color, ansi: bool) -> String {
     let edge = Line::styled("┃", Style::color(color)).render(ansi);
     let pad = width.saturating_sub(4).saturating_sub(body.width());
-    format!("{edge} {}{} {edge}", body.render(ansi), " ".repeat(pad))
+    let mut row = edge.clone();
+    row.push(' ');
+    row.push_str(&body.render(ansi));
+    row.extend(std::iter::repeat_n(' ', pad + 1));
+    row.push_str(&edge);
+    row
 }
 
 /// `┃      ┃`

@@ -41,27 +41,29 @@ impl Style {
         Style { color: Some(color), ..Style::PLAIN }
     }
 
-    fn ansi(self) -> String {
-        let mut codes: Vec<&str> = Vec::new();
-        if self.bold {
-            codes.push("1");
-        }
-        if self.dim {
-            codes.push("2");
-        }
-        if self.italic {
-            codes.push("3");
-        }
-        codes.push(match self.color {
+    /// Append the SGR sequence of this style to `out`; false (nothing written) for plain text.
+    fn write_ansi(self, out: &mut String) -> bool {
+        let color = match self.color {
             Some(Color::Red) => "31",
             Some(Color::Green) => "32",
             Some(Color::Yellow) => "33",
             Some(Color::Blue) => "34",
             Some(Color::Cyan) => "36",
             None => "",
-        });
-        codes.retain(|c| !c.is_empty());
-        if codes.is_empty() { String::new() } else { format!("\x1b[{}m", codes.join(";")) }
+        };
+        let codes = [(self.bold, "1"), (self.dim, "2"), (self.italic, "3"), (!color.is_empty(), color)];
+        let mut first = true;
+        for (on, code) in codes {
+            if on {
+                out.push_str(if first { "\x1b[" } else { ";" });
+                out.push_str(code);
+                first = false;
+            }
+        }
+        if !first {
+            out.push('m');
+        }
+        !first
     }
 }
 
@@ -90,14 +92,11 @@ impl Line {
 
     /// The text with ANSI styles when `color`, plain otherwise.
     pub(crate) fn render(&self, color: bool) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.spans.iter().map(|(t, _)| t.len() + 12).sum());
         for (text, style) in &self.spans {
-            let code = if color { style.ansi() } else { String::new() };
-            if code.is_empty() {
-                out.push_str(text);
-            } else {
-                out.push_str(&code);
-                out.push_str(text);
+            let styled = color && style.write_ansi(&mut out);
+            out.push_str(text);
+            if styled {
                 out.push_str("\x1b[0m");
             }
         }
