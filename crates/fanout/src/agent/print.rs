@@ -94,7 +94,8 @@ impl PrintResponse {
 
     /// Print from synchronous code, on fanout's own runtime.
     pub fn blocking(self) -> Result<()> {
-        super::blocking::block_on(self.into_future()).inspect_err(|err| eprintln!("Error: {err}"))?
+        super::blocking::block_on(self.into_future())
+            .inspect_err(|err| eprintln!("Error: {}", crate::terminal::inert(&err.to_string())))?
     }
 
     async fn print(self) -> Result<()> {
