@@ -88,6 +88,8 @@ struct CallView {
     arguments: String,
     started: Option<Instant>,
     execution: Option<ToolExecution>,
+    /// Waits for the user to approve it.
+    awaits_confirmation: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -289,7 +291,12 @@ impl<W: Write> Printer<W> {
                 // Text before a tool batch belongs to that turn, not to the final answer.
                 self.response.clear();
             }
-            RunEvent::RunCompleted(output) => self.note = status_note(output),
+            RunEvent::RunCompleted(output) => {
+                self.note = status_note(output);
+                if let RunStatus::Paused { pending } = &output.status {
+                    self.show_pending(pending);
+                }
+            }
             _ => {}
         }
         self.dirty = true;
@@ -423,12 +430,32 @@ impl<W: Write> Printer<W> {
         if batch.calls.len() <= index {
             batch.calls.resize(index + 1, None);
         }
-        batch.calls[index].get_or_insert_with(|| CallView {
+        let view = batch.calls[index].get_or_insert_with(|| CallView {
             name: inert_line(name).into_owned(),
             arguments: arguments.to_owned(),
             started: None,
             execution: None,
-        })
+            awaits_confirmation: false,
+        });
+        view.awaits_confirmation = false;
+        view
+    }
+
+    /// The calls of the last batch that did not start wait for confirmation: show them, in the
+    /// model's order, in the slots left empty.
+    fn show_pending(&mut self, pending: &[crate::tool::ToolCall]) {
+        let Some(batch) = self.batches.last_mut() else { return };
+        let mut pending = pending.iter();
+        for slot in batch.calls.iter_mut().filter(|slot| slot.is_none()) {
+            let Some(call) = pending.next() else { break };
+            *slot = Some(CallView {
+                name: inert_line(&call.name).into_owned(),
+                arguments: call.arguments.clone(),
+                started: None,
+                execution: None,
+                awaits_confirmation: true,
+            });
+        }
     }
 
     fn print_plain(&mut self, lines: &[String]) -> io::Result<()> {
@@ -599,6 +626,9 @@ impl<W: Write> Printer<W> {
                 ("✗", Style::color(Color::Red), time, Some("cancelled".to_owned()))
             }
             (None, None) if done => ("·", Style::dim(), "not run".to_owned(), None),
+            (None, None) if call.awaits_confirmation => {
+                ("?", Style::color(Color::Yellow), "awaiting confirmation".to_owned(), None)
+            }
             (None, Some(started)) => {
                 let elapsed = started.elapsed();
                 let time = format!("{:.1}s", elapsed.as_secs_f64());
