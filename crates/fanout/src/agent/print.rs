@@ -27,7 +27,8 @@ const TICK: Duration = Duration::from_millis(50);
 /// ```no_run
 /// # use fanout::prelude::*;
 /// # use fanout::models::scripted::{ScriptedModel, Turn};
-/// ///
+/// use std::process::ExitCode;
+///
 /// #[tokio::main]
 /// async fn main() -> fanout::Result<ExitCode> {
 ///     let agent = Agent::builder().model(ScriptedModel::new([Turn::text("Hi!")])).build()?;
@@ -100,6 +101,19 @@ impl PrintResponse {
 
     async fn print(self) -> Result<()> {
         crate::log::init();
+        let mut printer = Printer::stdout(self.options.clone());
+        let result = self.drive(&mut printer).await;
+        if let Err(err) = &result
+            && !printer.is_finished()
+        {
+            // Whatever stopped the run, it is reported once, like a failed run. Reporting can
+            // only fail if the terminal is gone.
+            let _ = printer.error(err);
+        }
+        result
+    }
+
+    async fn drive(self, printer: &mut Printer<std::io::Stdout>) -> Result<()> {
         let ctrl_c = if self.handle_ctrl_c { Some(CtrlC::catch()?) } else { None };
         let pressed = async {
             match &ctrl_c {
@@ -108,7 +122,6 @@ impl PrintResponse {
             }
         };
         tokio::pin!(pressed);
-        let mut printer = Printer::stdout(self.options);
         printer.start(&self.input)?;
         let mut start = run::Start::Input(self.input);
         loop {

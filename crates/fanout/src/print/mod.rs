@@ -384,6 +384,11 @@ impl<W: Write> Printer<W> {
         self.redraw()
     }
 
+    /// The last frame is drawn (and any failure reported).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     fn live_on_stdout(&self) -> bool {
         self.on_stdout && self.mode == Mode::Live
     }
