@@ -80,17 +80,24 @@ pub(crate) fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStr
 
     let mut func_sig = sig.clone();
     func_sig.ident = Ident::new("func", sig.ident.span());
+    let Attributes { cfg, shared, func_only } = Attributes::split(attrs);
     Ok(quote! {
-        #(#attrs)*
+        #(#cfg)*
+        #(#shared)*
         #[allow(non_camel_case_types)]
         #[derive(Debug, Clone, Copy, Default)]
         #vis struct #fn_name;
 
+        #(#cfg)*
+        #[allow(deprecated)]
         impl #fn_name {
-            #(#attrs)*
+            #(#shared)*
+            #(#func_only)*
             #vis #func_sig #block
         }
 
+        #(#cfg)*
+        #[allow(deprecated)] // the tool's own `#[deprecated]` is for its users, not for this impl
         const _: () = {
             #[derive(::fanout::__private::serde::Deserialize, ::fanout::__private::schemars::JsonSchema)]
             #[serde(crate = "::fanout::__private::serde")]
@@ -134,6 +141,36 @@ pub(crate) fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStr
             }
         };
     })
+}
+
+/// The function's attributes, by where they belong once it becomes a struct and a `func`.
+struct Attributes<'a> {
+    /// `#[cfg]`/`#[cfg_attr]`: on every generated item, so a configured-out tool disappears whole.
+    cfg: Vec<&'a syn::Attribute>,
+    /// Docs, lints and `#[deprecated]`: on the struct and the function.
+    shared: Vec<&'a syn::Attribute>,
+    /// The rest (`#[inline]`, `#[tracing::instrument]`, `#[must_use]` …) only fits a function.
+    func_only: Vec<&'a syn::Attribute>,
+}
+
+impl<'a> Attributes<'a> {
+    fn split(attrs: &'a [syn::Attribute]) -> Self {
+        let mut split = Attributes { cfg: Vec::new(), shared: Vec::new(), func_only: Vec::new() };
+        for attr in attrs {
+            let path = attr.path();
+            if path.is_ident("cfg") || path.is_ident("cfg_attr") {
+                split.cfg.push(attr);
+            } else if ["doc", "allow", "warn", "deny", "forbid", "expect", "deprecated"]
+                .iter()
+                .any(|name| path.is_ident(name))
+            {
+                split.shared.push(attr);
+            } else {
+                split.func_only.push(attr);
+            }
+        }
+        split
+    }
 }
 
 /// Code turning `ret` into a `ToolResult`: `Result`s by their `Ok`/`Err`, other values through

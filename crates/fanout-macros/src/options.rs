@@ -41,7 +41,7 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
                 let n = integer(&nv.value)?;
                 quote!(options.timeout = ::std::option::Option::Some(::std::time::Duration::from_millis(#n));)
             }
-            ("cache_secs", Meta::NameValue(nv)) => {
+            ("cache_ttl_secs", Meta::NameValue(nv)) => {
                 let n = integer(&nv.value)?;
                 quote!(options.cache_ttl = ::std::option::Option::Some(::std::time::Duration::from_secs(#n));)
             }
@@ -50,13 +50,16 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
             ("stop_after_tool_call", Meta::Path(_)) => quote!(options.stop_after_tool_call = true;),
             ("requires_confirmation", Meta::Path(_)) => quote!(options.requires_confirmation = true;),
             ("exclusive", Meta::Path(_)) => quote!(options.exclusive = true;),
-            ("not_eager", Meta::Path(_)) => quote!(options.eager = false;),
+            ("eager_start", Meta::NameValue(nv)) => {
+                let eager = boolean(&nv.value)?;
+                quote!(options.eager_start = #eager;)
+            }
             _ => {
                 return Err(syn::Error::new_spanned(
                     &meta,
                     "unknown #[tool] option; expected one of: name = \"..\", description = \"..\", \
-                     instructions = \"..\", timeout_secs = N, timeout_ms = N, cache_secs = N, strict, \
-                     show_result, stop_after_tool_call, requires_confirmation, exclusive, not_eager",
+                     instructions = \"..\", timeout_secs = N, timeout_ms = N, cache_ttl_secs = N, eager_start = false, \
+                     strict, show_result, stop_after_tool_call, requires_confirmation, exclusive",
                 ));
             }
         };
@@ -69,6 +72,13 @@ fn string(expr: &Expr) -> syn::Result<LitStr> {
     match expr {
         Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.clone()),
         other => Err(syn::Error::new_spanned(other, "expected a string literal")),
+    }
+}
+
+fn boolean(expr: &Expr) -> syn::Result<bool> {
+    match expr {
+        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => Ok(b.value),
+        other => Err(syn::Error::new_spanned(other, "expected `true` or `false`")),
     }
 }
 

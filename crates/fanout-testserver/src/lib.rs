@@ -58,6 +58,8 @@ pub struct Shape {
     pub crlf: bool,
     /// Send `: keep-alive` comments between chunks.
     pub keep_alive: bool,
+    /// After this many chunks, stop sending but keep the connection open (a silent server).
+    pub stall_after: Option<usize>,
 }
 
 /// One scripted reply.
@@ -80,6 +82,60 @@ pub enum Reply {
         /// `retry-after-ms` header.
         retry_after_ms: Option<String>,
     },
+    /// Exactly these bytes, for any provider's wire: recorded streams replayed, other
+    /// providers' shapes, faults no other reply makes.
+    Raw(Raw),
+}
+
+/// A reply given byte for byte (see [`Reply::Raw`]).
+#[derive(Debug, Clone, Default)]
+pub struct Raw {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers (`content-type` is set from `content_type`).
+    pub headers: Vec<(String, String)>,
+    /// `content-type`.
+    pub content_type: String,
+    /// The body in pieces; each piece is one write, `delay` apart.
+    pub chunks: Vec<String>,
+    /// Pause before each chunk after the first.
+    pub delay: Duration,
+    /// Cut the connection (an I/O error) after this many chunks.
+    pub cut_after: Option<usize>,
+    /// Stop sending after this many chunks, keeping the connection open.
+    pub stall_after: Option<usize>,
+}
+
+impl Raw {
+    /// An SSE body: one `data:` event per item of `data` (with `event: NAME` first when the
+    /// item is `(Some(name), data)`).
+    pub fn sse<N: Into<String>, D: Into<String>>(events: impl IntoIterator<Item = (Option<N>, D)>) -> Self {
+        let chunks = events
+            .into_iter()
+            .map(|(name, data)| match name {
+                Some(name) => format!("event: {}\ndata: {}\n\n", name.into(), data.into()),
+                None => format!("data: {}\n\n", data.into()),
+            })
+            .collect();
+        Raw { status: 200, content_type: "text/event-stream".into(), chunks, ..Raw::default() }
+    }
+
+    /// A whole JSON body with `status`.
+    pub fn json(status: u16, body: impl Into<String>) -> Self {
+        Raw { status, content_type: "application/json".into(), chunks: vec![body.into()], ..Raw::default() }
+    }
+
+    /// Add a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Change it in place.
+    pub fn with(mut self, f: impl FnOnce(&mut Raw)) -> Self {
+        f(&mut self);
+        self
+    }
 }
 
 impl Reply {
@@ -120,6 +176,11 @@ impl Reply {
             *retry_after_ms = Some(ms.to_owned());
         }
         self
+    }
+
+    /// A raw reply (see [`Raw`]).
+    pub fn raw(raw: Raw) -> Self {
+        Reply::Raw(raw)
     }
 
     /// Shape the stream (tool calls and text only).
@@ -219,6 +280,15 @@ pub struct Received {
     pub authorization: Option<String>,
     /// The JSON body (`Value::Null` if it was not JSON).
     pub body: Value,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 struct Shared {
@@ -318,10 +388,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let at = Instant::now();
     let path = req.uri().path().to_owned();
     let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
     let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let request_id = format!("req_{}", shared.ids.fetch_add(1, Ordering::Relaxed));
-    let known_route = path.ends_with("/chat/completions");
+    // The seed flow speaks Chat Completions only; a scripted sequence answers any path, so raw
+    // replies can speak other providers' wires.
+    let known_route = path.ends_with("/chat/completions") || matches!(shared.script, Script::Sequence(_));
     let reply = if known_route { Some(shared.script.reply(&body)) } else { None };
     let model = body["model"].as_str().unwrap_or("scripted").to_owned();
     let stream = body["stream"].as_bool().unwrap_or(false);
@@ -329,7 +406,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let prompt_tokens = (bytes.len() / 4) as u64;
     // Logged after the reply is chosen so the (possibly megabytes large) body is moved, not copied.
     if let Ok(mut received) = shared.received.lock() {
-        received.push(Received { at, path: path.clone(), authorization, body });
+        received.push(Received { at, path: path.clone(), authorization, body, headers });
     }
     shared.arrived.notify_waiters();
     let Some(reply) = reply else {
@@ -339,6 +416,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         Reply::Error { status, message, code, retry_after, retry_after_ms } => {
             error_response(status, &message, code, &request_id, retry_after, retry_after_ms)
         }
+        Reply::Raw(raw) => raw_response(raw, &request_id),
         Reply::ToolCalls(calls, shape) if stream => streamed(
             tool_call_chunks(&calls, &shape),
             shape,
@@ -518,6 +596,12 @@ fn streamed(
                 flush!();
                 tokio::time::sleep(piece.delay).await;
             }
+            if shape.stall_after == Some(n) {
+                flush!();
+                // Silent, the connection open, until the client gives up.
+                tx.closed().await;
+                return;
+            }
             if shape.cut_after == Some(n) {
                 flush!();
                 let _ = tx.send(Err(std::io::Error::other("connection cut by the test script"))).await;
@@ -550,6 +634,40 @@ fn streamed(
     let body = StreamBody::new(tokio_stream_from(rx)).boxed();
     let mut resp = response(200, "text/event-stream", id, body);
     resp.headers_mut().insert("cache-control", hyper::header::HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn raw_response(raw: Raw, id: &str) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
+    let delay = raw.delay;
+    let (cut_after, stall_after) = (raw.cut_after, raw.stall_after);
+    tokio::spawn(async move {
+        for (n, chunk) in raw.chunks.into_iter().enumerate() {
+            if n > 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if stall_after == Some(n) {
+                tx.closed().await;
+                return;
+            }
+            if cut_after == Some(n) {
+                let _ = tx.send(Err(std::io::Error::other("connection cut by the test script"))).await;
+                return;
+            }
+            if tx.send(Ok(Frame::data(Bytes::from(chunk)))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let body = StreamBody::new(tokio_stream_from(rx)).boxed();
+    let mut resp = response(raw.status, &raw.content_type, id, body);
+    for (name, value) in raw.headers {
+        if let (Ok(name), Ok(value)) =
+            (hyper::header::HeaderName::try_from(name), hyper::header::HeaderValue::try_from(value))
+        {
+            resp.headers_mut().insert(name, value);
+        }
+    }
     resp
 }
 

@@ -1,10 +1,13 @@
 //! [`RunEvent`]: what [`Agent::run_stream`](crate::Agent::run_stream) yields while a run goes on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::exec::ToolExecution;
+use crate::error::Error;
+
 use crate::model::{FinishReason, Usage};
 use crate::output::RunOutput;
+use crate::output::ToolExecution;
 use crate::tool::ToolCall;
 
 /// Something that happened during a run, in the order it happened.
@@ -41,6 +44,32 @@ pub enum RunEvent {
         index: usize,
         /// The call, its result and its timing.
         execution: ToolExecution,
+    },
+    /// A tool call that had started was cancelled before it finished, because the model turn
+    /// it belongs to failed and is tried again: a consumer never sees a start without an end.
+    ToolCallCancelled {
+        /// The model turn it belonged to.
+        turn: usize,
+        /// Position of the call in its turn.
+        index: usize,
+        /// The call.
+        call: ToolCall,
+        /// Why it was cancelled.
+        reason: String,
+    },
+    /// A model turn failed and is tried again after `wait`, under the agent's
+    /// [`RetryPolicy`](crate::RetryPolicy).
+    ModelRetry {
+        /// The turn being retried.
+        turn: usize,
+        /// Which retry this is (1-based).
+        retry: u32,
+        /// The most retries the policy allows.
+        max_retries: u32,
+        /// How long the run waits before the retry.
+        wait: Duration,
+        /// What failed.
+        error: Arc<Error>,
     },
     /// A model turn ended.
     ModelTurnCompleted {

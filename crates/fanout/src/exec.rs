@@ -1,5 +1,8 @@
 //! The concurrent tool-batch executor: the heart of fanout.
 //!
+//! Advanced: an [`Agent`](crate::Agent) drives it for you. Use it directly only to run a batch
+//! of tool calls without an agent or a model ([`Executor::run`]).
+//!
 //! Every call of a batch starts at once. Async tools run as their own tokio task (so a panic or a
 //! hang stays inside that call); blocking tools run on tokio's blocking pool, one thread each.
 //! Events are reported the moment each call starts and completes; results come back in call
@@ -21,6 +24,7 @@ use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+pub(crate) use crate::output::ToolExecution;
 use crate::tool::{
     CacheKey, Entry, Hooks, Invocation, MemoryCache, ToolCache, ToolCall, ToolError, ToolResult, ToolSet,
 };
@@ -28,52 +32,65 @@ use crate::tool::{
 /// Limits on a batch; all off by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecLimits {
-    /// At most this many calls run at the same time; the others wait for a slot.
+    /// At most this many calls of one run (one batch) run at the same time; the others wait
+    /// for a slot. Each run has its own slots; see [`ConcurrencyLimit`] for a limit shared by
+    /// several runs or agents.
     pub max_concurrency: Option<usize>,
     /// Timeout for calls of tools that have no timeout of their own.
     pub default_timeout: Option<Duration>,
     /// Calls of a batch beyond this many are not run (their result says so).
-    pub max_calls_per_batch: Option<usize>,
+    pub max_calls_per_turn: Option<usize>,
 }
 
-/// One finished tool call: what was asked, what came back, and when.
+/// A cap on simultaneous tool calls, shared by every run, agent and tool that holds a clone of
+/// it: for a rate-limited resource (an API quota, a database pool) used by several agents.
+/// Per-run limits ([`AgentBuilder::max_concurrency`](crate::AgentBuilder::max_concurrency))
+/// apply on top.
+///
+/// ```
+/// use fanout::prelude::*;
+/// use fanout::ConcurrencyLimit;
+/// use fanout::models::scripted::ScriptedModel;
+///
+/// /// Query the warehouse
+/// #[tool]
+/// async fn query(sql: String) -> String { sql }
+///
+/// // At most 4 queries at once across both agents, whatever their runs.
+/// let warehouse = ConcurrencyLimit::new(4);
+/// let a = Agent::builder().model(ScriptedModel::new([])).tool(query.concurrency_limit(warehouse.clone())).build()?;
+/// let b = Agent::builder().model(ScriptedModel::new([])).tool(query).concurrency_limit(warehouse.clone()).build()?;
+/// assert_eq!(warehouse.max(), 4);
+/// # Ok::<(), fanout::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub struct ToolExecution {
-    /// The call as the model made it.
-    pub call: ToolCall,
-    /// The result text, or why there is none.
-    pub result: ToolResult,
-    /// When the call actually started (after any wait for a concurrency slot or exclusivity).
-    pub started_at: Instant,
-    /// How long it waited before starting, from the moment the batch received it.
-    pub waited: Duration,
-    /// How long it ran.
-    pub duration: Duration,
+pub struct ConcurrencyLimit {
+    slots: Arc<Semaphore>,
+    max: usize,
 }
 
-impl ToolExecution {
-    /// The text the model receives for this call: the result, or `Error: …`.
-    pub fn content_for_model(&self) -> String {
-        match &self.result {
-            Ok(text) => text.clone(),
-            Err(err) => format!("Error: {err}"),
-        }
+impl ConcurrencyLimit {
+    /// At most `max` calls at once (at least 1).
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self { slots: Arc::new(Semaphore::new(max)), max }
     }
 
-    /// True when the call did not produce a normal result.
-    pub fn is_error(&self) -> bool {
-        self.result.is_err()
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
     }
 
-    /// A call that was never run, with the reason.
-    pub(crate) fn not_run(call: ToolCall, err: ToolError) -> Self {
-        Self {
-            call,
-            result: Err(err),
-            started_at: Instant::now(),
-            waited: Duration::ZERO,
-            duration: Duration::ZERO,
-        }
+    /// Slots free right now.
+    pub fn available(&self) -> usize {
+        self.slots.available_permits()
+    }
+}
+
+impl PartialEq for ConcurrencyLimit {
+    /// Two limits are equal when they share their slots.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.slots, &other.slots)
     }
 }
 
@@ -121,7 +138,8 @@ pub enum ToolEvent<'a> {
 pub struct Executor {
     tools: Arc<ToolSet>,
     limits: ExecLimits,
-    slots: Option<Arc<Semaphore>>,
+    /// A limit shared with other agents, on top of the per-run one.
+    shared: Option<ConcurrencyLimit>,
     hooks: Arc<Hooks>,
     /// Only when a tool caches its results (or the user gave one).
     cache: Option<Arc<dyn ToolCache>>,
@@ -138,10 +156,15 @@ fn no_hooks() -> Arc<Hooks> {
 impl Executor {
     /// An executor for `tools` under `limits`.
     pub fn new(tools: Arc<ToolSet>, limits: ExecLimits) -> Self {
-        let slots = limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
         let caches = tools.options_iter().any(|options| options.cache_ttl.is_some());
         let cache = caches.then(|| Arc::new(MemoryCache::default()) as Arc<dyn ToolCache>);
-        Self { tools, limits, slots, hooks: no_hooks(), cache }
+        Self { tools, limits, shared: None, hooks: no_hooks(), cache }
+    }
+
+    /// Also hold a slot of `limit` for every call (see [`ConcurrencyLimit`]).
+    pub fn with_concurrency_limit(mut self, limit: ConcurrencyLimit) -> Self {
+        self.shared = Some(limit);
+        self
     }
 
     /// Run `hooks` around every call (see [`Hooks`]).
@@ -152,7 +175,7 @@ impl Executor {
         self
     }
 
-    /// Keep results of tools marked `cache_results` in `cache` (an in-memory one by default).
+    /// Keep results of tools with a `cache_ttl` in `cache` (an in-memory one by default).
     pub fn with_cache(mut self, cache: Arc<dyn ToolCache>) -> Self {
         self.cache = Some(cache);
         self
@@ -191,10 +214,11 @@ impl Executor {
     }
 
     /// An open batch: calls can be added while earlier ones already run (eager start).
-    pub fn batch(&self) -> Batch {
+    pub(crate) fn batch(&self) -> Batch {
         let (started_tx, started_rx) = mpsc::unbounded_channel();
         Batch {
             executor: self.clone(),
+            slots: self.limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1)))),
             calls: Vec::new(),
             pushed_at: Vec::new(),
             done: Vec::new(),
@@ -218,7 +242,7 @@ impl Executor {
 /// Progress of a [`Batch`], by call index; look the call up with [`Batch::call`] and the result
 /// with [`Batch::execution`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchEvent {
+pub(crate) enum BatchEvent {
     /// Call `index` started running: its task was spawned, or, under a concurrency limit, it
     /// got its slot.
     Started {
@@ -238,8 +262,10 @@ pub enum BatchEvent {
 /// the batch is [closed](Batch::close) and everything else is done); [`next_event`](Batch::next_event)
 /// reports progress. Dropping a batch aborts its async calls.
 #[derive(Debug)]
-pub struct Batch {
+pub(crate) struct Batch {
     executor: Executor,
+    /// This run's concurrency slots.
+    slots: Option<Arc<Semaphore>>,
     calls: Vec<ToolCall>,
     /// When each call was pushed: its wait counts from there.
     pushed_at: Vec<Instant>,
@@ -263,21 +289,20 @@ pub struct Batch {
 
 impl Batch {
     /// Add a call and start it now (exclusive calls wait, see [`Batch`]).
-    pub fn push(&mut self, call: ToolCall) {
+    pub(crate) fn push(&mut self, call: ToolCall) {
         let index = self.calls.len();
         self.calls.push(call);
         self.pushed_at.push(Instant::now());
         self.done.push(None);
-        if let Some(limit) = self.executor.limits.max_calls_per_batch
+        if let Some(limit) = self.executor.limits.max_calls_per_turn
             && index >= limit
         {
             let err = ToolError::NotRun(format!("at most {limit} tool calls are run per turn"));
             return self.settle(index, Err(err));
         }
-        if let Some((cache, key, _)) = self.cache_slot(&self.calls[index]) {
-            if let Some(hit) = cache.get(&key) {
-                return self.settle(index, Ok(hit));
-            }
+        if let Some((_, key, _)) = self.cache_slot(&self.calls[index]) {
+            // An identical call of this batch is running: share its result. The cache itself
+            // is asked inside the call's task (it may be remote).
             if let Some(&leader) = self.in_flight.get(&key) {
                 return self.followers.push((leader, index));
             }
@@ -313,7 +338,7 @@ impl Batch {
 
     /// Add a call that is already settled (for example from a cache, or rejected by the user):
     /// it is reported as completed without running.
-    pub fn push_settled(&mut self, call: ToolCall, result: ToolResult) {
+    pub(crate) fn push_settled(&mut self, call: ToolCall, result: ToolResult) {
         let index = self.calls.len();
         self.calls.push(call);
         self.pushed_at.push(Instant::now());
@@ -323,27 +348,17 @@ impl Batch {
 
     /// No more calls will be added: exclusive calls may run once the others are done, and
     /// [`next_event`](Batch::next_event) returns `None` when everything is done.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.closed = true;
     }
 
-    /// Number of calls pushed so far.
-    pub fn len(&self) -> usize {
-        self.calls.len()
-    }
-
-    /// True when no call was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.calls.is_empty()
-    }
-
     /// The call at `index`.
-    pub fn call(&self, index: usize) -> &ToolCall {
+    pub(crate) fn call(&self, index: usize) -> &ToolCall {
         &self.calls[index]
     }
 
     /// The execution of call `index`, once it completed.
-    pub fn execution(&self, index: usize) -> Option<&ToolExecution> {
+    pub(crate) fn execution(&self, index: usize) -> Option<&ToolExecution> {
         self.done.get(index).and_then(Option::as_ref)
     }
 
@@ -351,30 +366,60 @@ impl Batch {
         let queued_at = self.pushed_at[index];
         let call = self.calls[index].clone();
         let tools = Arc::clone(&self.executor.tools);
-        let slots = self.executor.slots.clone();
+        // Per-run slots first, so a call never holds a shared slot while waiting for its run's.
+        let limits: Vec<Arc<Semaphore>> = self
+            .slots
+            .iter()
+            .cloned()
+            .chain(
+                self.executor
+                    .tools
+                    .options(&call.name)
+                    .and_then(|o| o.concurrency_limit.as_ref())
+                    .map(|l| Arc::clone(&l.slots)),
+            )
+            .chain(self.executor.shared.as_ref().map(|l| Arc::clone(&l.slots)))
+            .collect();
         let timeout = self.executor.timeout_for(&call.name);
         let started_tx = self.started_tx.clone();
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
         let spawned_at = Instant::now();
-        if slots.is_none() {
+        let unlimited = limits.is_empty();
+        if unlimited {
             self.started.push_back((index, spawned_at));
         }
         self.running.spawn(async move {
-            let (_permit, started_at) = match slots {
-                Some(slots) => {
-                    // The semaphore is never closed, so this only fails if it were; run anyway.
-                    let permit = slots.acquire_owned().await.ok();
-                    let at = Instant::now();
-                    // The receiver lives as long as the batch; a send error means nobody listens.
+            if let Some((cache, key, _)) = &cache
+                && let Some(hit) = cache.get(key).await
+            {
+                // A cached result takes no concurrency slot.
+                let at = Instant::now();
+                if !unlimited {
                     let _ = started_tx.send((index, at));
-                    (permit, at)
                 }
-                None => (None, spawned_at),
+                let waited = at.saturating_duration_since(queued_at);
+                return (
+                    index,
+                    ToolExecution { call, result: Ok(hit), started_at: at, waited, duration: Duration::ZERO },
+                );
+            }
+            let mut permits = Vec::with_capacity(limits.len());
+            let started_at = if unlimited {
+                spawned_at
+            } else {
+                for slots in limits {
+                    // The semaphores are never closed, so this only fails if one were; run anyway.
+                    permits.push(slots.acquire_owned().await.ok());
+                }
+                let at = Instant::now();
+                // The receiver lives as long as the batch; a send error means nobody listens.
+                let _ = started_tx.send((index, at));
+                at
             };
             let result = run_call(&tools, &hooks, &call, timeout).await;
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {
-                cache.put(key, text.clone(), ttl);
+                cache.put(key, text.clone(), ttl).await;
             }
             let execution = ToolExecution {
                 call,
@@ -389,7 +434,7 @@ impl Batch {
 
     /// The next start or completion. Pending while the batch is open and idle; `None` once it
     /// is closed and every call is done.
-    pub async fn next_event(&mut self) -> Option<BatchEvent> {
+    pub(crate) async fn next_event(&mut self) -> Option<BatchEvent> {
         loop {
             if let Some((index, at)) = self.started.pop_front() {
                 return Some(BatchEvent::Started { index, at });
@@ -437,7 +482,7 @@ impl Batch {
 
     /// The executions in call order. Calls that never completed (the batch was not driven to
     /// its end) are reported as not run.
-    pub fn into_executions(mut self) -> Vec<ToolExecution> {
+    pub(crate) fn into_executions(mut self) -> Vec<ToolExecution> {
         let calls = std::mem::take(&mut self.calls);
         std::mem::take(&mut self.done)
             .into_iter()
@@ -505,4 +550,49 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> ToolError {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".to_owned());
     ToolError::Panicked(message)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::tool::{FunctionTool, Tool};
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Sleep {
+        ms: u64,
+    }
+
+    fn call(i: usize) -> ToolCall {
+        ToolCall::new(format!("call_{i}"), "sleep", r#"{"ms": 100}"#)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_batch_takes_calls_while_earlier_ones_run() {
+        let sleep = FunctionTool::new("sleep", "Sleep", |a: Sleep| async move {
+            tokio::time::sleep(Duration::from_millis(a.ms)).await;
+            Ok(format!("slept {}", a.ms))
+        });
+        let tools = ToolSet::new(vec![Arc::new(sleep) as Arc<dyn Tool>]).unwrap();
+        let exec = Executor::new(Arc::new(tools), ExecLimits::default());
+        let mut batch = exec.batch();
+        batch.push(call(0));
+        // Open and busy: the first event is the start, then its completion at 100 ms.
+        assert!(matches!(batch.next_event().await, Some(BatchEvent::Started { index: 0, .. })));
+        assert!(matches!(batch.next_event().await, Some(BatchEvent::Completed { index: 0 })));
+        // Open and idle: pending until a call is pushed.
+        assert!(tokio::time::timeout(Duration::from_secs(1), batch.next_event()).await.is_err());
+        batch.push(call(1));
+        batch.close();
+        let mut events = Vec::new();
+        while let Some(event) = batch.next_event().await {
+            events.push(event);
+        }
+        assert_eq!(events.len(), 2);
+        let results = batch.into_executions();
+        assert_eq!(
+            results.iter().map(|r| r.result.as_deref().unwrap()).collect::<Vec<_>>(),
+            ["slept 100", "slept 100"]
+        );
+    }
 }

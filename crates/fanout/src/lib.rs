@@ -9,17 +9,22 @@ pub mod event;
 pub mod exec;
 #[cfg(feature = "terminal")]
 pub mod log;
-pub mod model;
+mod model;
 pub mod output;
 #[cfg(feature = "terminal")]
 pub mod print;
+pub mod retry;
 #[cfg(feature = "terminal")]
 pub mod terminal;
 pub mod tool;
 
-/// The model providers, by the names Agno users know: `fanout::models::openai::OpenAIChat`.
+/// Models: the [`Model`](crate::models::Model) trait and its request, message and delta types, and the providers by
+/// the names Agno users know: `fanout::models::openai::OpenAIChat`.
 pub mod models {
-    pub use crate::model::{Model, openai, scripted};
+    pub use crate::model::{
+        DeltaStream, FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, Replay,
+        ToolChoice, Usage, openai, scripted,
+    };
 
     use std::sync::Arc;
 
@@ -54,7 +59,9 @@ pub mod models {
 pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};
 pub use event::RunEvent;
-pub use output::{Metrics, RunOutput, RunStatus};
+pub use exec::ConcurrencyLimit;
+pub use output::{Metrics, RunOutput, RunStatus, ToolExecution};
+pub use retry::RetryPolicy;
 
 /// Turn a function into a [`Tool`](crate::tool::Tool) the model can call.
 ///
@@ -69,7 +76,7 @@ pub use output::{Metrics, RunOutput, RunStatus};
 /// - Return: anything `Display` (sent as text) or `Serialize` (sent as JSON), or
 ///   `Result<T, E: Display>` whose `Err` becomes an error result for the model.
 /// - Options: `#[tool(timeout_secs = 5, exclusive, strict, show_result, stop_after_tool_call,
-///   requires_confirmation, not_eager, cache_secs = 60, name = "other", instructions = "...")]`.
+///   requires_confirmation, eager_start = false, cache_ttl_secs = 60, name = "other", instructions = "...")]`.
 ///
 /// ```
 /// use fanout::prelude::*;

@@ -1,11 +1,13 @@
 //! What a finished run returns: [`RunOutput`] with its [`Metrics`].
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::agent::PausedRun;
-use crate::exec::ToolExecution;
 use crate::model::{Message, Usage};
-use crate::tool::ToolCall;
+use tokio::time::Instant;
+
+use crate::tool::{ToolCall, ToolError, ToolResult};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,47 @@ pub enum RunStatus {
         /// The limit.
         limit: usize,
     },
+}
+
+/// One finished tool call: what was asked, what came back, and when.
+#[derive(Debug, Clone)]
+pub struct ToolExecution {
+    /// The call as the model made it.
+    pub call: ToolCall,
+    /// The result text, or why there is none.
+    pub result: ToolResult,
+    /// When the call actually started (after any wait for a concurrency slot or exclusivity).
+    pub started_at: Instant,
+    /// How long it waited before starting, from the moment the batch received it.
+    pub waited: Duration,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+impl ToolExecution {
+    /// The text the model receives for this call: the result, or `Error: …`.
+    pub fn content_for_model(&self) -> String {
+        match &self.result {
+            Ok(text) => text.clone(),
+            Err(err) => format!("Error: {err}"),
+        }
+    }
+
+    /// True when the call did not produce a normal result.
+    pub fn is_error(&self) -> bool {
+        self.result.is_err()
+    }
+
+    /// A call that was never run, with the reason.
+    pub(crate) fn not_run(call: ToolCall, err: ToolError) -> Self {
+        Self {
+            call,
+            result: Err(err),
+            started_at: Instant::now(),
+            waited: Duration::ZERO,
+            duration: Duration::ZERO,
+        }
+    }
 }
 
 /// Timing and token counts of one model turn.
@@ -70,14 +113,43 @@ pub struct RunOutput {
     pub tool_executions: Vec<ToolExecution>,
     /// Tokens and timings.
     pub metrics: Metrics,
-    /// What is needed to continue a paused run.
-    pub(crate) paused: Option<Box<PausedRun>>,
+    /// What is needed to continue a paused run: taken once, by [`take_paused`](Self::take_paused).
+    pub(crate) paused: Option<PausedSlot>,
+}
+
+/// The one copy of a paused run's state, shared by an output and its clones, so that it can be
+/// continued only once (approved calls must not run twice).
+#[derive(Clone)]
+pub(crate) struct PausedSlot(Arc<Mutex<Option<PausedRun>>>);
+
+impl PausedSlot {
+    pub(crate) fn new(paused: PausedRun) -> Self {
+        Self(Arc::new(Mutex::new(Some(paused))))
+    }
+}
+
+impl std::fmt::Debug for PausedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.0.lock().map(|slot| slot.is_some()).unwrap_or(false);
+        f.write_str(if waiting { "PausedRun { .. }" } else { "PausedRun (taken)" })
+    }
 }
 
 impl RunOutput {
     /// True when the model gave a final answer.
     pub fn is_completed(&self) -> bool {
         self.status == RunStatus::Completed
+    }
+
+    /// The state to continue a paused run with ([`Agent::continue_run`](crate::Agent::continue_run)).
+    /// It exists once: the first call, on this output or any clone of it, takes it; later calls
+    /// return `None`, so approved calls can never run twice.
+    pub fn take_paused(&self) -> Option<PausedRun> {
+        let slot = self.paused.as_ref()?;
+        match slot.0.lock() {
+            Ok(mut paused) => paused.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
     }
 
     /// The calls waiting for confirmation when the run is paused (empty otherwise).

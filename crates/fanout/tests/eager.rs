@@ -41,7 +41,7 @@ fn agent(server: &Server, counters: &Arc<Counters>, eager: bool) -> Agent {
         .tool(counted("a", counters))
         .tool(counted("b", counters))
         .tool(counted("c", counters))
-        .eager_tool_start(eager)
+        .eager_start(eager)
         .build()
         .unwrap()
 }

@@ -67,7 +67,9 @@ async fn confirmation_pauses_and_continues_over_http() {
     assert_eq!(paused.pending_calls().len(), 1);
     assert_eq!(server.requests().len(), 1);
     let id = paused.pending_calls()[0].id.clone();
-    let output = agent.continue_run(paused, [(id, Decision::Reject(Some("not now".into())))]).await.unwrap();
+    let state = paused.take_paused().unwrap();
+    assert_eq!(state.pending_calls().next().map(|c| c.id.as_str()), Some(id.as_str()));
+    let output = agent.continue_run(state, [(id, Decision::Reject(Some("not now".into())))]).await.unwrap();
     assert_eq!(output.content, "done");
     let second = &server.requests()[1].body["messages"];
     let results: Vec<&str> = second

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use fanout::RetryPolicy;
 use fanout::models::openai::OpenAIChat;
 use fanout::models::scripted::{ScriptedModel, Turn};
 use fanout::prelude::*;
@@ -124,8 +125,8 @@ async fn a_scripted_model_answering_hostile_text() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_error_with_hostile_text_is_reported_inert_once() {
     let server = Server::start(Script::sequence([Reply::error(400, HOSTILE)])).await.unwrap();
-    let model = OpenAIChat::new("gpt-5-mini").api_key("sk-test").base_url(server.url()).max_retries(0);
-    let agent = Agent::builder().model(model).build().unwrap();
+    let model = OpenAIChat::new("gpt-5-mini").api_key("sk-test").base_url(server.url());
+    let agent = Agent::builder().model(model).retry_policy(RetryPolicy::none()).build().unwrap();
     for mode in [Mode::Plain, Mode::Live] {
         let output = print_run(&agent, mode).await;
         assert_inert(&output);

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fanout::RunEvent;
-use fanout::exec::ToolExecution;
+use fanout::ToolExecution;
 use fanout::print::{Mode, PrintOptions, Printer};
 use fanout::tool::{ToolCall, ToolError};
 use tokio::time::Instant;

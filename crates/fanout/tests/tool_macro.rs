@@ -56,7 +56,7 @@ fn weather(place: Place, unit: Unit, days: Option<u32>, tags: Vec<String>, preci
 }
 
 /// Divide two numbers
-#[tool(name = "divide_numbers", timeout_secs = 5, exclusive, show_result, cache_secs = 60)]
+#[tool(name = "divide_numbers", timeout_secs = 5, exclusive, show_result, cache_ttl_secs = 60)]
 fn divide(a: f64, b: f64) -> Result<f64, String> {
     if b == 0.0 { Err("cannot divide by zero".to_owned()) } else { Ok(a / b) }
 }
@@ -65,7 +65,13 @@ fn divide(a: f64, b: f64) -> Result<f64, String> {
 ///
 /// Args:
 ///     count (int): How many times
-#[tool(not_eager, requires_confirmation, stop_after_tool_call, strict, instructions = "Use sparingly.")]
+#[tool(
+    eager_start = false,
+    requires_confirmation,
+    stop_after_tool_call,
+    strict,
+    instructions = "Use sparingly."
+)]
 async fn python_style(count: i32) {
     let _ = count;
 }
@@ -152,11 +158,11 @@ fn attribute_options_set_tool_options() {
     assert_eq!(d.description, "Divide two numbers");
     let o = divide.options();
     assert_eq!(o.timeout, Some(Duration::from_secs(5)));
-    assert!(o.exclusive && o.show_result && o.eager);
+    assert!(o.exclusive && o.show_result && o.eager_start);
     assert_eq!(o.cache_ttl, Some(Duration::from_secs(60)));
 
     let o = python_style.options();
-    assert!(!o.eager && o.requires_confirmation && o.stop_after_tool_call && o.strict);
+    assert!(!o.eager_start && o.requires_confirmation && o.stop_after_tool_call && o.strict);
     assert_eq!(o.instructions.as_deref(), Some("Use sparingly."));
     let d = python_style.definition();
     assert_eq!(d.description, "Do a thing");

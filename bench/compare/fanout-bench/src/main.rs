@@ -115,7 +115,7 @@ fn main() -> fanout::Result<()> {
             let agent = Agent::builder()
                 .model(OpenAIChat::new("gpt-5-mini"))
                 .tools(tools)
-                .eager_tool_start(eager)
+                .eager_start(eager)
                 .build()?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {

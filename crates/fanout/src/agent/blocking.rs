@@ -10,9 +10,8 @@ static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
 /// Run `future` to completion on fanout's own runtime.
 pub(super) fn block_on<F: Future>(future: F) -> Result<F::Output> {
     if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::Config(
-            "a blocking fanout call was made inside an async runtime; use the async method and `.await` it"
-                .into(),
+        return Err(Error::config(
+            "a blocking fanout call was made inside an async runtime; use the async method and `.await` it",
         ));
     }
     let runtime = match RUNTIME.get() {
@@ -22,7 +21,7 @@ pub(super) fn block_on<F: Future>(future: F) -> Result<F::Output> {
                 tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("fanout").build()?;
             // If another thread won the race, its runtime is used and this one is dropped.
             let _ = RUNTIME.set(runtime);
-            RUNTIME.get().ok_or_else(|| Error::Config("fanout's runtime could not be kept".into()))?
+            RUNTIME.get().ok_or_else(|| Error::config("fanout's runtime could not be kept"))?
         }
     };
     Ok(runtime.block_on(future))

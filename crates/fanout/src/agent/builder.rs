@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::{Agent, Inner, Settings};
 use crate::error::{Error, Result};
-use crate::exec::{ExecLimits, Executor};
+use crate::exec::{ConcurrencyLimit, ExecLimits, Executor};
 use crate::model::Model;
+use crate::retry::RetryPolicy;
 use crate::tool::{Hooks, PostHook, PreHook, Tool, ToolCache, ToolSet};
 
 /// The default cap on model turns per run: generous for real work, finite so a model that never
@@ -41,6 +42,7 @@ pub struct AgentBuilder {
     limits: ExecLimits,
     hooks: Hooks,
     cache: Option<Arc<dyn ToolCache>>,
+    shared_limit: Option<ConcurrencyLimit>,
     settings: Settings,
 }
 
@@ -54,13 +56,15 @@ impl Default for AgentBuilder {
             limits: ExecLimits::default(),
             hooks: Hooks::default(),
             cache: None,
+            shared_limit: None,
             settings: Settings {
                 max_turns: DEFAULT_MAX_TURNS,
                 tool_call_limit: None,
                 parallel_tool_calls: None,
-                eager_tool_start: true,
+                eager_start: true,
                 debug_mode: false,
                 markdown: false,
+                retry: RetryPolicy::default(),
             },
         }
     }
@@ -137,7 +141,15 @@ impl AgentBuilder {
 
     /// At most `n` calls of one model turn are run; the others get a "not run" result.
     pub fn max_calls_per_turn(mut self, n: usize) -> Self {
-        self.limits.max_calls_per_batch = Some(n);
+        self.limits.max_calls_per_turn = Some(n);
+        self
+    }
+
+    /// Hold a slot of `limit` for every tool call of every run of this agent, on top of
+    /// [`max_concurrency`](Self::max_concurrency); share the limit with other agents to cap
+    /// their calls together (see [`ConcurrencyLimit`]).
+    pub fn concurrency_limit(mut self, limit: ConcurrencyLimit) -> Self {
+        self.shared_limit = Some(limit);
         self
     }
 
@@ -147,9 +159,16 @@ impl AgentBuilder {
         self
     }
 
+    /// How failed model turns are retried (2 retries with backoff by default; see
+    /// [`RetryPolicy`]). Each retry is reported as a [`RunEvent::ModelRetry`](crate::RunEvent).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.settings.retry = policy;
+        self
+    }
+
     /// Start each tool call as soon as its arguments have streamed in (default on).
-    pub fn eager_tool_start(mut self, eager: bool) -> Self {
-        self.settings.eager_tool_start = eager;
+    pub fn eager_start(mut self, eager: bool) -> Self {
+        self.settings.eager_start = eager;
         self
     }
 
@@ -165,7 +184,7 @@ impl AgentBuilder {
         self
     }
 
-    /// Where tools marked `cache_results` keep their results (in memory by default, shared by
+    /// Where tools with a `cache_ttl` keep their results (in memory by default, shared by
     /// all runs of the agent).
     pub fn tool_cache(mut self, cache: Arc<dyn ToolCache>) -> Self {
         self.cache = Some(cache);
@@ -174,7 +193,8 @@ impl AgentBuilder {
 
     /// Build the agent. Fails without a model or when two tools share a name.
     pub fn build(self) -> Result<Agent> {
-        let model = self.model.ok_or(Error::MissingModel)?;
+        let model =
+            self.model.ok_or(Error::config("the agent has no model: call `.model(...)` on the builder"))?;
         let tools = ToolSet::new(self.tools)?;
         let system_prompt = self.system_message.or_else(|| {
             let mut lines: Vec<String> = self.instructions;
@@ -193,6 +213,9 @@ impl AgentBuilder {
             crate::log::enable_debug();
         }
         let mut executor = Executor::new(Arc::new(tools), self.limits).with_hooks(self.hooks);
+        if let Some(limit) = self.shared_limit {
+            executor = executor.with_concurrency_limit(limit);
+        }
         if let Some(cache) = self.cache {
             executor = executor.with_cache(cache);
         }

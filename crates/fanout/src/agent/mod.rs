@@ -12,7 +12,6 @@
 
 mod blocking;
 mod builder;
-mod cancel;
 #[cfg(feature = "terminal")]
 mod print;
 mod run;
@@ -20,9 +19,9 @@ mod run;
 use std::sync::Arc;
 
 use futures::stream::Stream;
+use tokio_util::sync::CancellationToken;
 
 pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS};
-pub use cancel::CancelToken;
 #[cfg(feature = "terminal")]
 pub use print::PrintResponse;
 pub use run::{Decision, PausedRun};
@@ -81,9 +80,10 @@ struct Settings {
     max_turns: usize,
     tool_call_limit: Option<usize>,
     parallel_tool_calls: Option<bool>,
-    eager_tool_start: bool,
+    eager_start: bool,
     debug_mode: bool,
     markdown: bool,
+    retry: crate::retry::RetryPolicy,
 }
 
 impl Agent {
@@ -109,16 +109,16 @@ impl Agent {
         run::run(&self.inner, run::Start::Input(input.into()), false, &mut |_| {}).await
     }
 
-    /// [`run`](Agent::run) that stops with [`Error::Cancelled`] as soon as `token` is cancelled,
+    /// [`run`](Agent::run) that stops with [`Error::cancelled()`] as soon as `token` is cancelled,
     /// aborting in-flight async tools and the model request.
     pub async fn run_until_cancelled(
         &self,
         input: impl Into<String>,
-        token: &CancelToken,
+        token: &CancellationToken,
     ) -> Result<RunOutput> {
         tokio::select! {
             biased;
-            () = token.cancelled() => Err(Error::Cancelled),
+            () = token.cancelled() => Err(Error::cancelled()),
             output = self.run(input) => output,
         }
     }
@@ -154,7 +154,8 @@ impl Agent {
 
     /// Continue a run paused for confirmation ([`RunStatus::Paused`](crate::RunStatus::Paused)):
     /// approved calls run (concurrently), rejected ones — and any without a decision — send the
-    /// model a "rejected by the user" result; then the run goes on.
+    /// model a "rejected by the user" result; then the run goes on. The [`PausedRun`] comes
+    /// from [`RunOutput::take_paused`] and is consumed, so a paused run continues once.
     ///
     /// ```
     /// use fanout::prelude::*;
@@ -168,10 +169,11 @@ impl Agent {
     /// # #[tokio::main] async fn main() -> fanout::Result<()> {
     /// let model = ScriptedModel::new([Turn::call("delete", serde_json::json!({"path": "/tmp/x"})), Turn::text("Done.")]);
     /// let agent = Agent::builder().model(model).tool(delete).build()?;
-    /// let paused = agent.run("Delete /tmp/x").await?;
-    /// assert_eq!(paused.pending_calls()[0].name, "delete");
+    /// let output = agent.run("Delete /tmp/x").await?;
+    /// assert_eq!(output.pending_calls()[0].name, "delete");
     ///
-    /// let id = paused.pending_calls()[0].id.clone();
+    /// let paused = output.take_paused().expect("the run is paused");
+    /// let id = output.pending_calls()[0].id.clone();
     /// let output = agent.continue_run(paused, [(id, Decision::Approve)]).await?;
     /// assert_eq!(output.tool_executions[0].result.as_deref(), Ok("deleted /tmp/x"));
     /// assert_eq!(output.content, "Done.");
@@ -179,11 +181,10 @@ impl Agent {
     /// ```
     pub async fn continue_run(
         &self,
-        output: RunOutput,
+        paused: PausedRun,
         decisions: impl IntoIterator<Item = (String, Decision)>,
     ) -> Result<RunOutput> {
-        let paused = output.paused.ok_or_else(|| Error::Config("continue_run needs a paused run".into()))?;
-        let start = run::Start::Resume(paused, decisions.into_iter().collect());
+        let start = run::Start::Resume(Box::new(paused), decisions.into_iter().collect());
         run::run(&self.inner, start, false, &mut |_| {}).await
     }
 

@@ -85,7 +85,7 @@ impl PrintResponse {
     }
 
     /// Catch Ctrl-C while printing (default on): the run is cancelled, the display closed
-    /// cleanly, and [`Error::Cancelled`] returned. Outside `print_response`, Ctrl-C keeps ending
+    /// cleanly, and a cancelled error ([`Error::is_cancelled`]) returned. Outside `print_response`, Ctrl-C keeps ending
     /// the process as usual. Turn it off if your program handles Ctrl-C itself (cancel by
     /// dropping the future): fanout then leaves SIGINT alone.
     pub fn handle_ctrl_c(mut self, handle: bool) -> Self {
@@ -141,15 +141,15 @@ impl PrintResponse {
                             return Err(err);
                         }
                         None => {
-                            printer.error(&Error::Cancelled)?;
-                            return Err(Error::Cancelled);
+                            printer.error(&Error::cancelled())?;
+                            return Err(Error::cancelled());
                         }
                     },
                     _ = tick.tick() => printer.tick()?,
                     () = &mut pressed => {
                         // Dropping `events` aborts the run: tools and the model request.
                         printer.interrupted()?;
-                        return Err(Error::Cancelled);
+                        return Err(Error::cancelled());
                     }
                 }
             };
@@ -166,14 +166,14 @@ impl PrintResponse {
                     tokio::task::spawn_blocking(move || ctrl_c::read_line(&cancelled))
                 };
                 let answer = tokio::select! {
-                    answer = reader => answer.map_err(|e| Error::Config(format!("the confirmation prompt failed: {e}")))??,
+                    answer = reader => answer.map_err(|e| Error::config(format!("the confirmation prompt failed: {e}")))??,
                     () = &mut pressed => None,
                 };
                 let Some(answer) = answer else {
                     cancelled.store(true, Ordering::SeqCst);
                     printer.answered(false)?;
                     printer.interrupted()?;
-                    return Err(Error::Cancelled);
+                    return Err(Error::cancelled());
                 };
                 printer.answered(true)?;
                 let decision = if matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -183,8 +183,8 @@ impl PrintResponse {
                 };
                 decisions.push((call.id.clone(), decision));
             }
-            let paused = output.paused.ok_or_else(|| Error::Config("a paused run lost its state".into()))?;
-            start = run::Start::Resume(paused, decisions);
+            let paused = output.take_paused().ok_or_else(|| Error::config("a paused run lost its state"))?;
+            start = run::Start::Resume(Box::new(paused), decisions);
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::time::Instant;
 
 use futures::{Stream, StreamExt};
@@ -10,19 +11,17 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::Inner;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::RunEvent;
-use crate::exec::{Batch, BatchEvent, ToolExecution};
-use crate::model::{Message, ModelDelta, ModelRequest, Usage};
+use crate::exec::{Batch, BatchEvent};
+use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
+use crate::output::ToolExecution;
 use crate::output::{Metrics, RunOutput, RunStatus, TurnMetrics};
 
 use crate::tool::{ToolCall, ToolError};
 
 /// Where a run reports its events.
 pub(super) type Sink<'a> = &'a mut (dyn FnMut(RunEvent) + Send);
-
-/// How often a model turn whose stream broke after tool calls had started is tried again.
-const TURN_RETRIES: usize = 2;
 
 /// How a run begins: from the user's input, or where a paused run stopped.
 pub(super) enum Start {
@@ -59,7 +58,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             (state, 0)
         }
         Start::Resume(paused, decisions) => {
-            let PausedRun { mut state, turn, calls, text, mut done, pending } = *paused;
+            let PausedRun { mut state, turn, calls, text, replay, mut done, pending } = *paused;
             // The time spent waiting for the user does not count as run time.
             state.metrics.duration += state.run_start.elapsed();
             state.run_start = Instant::now();
@@ -83,7 +82,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             done.sort_by_key(|(index, _)| *index);
             let executions = done.into_iter().map(|(_, e)| e).collect();
             if let Some(status) =
-                record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit)
+                record_batch(inner, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
             {
                 return Ok(finish(state, status, String::new(), None));
             }
@@ -113,7 +112,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
         let mut phase = if streaming {
             stream_turn(inner, &request, turn, state.run_start, budget, &mut state.metrics, sink).await?
         } else {
-            let response = inner.model.complete(&request).await?;
+            let response = complete_turn(inner, &request, turn, sink).await?;
             let mut phase = ToolPhase::new(inner, turn, budget, false);
             phase.content = response.content.unwrap_or_default();
             if !phase.content.is_empty() {
@@ -121,6 +120,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             }
             phase.usage = response.usage;
             phase.finish_reason = response.finish_reason;
+            phase.replay = response.replay;
             response.tool_calls.into_iter().for_each(|call| phase.add(call));
             phase
         };
@@ -153,10 +153,16 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
 
         let text = std::mem::take(&mut phase.content);
         if phase.calls.is_empty() {
-            state.messages.push(Message::Assistant { content: Some(text.clone()), tool_calls: Vec::new() });
+            let replay = phase.replay.take();
+            state.messages.push(Message::Assistant {
+                content: Some(text.clone()),
+                tool_calls: Vec::new(),
+                replay,
+            });
             return Ok(finish(state, RunStatus::Completed, text, None));
         }
         let text = (!text.is_empty()).then_some(text);
+        let replay = phase.replay.take();
         let batch = phase.finish(state.run_start, sink).await;
         if !batch.held.is_empty() {
             let pending_calls = batch.held.iter().map(|&i| batch.calls[i].clone()).collect();
@@ -165,6 +171,7 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
                 turn,
                 calls: batch.calls,
                 text,
+                replay,
                 done: batch.executions,
                 pending: batch.held,
             };
@@ -172,7 +179,8 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             return Ok(finish(state, RunStatus::Paused { pending: pending_calls }, content, Some(paused)));
         }
         let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
-        if let Some(status) = record_batch(inner, &mut state, batch.calls, text, executions, batch.limit_hit)
+        if let Some(status) =
+            record_batch(inner, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
         {
             return Ok(finish(state, status, String::new(), None));
         }
@@ -191,11 +199,11 @@ fn record_batch(
     inner: &Inner,
     state: &mut RunState,
     calls: Vec<ToolCall>,
-    text: Option<String>,
+    (text, replay): (Option<String>, Option<Replay>),
     executions: Vec<ToolExecution>,
     limit_hit: bool,
 ) -> Option<RunStatus> {
-    state.messages.push(Message::Assistant { content: text, tool_calls: calls });
+    state.messages.push(Message::Assistant { content: text, tool_calls: calls, replay });
     let tools = inner.executor.tools();
     let mut stop = false;
     for execution in &executions {
@@ -225,23 +233,33 @@ fn finish(mut state: RunState, status: RunStatus, content: String, paused: Optio
         messages: state.messages,
         tool_executions: state.executions,
         metrics: state.metrics,
-        paused: paused.map(Box::new),
+        paused: paused.map(crate::output::PausedSlot::new),
     }
 }
 
 /// A run waiting for the user to approve or reject calls of tools that require confirmation.
-/// Continue it with [`Agent::continue_run`](super::Agent::continue_run).
-#[derive(Debug, Clone)]
+/// Take it out of the output with [`RunOutput::take_paused`] and continue it with
+/// [`Agent::continue_run`](super::Agent::continue_run), which consumes it: it cannot be cloned
+/// or continued twice, so an approved call runs once.
+#[derive(Debug)]
 pub struct PausedRun {
     state: RunState,
     turn: usize,
     /// All calls of the paused turn.
     calls: Vec<ToolCall>,
     text: Option<String>,
+    replay: Option<Replay>,
     /// Executions of the turn's calls that needed no confirmation, by call index.
     done: Vec<(usize, ToolExecution)>,
     /// Indices of the calls waiting for a decision.
     pending: Vec<usize>,
+}
+
+impl PausedRun {
+    /// The calls waiting for a decision, in the model's order.
+    pub fn pending_calls(&self) -> impl ExactSizeIterator<Item = &ToolCall> {
+        self.pending.iter().map(|&index| &self.calls[index])
+    }
 }
 
 /// The user's answer for a call that requires confirmation.
@@ -253,9 +271,38 @@ pub enum Decision {
     Reject(Option<String>),
 }
 
-/// One streamed model turn, starting tool calls as they complete. A stream that breaks after
-/// tool calls were started (but before any text was shown) is tried again with those calls
-/// cancelled, so none runs twice.
+/// One whole (non-streamed) model turn, retried under the agent's [`RetryPolicy`].
+///
+/// [`RetryPolicy`]: crate::RetryPolicy
+async fn complete_turn(
+    inner: &Inner,
+    request: &ModelRequest,
+    turn: usize,
+    sink: Sink<'_>,
+) -> Result<crate::model::ModelResponse> {
+    let mut retry = 0;
+    loop {
+        let err = match inner.model.complete(request).await {
+            Ok(response) => return Ok(response),
+            Err(err) => err,
+        };
+        retry += 1;
+        let Some(wait) = inner.settings.retry.wait_before(retry, &err) else { return Err(err) };
+        announce_retry(inner, turn, retry, wait, err, sink);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn announce_retry(inner: &Inner, turn: usize, retry: u32, wait: Duration, err: Error, sink: Sink<'_>) {
+    let max_retries = inner.settings.retry.retries();
+    tracing::warn!("{err}; retrying in {:.2}s (retry {retry} of {max_retries})", wait.as_secs_f64());
+    sink(RunEvent::ModelRetry { turn, retry, max_retries, wait, error: Arc::new(err) });
+}
+
+/// One streamed model turn, starting tool calls as they complete, retried under the agent's
+/// [`RetryPolicy`](crate::RetryPolicy) as long as no text has reached the caller. Calls started
+/// eagerly in a failed attempt are cancelled (and reported so) before the retry, so none runs
+/// twice at once and every reported start has an end.
 async fn stream_turn<'a>(
     inner: &'a Inner,
     request: &ModelRequest,
@@ -265,10 +312,11 @@ async fn stream_turn<'a>(
     metrics: &mut Metrics,
     sink: Sink<'_>,
 ) -> Result<ToolPhase<'a>> {
-    let mut attempt = 0;
+    let mut retry = 0;
     loop {
         let sent = Instant::now();
-        let mut phase = ToolPhase::new(inner, turn, budget, inner.settings.eager_tool_start);
+        let mut phase = ToolPhase::new(inner, turn, budget, inner.settings.eager_start);
+        let mut output_shown = false;
         let mut stream = inner.model.stream(request);
         let failure = loop {
             tokio::select! {
@@ -280,31 +328,33 @@ async fn stream_turn<'a>(
                         match delta {
                             ModelDelta::Text(text) => {
                                 metrics.time_to_first_token.get_or_insert_with(|| run_start.elapsed());
+                                output_shown = true;
                                 phase.content.push_str(&text);
                                 sink(RunEvent::ContentDelta(text));
                             }
-                            ModelDelta::Reasoning(text) => sink(RunEvent::ReasoningDelta(text)),
+                            ModelDelta::Reasoning(text) => {
+                                output_shown = true;
+                                sink(RunEvent::ReasoningDelta(text));
+                            }
                             ModelDelta::ToolCall { call, .. } => phase.add(call),
                             ModelDelta::Usage(usage) => phase.usage = Some(usage),
                             ModelDelta::Finish(reason) => phase.finish_reason = Some(reason),
+                            ModelDelta::Replay(replay) => phase.replay = Some(replay),
                         }
                     }
                 },
                 Some(event) = phase.batch.next_event() => phase.report(event, run_start, sink),
             }
         };
-        match failure {
-            None => return Ok(phase),
-            Some(err) if err.is_retryable() && phase.content.is_empty() && attempt < TURN_RETRIES => {
-                attempt += 1;
-                tracing::warn!(
-                    "model stream failed after {} tool call(s) had started; cancelling them and retrying the turn: {err}",
-                    phase.calls.len()
-                );
-                // Dropping the phase aborts the calls already started.
-            }
-            Some(err) => return Err(err),
-        }
+        drop(stream);
+        let Some(err) = failure else { return Ok(phase) };
+        retry += 1;
+        // Text already shown cannot be taken back: the turn fails rather than repeat it.
+        let wait = if output_shown { None } else { inner.settings.retry.wait_before(retry, &err) };
+        let Some(wait) = wait else { return Err(err) };
+        phase.cancel_running(&err, sink);
+        announce_retry(inner, turn, retry, wait, err, sink);
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -326,9 +376,12 @@ struct ToolPhase<'a> {
     deferred: Vec<usize>,
     /// Calls that wait for the user's confirmation.
     held: Vec<usize>,
+    /// For each batch entry: reported started and not yet reported completed.
+    running: Vec<bool>,
     content: String,
     usage: Option<Usage>,
     finish_reason: Option<crate::model::FinishReason>,
+    replay: Option<Replay>,
     first_delta: Option<std::time::Duration>,
 }
 
@@ -345,9 +398,11 @@ impl<'a> ToolPhase<'a> {
             call_of_entry: Vec::new(),
             deferred: Vec::new(),
             held: Vec::new(),
+            running: Vec::new(),
             content: String::new(),
             usage: None,
             finish_reason: None,
+            replay: None,
             first_delta: None,
         }
     }
@@ -359,7 +414,7 @@ impl<'a> ToolPhase<'a> {
         self.calls.push(call);
         if options.is_some_and(|o| o.requires_confirmation) {
             self.held.push(index);
-        } else if self.eager && options.is_none_or(|o| o.eager) {
+        } else if self.eager && options.is_none_or(|o| o.eager_start) {
             self.start(index);
         } else {
             self.deferred.push(index);
@@ -391,7 +446,14 @@ impl<'a> ToolPhase<'a> {
         self.call_of_entry.push(index);
     }
 
-    fn report(&self, event: BatchEvent, run_start: Instant, sink: Sink<'_>) {
+    fn report(&mut self, event: BatchEvent, run_start: Instant, sink: Sink<'_>) {
+        let entry = match event {
+            BatchEvent::Started { index, .. } | BatchEvent::Completed { index } => index,
+        };
+        if self.running.len() <= entry {
+            self.running.resize(entry + 1, false);
+        }
+        self.running[entry] = matches!(event, BatchEvent::Started { .. });
         match event {
             BatchEvent::Started { index, at } => sink(RunEvent::ToolCallStarted {
                 turn: self.turn,
@@ -408,6 +470,20 @@ impl<'a> ToolPhase<'a> {
                     });
                 }
             }
+        }
+    }
+
+    /// Abort the calls still running (dropping the phase aborts their tasks) and report each
+    /// of them as cancelled, because the turn they belong to failed with `err`.
+    fn cancel_running(&self, err: &Error, sink: Sink<'_>) {
+        let reason = format!("the model turn failed and is retried: {err}");
+        for (entry, _) in self.running.iter().enumerate().filter(|(_, running)| **running) {
+            sink(RunEvent::ToolCallCancelled {
+                turn: self.turn,
+                index: self.call_of_entry[entry],
+                call: self.batch.call(entry).clone(),
+                reason: reason.clone(),
+            });
         }
     }
 

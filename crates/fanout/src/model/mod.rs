@@ -2,6 +2,7 @@
 //! streaming model produces. Providers live in their own modules and know nothing about tools'
 //! Rust types: they see [`ToolDefinition`]s and produce [`ToolCall`]s.
 
+pub(crate) mod http;
 pub mod openai;
 pub mod scripted;
 pub(crate) mod sse;
@@ -36,6 +37,9 @@ pub enum Message {
         content: Option<String>,
         /// The tool calls, in the model's order.
         tool_calls: Vec<ToolCall>,
+        /// The provider's own record of this turn, sent back to it verbatim (see [`Replay`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay: Option<Replay>,
     },
     /// The result of one tool call.
     Tool {
@@ -46,6 +50,30 @@ pub enum Message {
         /// The result text (an error text when the call failed).
         content: String,
     },
+}
+
+/// A provider's own record of an assistant turn, which it needs back verbatim in later
+/// requests: Anthropic's thinking blocks with their signatures, Gemini's parts with their thought
+/// signatures, the Responses API's encrypted reasoning items. Opaque to everything but the
+/// provider named in it; other providers ignore it (a conversation may change models).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replay {
+    /// The provider that wrote it, as [`Model::provider`] names it.
+    pub provider: String,
+    /// Whatever that provider needs, in its own shape.
+    pub data: serde_json::Value,
+}
+
+impl Replay {
+    /// A record of `provider`'s.
+    pub fn new(provider: &str, data: serde_json::Value) -> Self {
+        Self { provider: provider.to_owned(), data }
+    }
+
+    /// The data, if `provider` wrote it.
+    pub fn data_for(&self, provider: &str) -> Option<&serde_json::Value> {
+        (self.provider == provider).then_some(&self.data)
+    }
 }
 
 impl Message {
@@ -154,6 +182,8 @@ pub struct ModelResponse {
     pub usage: Option<Usage>,
     /// Why the model stopped, when reported.
     pub finish_reason: Option<FinishReason>,
+    /// The provider's record of the turn, to send back with it (see [`Replay`]).
+    pub replay: Option<Replay>,
 }
 
 /// One piece of a streamed model turn.
@@ -178,6 +208,9 @@ pub enum ModelDelta {
     Usage(Usage),
     /// The model finished the turn.
     Finish(FinishReason),
+    /// The provider's record of the turn, to send back with it (see [`Replay`]); at most one
+    /// per turn, usually at its end.
+    Replay(Replay),
 }
 
 /// A stream of deltas for one model turn. It ends after the turn is complete; an error item

@@ -134,7 +134,7 @@ impl ScriptedModel {
     }
 
     /// Let the script call tools the agent does not offer (to test how your agent copes).
-    /// Otherwise such a turn is an [`Error::Script`].
+    /// Otherwise such a turn is an error of kind [`ErrorKind::Other`](crate::error::ErrorKind::Other).
     pub fn allow_unknown_tools(self) -> Self {
         Self::build(self.inner.turns.clone(), self.inner.pacing.clone(), true)
     }
@@ -158,7 +158,7 @@ impl ScriptedModel {
         let since_user = request.messages.iter().rev().take_while(|m| !matches!(m, Message::User { .. }));
         let turn_index = since_user.filter(|m| matches!(m, Message::Assistant { .. })).count();
         let turn = self.inner.turns.get(turn_index).ok_or_else(|| {
-            Error::Script(format!(
+            script_error(format!(
                 "the script has {} turn(s) but the run asked for turn {}",
                 self.inner.turns.len(),
                 turn_index + 1
@@ -176,7 +176,7 @@ impl ScriptedModel {
         if let Some((name, _)) = calls.iter().find(|(n, _)| !offered.contains(&n.as_str()))
             && !self.inner.allow_unknown_tools
         {
-            return Err(Error::Script(format!(
+            return Err(script_error(format!(
                 "turn {} calls `{name}`, which the agent does not offer (tools: {})",
                 turn_index + 1,
                 if offered.is_empty() { "none".to_owned() } else { offered.join(", ") }
@@ -196,6 +196,7 @@ impl ScriptedModel {
             tool_calls,
             usage: Some(usage(request, output_chars)),
             finish_reason: Some(FinishReason::ToolCalls),
+            replay: None,
         })
     }
 }
@@ -208,6 +209,7 @@ fn text_response(text: String, request: &ModelRequest) -> ModelResponse {
         tool_calls: Vec::new(),
         usage: Some(usage),
         finish_reason: Some(FinishReason::Stop),
+        replay: None,
     }
 }
 
@@ -220,7 +222,7 @@ fn usage(request: &ModelRequest, output_chars: usize) -> Usage {
             Message::System { content } | Message::User { content } | Message::Tool { content, .. } => {
                 content.len()
             }
-            Message::Assistant { content, tool_calls } => {
+            Message::Assistant { content, tool_calls, .. } => {
                 content.as_deref().map_or(0, str::len)
                     + tool_calls.iter().map(|c| c.arguments.len()).sum::<usize>()
             }
@@ -312,6 +314,11 @@ impl Model for ScriptedModel {
     }
 }
 
+/// A script that cannot be played: a mistake in the test, never worth retrying.
+fn script_error(message: String) -> Error {
+    Error::new(crate::error::ErrorKind::Other, message).with_provider("scripted model")
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -346,7 +353,7 @@ mod tests {
 
         let mut messages = vec![
             Message::user("go"),
-            Message::Assistant { content: None, tool_calls: first.tool_calls.clone() },
+            Message::Assistant { content: None, tool_calls: first.tool_calls.clone(), replay: None },
         ];
         messages.push(Message::Tool { call_id: "1".into(), name: "b".into(), content: "B done".into() });
         messages.push(Message::Tool { call_id: "2".into(), name: "a".into(), content: "A done".into() });
@@ -367,8 +374,10 @@ mod tests {
             err.to_string(),
             "scripted model: turn 1 calls `missing`, which the agent does not offer (tools: present)"
         );
-        let done =
-            vec![Message::user("go"), Message::Assistant { content: Some("x".into()), tool_calls: vec![] }];
+        let done = vec![
+            Message::user("go"),
+            Message::Assistant { content: Some("x".into()), tool_calls: vec![], replay: None },
+        ];
         let err = model.respond(&request(done, &[])).unwrap_err();
         assert_eq!(err.to_string(), "scripted model: the script has 1 turn(s) but the run asked for turn 2");
     }

@@ -715,12 +715,12 @@ fn timeline(batch: &BatchView, inner: usize) -> Vec<Line> {
 /// use std::process::ExitCode;
 ///
 /// assert_eq!(fanout::print::exit_code(&Ok(())), ExitCode::SUCCESS);
-/// assert_eq!(fanout::print::exit_code(&Err(fanout::Error::Cancelled)), ExitCode::from(130));
+/// assert_eq!(fanout::print::exit_code(&Err(fanout::Error::cancelled())), ExitCode::from(130));
 /// ```
 pub fn exit_code(printed: &crate::Result<()>) -> ExitCode {
     match printed {
         Ok(()) => ExitCode::SUCCESS,
-        Err(crate::Error::Cancelled) => ExitCode::from(130),
+        Err(err) if err.is_cancelled() => ExitCode::from(130),
         Err(_) => ExitCode::FAILURE,
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Invocation, PostHook, PreHook, Tool, ToolDefinition};
+use crate::exec::ConcurrencyLimit;
 
 /// How the agent treats one tool. Everything is off by default.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,11 +31,13 @@ pub struct ToolOptions {
     /// Start as soon as the call's arguments have streamed in (default), rather than when the
     /// model's turn ends. Turn off for tools with side effects that must not run for a turn
     /// that may still fail.
-    pub eager: bool,
+    pub eager_start: bool,
     /// Runs before each call of this tool (after the agent's pre-hooks).
     pub pre_hook: Option<PreHook>,
     /// Runs after each call of this tool (before the agent's post-hooks).
     pub post_hook: Option<PostHook>,
+    /// A cap on simultaneous calls of this tool, possibly shared with other tools and agents.
+    pub concurrency_limit: Option<ConcurrencyLimit>,
 }
 
 impl Default for ToolOptions {
@@ -48,9 +51,10 @@ impl Default for ToolOptions {
             requires_confirmation: false,
             exclusive: false,
             cache_ttl: None,
-            eager: true,
+            eager_start: true,
             pre_hook: None,
             post_hook: None,
+            concurrency_limit: None,
         }
     }
 }
@@ -130,13 +134,15 @@ option_setters! {
     /// Run calls alone, after the batch's other calls.
     exclusive() => |o| o.exclusive = true;
     /// Reuse results of identical calls made within `ttl`.
-    cache_results(ttl: Duration) => |o| o.cache_ttl = Some(ttl);
-    /// Wait for the model's turn to end before starting a call.
-    not_eager() => |o| o.eager = false;
+    cache_ttl(ttl: Duration) => |o| o.cache_ttl = Some(ttl);
+    /// Start calls as soon as their arguments have streamed in (`true`, the default) or only when the model's turn ends (`false`).
+    eager_start(eager: bool) => |o| o.eager_start = eager;
     /// Run `hook` before each call (see [`PreHook`]).
     pre_hook(hook: PreHook) => |o| o.pre_hook = Some(hook);
     /// Run `hook` after each call (see [`PostHook`]).
     post_hook(hook: PostHook) => |o| o.post_hook = Some(hook);
+    /// Hold a slot of `limit` during each call (see [`ConcurrencyLimit`]).
+    concurrency_limit(limit: ConcurrencyLimit) => |o| o.concurrency_limit = Some(limit);
 }
 
 impl<T: Tool> ToolExt for T {}

@@ -52,7 +52,7 @@ impl ToolSet {
                 definitions[..i].iter().any(|earlier| earlier.name == definition.name)
             };
             if duplicate {
-                return Err(Error::DuplicateTool(definition.name.clone()));
+                return Err(duplicate_error(&definition.name));
             }
         }
         Ok(Self { entries, by_name, definitions: definitions.into() })
@@ -102,6 +102,10 @@ impl ToolSet {
     }
 }
 
+fn duplicate_error(name: &str) -> Error {
+    Error::config(format!("two tools are named `{name}`: tool names must be unique within an agent"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,7 +145,7 @@ mod tests {
             let mut tools: Vec<_> = names(n).iter().map(|name| echo(name)).collect();
             tools.push(echo(&format!("t{}", n / 2)));
             let err = ToolSet::new(tools).unwrap_err();
-            assert_eq!(err.to_string(), Error::DuplicateTool(format!("t{}", n / 2)).to_string());
+            assert_eq!(err.to_string(), duplicate_error(&format!("t{}", n / 2)).to_string());
         }
     }
 

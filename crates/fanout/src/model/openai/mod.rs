@@ -3,9 +3,9 @@
 //!
 //! Configured like the official SDKs: `OPENAI_API_KEY`, `OPENAI_BASE_URL` (default
 //! `https://api.openai.com/v1`), `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`; each can be overridden.
-//! Failed requests are retried like the SDKs do (connection errors, 408, 409, 429, 5xx, and
-//! streams cut before any output), with exponential backoff and jitter, honouring
-//! `retry-after-ms` / `retry-after`. The API key never appears in `Debug` output, logs or errors.
+//! Each call makes one request; failed turns are retried by the agent's
+//! [`RetryPolicy`](crate::RetryPolicy), honouring the `retry-after-ms` / `retry-after` the error
+//! carries. The API key never appears in `Debug` output, logs or errors.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -15,7 +15,7 @@
 //!     .base_url("http://localhost:8000/v1") // any OpenAI-compatible server
 //!     .api_key("sk-local")
 //!     .timeout(Duration::from_secs(120))
-//!     .max_retries(4)
+//!     .idle_timeout(Duration::from_secs(60))
 //!     .reasoning_effort("low");
 //! ```
 
@@ -27,12 +27,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
+use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
 use super::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse, Usage};
 use crate::error::{Error, Result};
 use crate::tool::ToolCall;
@@ -42,10 +41,14 @@ pub use stream::parse_recorded_stream;
 
 const PROVIDER: &str = "openai";
 const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
-const DEFAULT_MAX_RETRIES: u32 = 2;
-/// A `retry-after` longer than this is not waited for; the default backoff applies instead.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// How OpenAI and compatible servers report errors.
+const ERRORS: ErrorFormat = ErrorFormat {
+    provider: PROVIDER,
+    request_id_header: "x-request-id",
+    parse: parse_error_body,
+    key_hint: "check OPENAI_API_KEY",
+};
 
 /// Sampling and reasoning settings, sent only when set.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -71,12 +74,9 @@ struct Config {
     base_url: String,
     organization: Option<String>,
     project: Option<String>,
-    timeout: Duration,
-    max_retries: u32,
     system_role: Option<&'static str>,
-    headers: Vec<(String, String)>,
     settings: Settings,
-    client: std::result::Result<reqwest::Client, String>,
+    http: HttpSettings,
 }
 
 /// An OpenAI Chat Completions model. Cheap to clone; configure it with the builder-style
@@ -93,22 +93,15 @@ fn env(name: &str) -> Option<String> {
 impl OpenAIChat {
     /// The model `id` (such as `gpt-5-mini`), configured from the environment.
     pub fn new(id: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("the HTTP client could not be created: {e}"));
         let config = Config {
             id: id.into(),
             api_key: env("OPENAI_API_KEY"),
             base_url: env("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
             organization: env("OPENAI_ORG_ID"),
             project: env("OPENAI_PROJECT_ID"),
-            timeout: DEFAULT_TIMEOUT,
-            max_retries: DEFAULT_MAX_RETRIES,
             system_role: None,
-            headers: Vec::new(),
             settings: Settings::default(),
-            client,
+            http: HttpSettings::default(),
         };
         Self { config: Arc::new(config) }
     }
@@ -139,14 +132,23 @@ impl OpenAIChat {
         self.with(|c| c.project = Some(project.into()))
     }
 
-    /// Give up on a request after `timeout` (10 minutes by default, like the SDKs).
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.timeout = timeout)
+    /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest of
+    /// your program) instead of fanout's shared one.
+    pub fn http_client(self, client: reqwest::Client) -> Self {
+        self.with(|c| c.http.client = Some(client))
     }
 
-    /// Retry failed requests up to `retries` times (2 by default).
-    pub fn max_retries(self, retries: u32) -> Self {
-        self.with(|c| c.max_retries = retries)
+    /// Give up on a whole answer after `timeout`, and on a streamed one when its headers have
+    /// not arrived by then (10 minutes by default, like the SDKs). A stream that keeps sending
+    /// is never cut: see [`idle_timeout`](Self::idle_timeout).
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.http.timeout = timeout)
+    }
+
+    /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
+    /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
+    pub fn idle_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.http.idle_timeout = timeout)
     }
 
     /// Send system prompts with this role (`"system"` or `"developer"`) instead of choosing by
@@ -157,7 +159,7 @@ impl OpenAIChat {
 
     /// Add a header to every request.
     pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.with(|c| c.headers.push((name.into(), value.into())))
+        self.with(|c| c.http.headers.push((name.into(), value.into())))
     }
 
     /// Sampling temperature.
@@ -213,114 +215,44 @@ impl OpenAIChat {
             request,
             stream,
         );
-        serde_json::to_vec(&wire).map_err(|e| Error::Config(format!("the request could not be encoded: {e}")))
+        serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
     }
 
-    /// Send `body`, retrying on retryable failures, until a 2xx response.
-    async fn send(&self, body: &[u8], attempt: &mut u32) -> Result<reqwest::Response> {
-        loop {
-            match self.send_once(body).await {
-                Ok(response) => return Ok(response),
-                Err((err, retry_after)) => self.pause_before_retry(err, retry_after, attempt).await?,
-            }
-        }
-    }
-
-    /// Wait before the next attempt, or give `err` back when it is not worth retrying.
-    async fn pause_before_retry(
-        &self,
-        err: Error,
-        retry_after: Option<Duration>,
-        attempt: &mut u32,
-    ) -> Result<()> {
-        if !err.is_retryable() || *attempt >= self.config.max_retries {
-            return Err(err);
-        }
-        let delay = retry_after.filter(|d| *d <= MAX_RETRY_AFTER).unwrap_or_else(|| backoff(*attempt));
-        *attempt += 1;
-        tracing::warn!(
-            "{err}; retrying in {:.2}s (retry {} of {})",
-            delay.as_secs_f64(),
-            attempt,
-            self.config.max_retries
-        );
-        tokio::time::sleep(delay).await;
-        Ok(())
-    }
-
-    async fn send_once(
-        &self,
-        body: &[u8],
-    ) -> std::result::Result<reqwest::Response, (Error, Option<Duration>)> {
+    /// Send one request (no retries: the agent's retry policy owns them) and return the 2xx
+    /// response.
+    async fn send(&self, body: Vec<u8>, streamed: bool) -> Result<reqwest::Response> {
         let config = &self.config;
-        let client = config.client.as_ref().map_err(|e| (Error::Config(e.clone()), None))?;
         let key = config.api_key.as_deref().ok_or_else(|| {
-            let message = "no API key: set OPENAI_API_KEY or call OpenAIChat::api_key".to_owned();
-            (Error::Config(message), None)
+            Error::config("no API key: set OPENAI_API_KEY or call OpenAIChat::api_key")
+                .with_provider(PROVIDER)
         })?;
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        let mut request = client
-            .post(url)
-            .timeout(config.timeout)
-            .bearer_auth(key)
-            .header("content-type", "application/json")
-            .body(body.to_vec());
+        let mut request = config.http.post(PROVIDER, &url, body)?.bearer_auth(key);
         if let Some(org) = &config.organization {
             request = request.header("OpenAI-Organization", org);
         }
         if let Some(project) = &config.project {
             request = request.header("OpenAI-Project", project);
         }
-        for (name, value) in &config.headers {
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
-            {
-                request = request.header(name, value);
-            }
+        if !streamed {
+            // A whole answer has the total timeout; a stream has the idle timeout instead.
+            request = request.timeout(config.http.timeout);
         }
-        let response = request.send().await.map_err(|e| (transport_error(&e, config.timeout), None))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let headers = response.headers().clone();
-        let retry_after = retry_after(&headers);
-        let request_id = header(&headers, "x-request-id");
-        let text = response.text().await.unwrap_or_default();
-        let body = serde_json::from_str::<wire::ErrorEnvelope>(&text).map(|e| e.error).unwrap_or_else(|_| {
-            wire::ApiErrorBody { message: Some(stream::truncate(text.trim(), 500)), ..Default::default() }
-        });
-        Err((api_error(status.as_u16(), body, request_id), retry_after))
+        http::send(&ERRORS, request, config.http.timeout).await
     }
 
     async fn complete_inner(&self, request: &ModelRequest) -> Result<ModelResponse> {
-        let body = self.body(request, false)?;
-        let mut attempt = 0;
-        loop {
-            let response = self.send(&body, &mut attempt).await?;
-            let bytes = match response.bytes().await {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    self.pause_before_retry(transport_error(&e, self.config.timeout), None, &mut attempt)
-                        .await?;
-                    continue;
-                }
-            };
-            return parse_response(&bytes);
-        }
+        let response = self.send(self.body(request, false)?, false).await?;
+        parse_response(&http::read_body(PROVIDER, response).await?)
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
         let state = StreamState {
             model: self,
-            body: self.body(request, true).map_err(Some),
-            attempt: 0,
-            bytes: None,
-            parser: crate::model::sse::SseParser::default(),
+            body: Some(self.body(request, true)),
+            events: None,
             assembler: stream::Assembler::default(),
-            events: Vec::new(),
             queue: VecDeque::new(),
-            yielded: false,
             finished: false,
             pending_error: None,
         };
@@ -332,19 +264,14 @@ impl OpenAIChat {
     }
 }
 
-/// The state of one streamed turn, across retries.
+/// The state of one streamed turn.
 struct StreamState<'a> {
     model: &'a OpenAIChat,
-    /// The encoded request, or the error to report if it could not be encoded.
-    body: std::result::Result<Vec<u8>, Option<Error>>,
-    attempt: u32,
-    bytes: Option<BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
-    parser: crate::model::sse::SseParser,
+    /// The encoded request, until it is sent.
+    body: Option<Result<Vec<u8>>>,
+    events: Option<SseBody>,
     assembler: stream::Assembler,
-    events: Vec<String>,
     queue: VecDeque<ModelDelta>,
-    /// Something reached the caller: from now on a failure is an error, not a retry.
-    yielded: bool,
     finished: bool,
     pending_error: Option<Error>,
 }
@@ -353,7 +280,6 @@ impl StreamState<'_> {
     async fn next(&mut self) -> Option<Result<ModelDelta>> {
         loop {
             if let Some(delta) = self.queue.pop_front() {
-                self.yielded = true;
                 return Some(Ok(delta));
             }
             if let Some(err) = self.pending_error.take() {
@@ -362,37 +288,24 @@ impl StreamState<'_> {
             if self.finished {
                 return None;
             }
-            let body = match &mut self.body {
-                Ok(body) => body,
-                Err(err) => {
-                    self.finished = true;
-                    return err.take().map(Err);
-                }
-            };
-            if self.bytes.is_none() {
-                match self.model.send(body, &mut self.attempt).await {
-                    Ok(response) => self.bytes = Some(response.bytes_stream().boxed()),
+            let events = match (&mut self.events, self.body.take()) {
+                (Some(events), _) => events,
+                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
+                    Ok(response) => {
+                        let idle = self.model.config.http.idle_timeout;
+                        self.events.insert(SseBody::new(PROVIDER, response, idle))
+                    }
                     Err(err) => return self.fail(err),
-                }
-            }
-            let Some(bytes) = self.bytes.as_mut() else { continue };
-            let outcome = match bytes.try_next().await {
-                Ok(Some(chunk)) => self.on_bytes(&chunk),
+                },
+                (None, None) => return None,
+            };
+            let outcome = match events.next().await {
+                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
                 Ok(None) => self.assembler.on_end().map(|()| true),
-                Err(e) => Err(transport_error(&e, self.model.config.timeout)),
+                Err(err) => Err(err),
             };
             match outcome {
-                Ok(true) => self.finished = true,
-                Ok(false) => {}
-                Err(err) if !self.yielded && self.queue.is_empty() && err.is_retryable() => {
-                    // Nothing reached the caller yet: start the request over.
-                    if let Err(err) = self.model.pause_before_retry(err, None, &mut self.attempt).await {
-                        return self.fail(err);
-                    }
-                    self.bytes = None;
-                    self.parser = crate::model::sse::SseParser::default();
-                    self.assembler = stream::Assembler::default();
-                }
+                Ok(done) => self.finished = done,
                 Err(err) => {
                     // Deliver what was parsed before the failure, then the error.
                     self.finished = true;
@@ -406,33 +319,16 @@ impl StreamState<'_> {
         self.finished = true;
         Some(Err(err))
     }
-
-    /// Feed bytes; `Ok(true)` when `[DONE]` was seen.
-    fn on_bytes(&mut self, chunk: &[u8]) -> Result<bool> {
-        self.parser.feed(chunk, &mut self.events);
-        for data in self.events.drain(..) {
-            if self.assembler.on_event(&data, &mut self.queue)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
 }
 
 fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
-    let response: wire::ChatResponse = serde_json::from_slice(bytes).map_err(|e| Error::InvalidResponse {
-        provider: PROVIDER,
-        message: format!(
-            "the response is not a chat completion ({e}): {}",
-            stream::truncate(&String::from_utf8_lossy(bytes), 200)
-        ),
+    let response: wire::ChatResponse = serde_json::from_slice(bytes).map_err(|e| {
+        let body = http::truncate(&String::from_utf8_lossy(bytes), 200);
+        Error::invalid_response(PROVIDER, format!("the response is not a chat completion ({e}): {body}"))
     })?;
     let usage = response.usage.map(Usage::from);
     let Some(choice) = response.choices.into_iter().next() else {
-        return Err(Error::InvalidResponse {
-            provider: PROVIDER,
-            message: "the response has no choices".into(),
-        });
+        return Err(Error::invalid_response(PROVIDER, "the response has no choices"));
     };
     let message = choice.message;
     let tool_calls = message
@@ -440,9 +336,8 @@ fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
         .into_iter()
         .enumerate()
         .map(|(index, call)| {
-            let missing = |what: &str| Error::InvalidResponse {
-                provider: PROVIDER,
-                message: format!("tool call at index {index} has no {what}"),
+            let missing = |what: &str| {
+                Error::invalid_response(PROVIDER, format!("tool call at index {index} has no {what}"))
             };
             Ok(ToolCall {
                 id: call.id.filter(|id| !id.is_empty()).ok_or_else(|| missing("id"))?,
@@ -457,56 +352,35 @@ fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
         tool_calls,
         usage,
         finish_reason: choice.finish_reason.filter(|r| !r.is_empty()).map(|r| FinishReason::from_wire(&r)),
+        replay: None,
     })
 }
 
-/// A typed error from a provider error body; a rejected key says how to fix it.
-fn api_error(status: u16, body: wire::ApiErrorBody, request_id: Option<String>) -> Error {
-    let mut message = body.message.clone().unwrap_or_else(|| "(no message)".into());
-    if status == 401 {
-        message = format!("the API key was rejected (check OPENAI_API_KEY): {message}");
+/// `{"error": {message, type, code}}`, the shape of OpenAI's error bodies.
+fn parse_error_body(text: &str) -> Option<ErrorBody> {
+    let envelope: wire::ErrorEnvelope = serde_json::from_str(text).ok()?;
+    Some(error_body(envelope.error))
+}
+
+fn error_body(body: wire::ApiErrorBody) -> ErrorBody {
+    let code = body.code_text();
+    ErrorBody { message: body.message, code, error_type: body.kind, retry_after: None }
+}
+
+/// An error reported inside a stream (`{"error": …}` in place of a chunk).
+fn stream_error(body: wire::ApiErrorBody) -> Error {
+    let body = error_body(body);
+    let message = body.message.unwrap_or_else(|| "(no message)".to_owned());
+    let retryable =
+        body.error_type.as_deref().is_some_and(|t| t == "server_error" || t.contains("overloaded"));
+    let mut err = Error::new(crate::error::ErrorKind::Status, message).with_provider(PROVIDER);
+    if let Some(code) = body.code {
+        err = err.with_code(code);
     }
-    Error::Api { provider: PROVIDER, status, message, code: body.code_text(), kind: body.kind, request_id }
-}
-
-fn transport_error(err: &reqwest::Error, timeout: Duration) -> Error {
-    if err.is_timeout() {
-        return Error::Timeout { provider: PROVIDER, after: timeout };
+    if let Some(error_type) = body.error_type {
+        err = err.with_error_type(error_type);
     }
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    Error::Connection { provider: PROVIDER, message }
-}
-
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-/// `retry-after-ms` (milliseconds), else `retry-after` (seconds).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = |name: &str, scale: f64| {
-        header(headers, name)?
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| v / scale)
-    };
-    seconds("retry-after-ms", 1000.0).or_else(|| seconds("retry-after", 1.0)).map(Duration::from_secs_f64)
-}
-
-/// The SDKs' backoff: 0.5 s doubling to at most 8 s, minus up to 25 % jitter.
-fn backoff(attempt: u32) -> Duration {
-    let base = (0.5 * 2f64.powi(attempt.min(16) as i32)).min(8.0);
-    // A fresh RandomState is randomly seeded: enough randomness for jitter, without a dependency.
-    let random = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), attempt);
-    let jitter = 1.0 - 0.25 * (random as f64 / u64::MAX as f64);
-    Duration::from_secs_f64(base * jitter)
+    err.with_retryable(retryable)
 }
 
 impl Model for OpenAIChat {
@@ -536,8 +410,8 @@ impl fmt::Debug for OpenAIChat {
             .field("api_key", &c.api_key.as_ref().map(|_| "<redacted>"))
             .field("organization", &c.organization)
             .field("project", &c.project)
-            .field("timeout", &c.timeout)
-            .field("max_retries", &c.max_retries)
+            .field("timeout", &c.http.timeout)
+            .field("idle_timeout", &c.http.idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -561,11 +435,5 @@ mod tests {
         assert_eq!(OpenAIChat::new("openai/o4-mini").system_role_for_model(), "developer");
         assert_eq!(OpenAIChat::new("gpt-4.1").system_role_for_model(), "system");
         assert_eq!(OpenAIChat::new("gpt-5-mini").system_role("system").system_role_for_model(), "system");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(0) <= Duration::from_millis(500) && backoff(0) >= Duration::from_millis(375));
-        assert!(backoff(10) <= Duration::from_secs(8) && backoff(10) >= Duration::from_secs(6));
     }
 }

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::de::IgnoredAny;
 
 use super::wire::{Chunk, DeltaToolCall};
-use super::{PROVIDER, api_error};
+use super::{PROVIDER, stream_error};
 use crate::error::{Error, Result};
+use crate::model::http::truncate;
 use crate::model::{FinishReason, ModelDelta, Usage};
 use crate::tool::ToolCall;
 
@@ -48,12 +49,14 @@ impl Assembler {
             }
             return Ok(true);
         }
-        let chunk: Chunk = serde_json::from_str(data).map_err(|e| Error::InvalidResponse {
-            provider: PROVIDER,
-            message: format!("a stream chunk is not valid JSON ({e}): {}", truncate(data, 200)),
+        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+            Error::invalid_response(
+                PROVIDER,
+                format!("a stream chunk is not valid JSON ({e}): {}", truncate(data, 200)),
+            )
         })?;
         if let Some(error) = chunk.error {
-            return Err(api_error(200, error, None));
+            return Err(stream_error(error));
         }
         // Only the first choice is used: fanout never asks for `n > 1`.
         if let Some(choice) = chunk.choices.into_iter().next() {
@@ -118,10 +121,10 @@ impl Assembler {
             return Ok(());
         }
         if call.emitted {
-            return Err(Error::InvalidResponse {
-                provider: PROVIDER,
-                message: format!("a fragment for tool call {index} arrived after that call was complete"),
-            });
+            return Err(Error::invalid_response(
+                PROVIDER,
+                format!("a fragment for tool call {index} arrived after that call was complete"),
+            ));
         }
         if let Some(id) = fragment.id.filter(|id| !id.is_empty()) {
             call.id = Some(id);
@@ -167,9 +170,8 @@ impl Assembler {
 
     fn emit(&mut self, index: usize, out: &mut VecDeque<ModelDelta>) -> Result<()> {
         let Some(call) = self.calls.get_mut(&index) else { return Ok(()) };
-        let missing = |what: &str| Error::InvalidResponse {
-            provider: PROVIDER,
-            message: format!("tool call at index {index} has no {what}"),
+        let missing = |what: &str| {
+            Error::invalid_response(PROVIDER, format!("tool call at index {index} has no {what}"))
         };
         let id = call.id.clone().ok_or_else(|| missing("id"))?;
         let name = call.name.clone().ok_or_else(|| missing("function name"))?;
@@ -191,14 +193,7 @@ fn arguments_complete(arguments: &str) -> bool {
 }
 
 fn incomplete(message: &str) -> Error {
-    Error::IncompleteStream { provider: PROVIDER, message: message.to_owned() }
-}
-
-pub(super) fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
+    Error::incomplete_stream(PROVIDER, message)
 }
 
 /// Parse a whole recorded SSE body into deltas, as the provider does while streaming. For
@@ -210,7 +205,9 @@ pub fn parse_recorded_stream(chunks: &[&[u8]]) -> Result<Vec<ModelDelta>> {
     let mut events = Vec::new();
     let mut out = VecDeque::new();
     for chunk in chunks {
-        parser.feed(chunk, &mut events);
+        parser
+            .feed(chunk, &mut events)
+            .map_err(|too_large| Error::invalid_response(PROVIDER, too_large.to_string()))?;
         for data in events.drain(..) {
             if assembler.on_event(&data, &mut out)? {
                 return Ok(out.into());
@@ -288,7 +285,7 @@ mod tests {
     fn a_cut_stream_is_incomplete_and_a_missing_id_is_named() {
         let body = sse(&[&tool_delta(0, Some("c0"), Some("a"), "{\"de")]);
         let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
-        assert!(matches!(err, Error::IncompleteStream { .. }), "{err}");
+        assert!(err.is_incomplete_stream(), "{err}");
 
         let body = sse(&[&tool_delta(0, None, Some("a"), "{}"), FINISH, "[DONE]"]);
         let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
@@ -323,6 +320,7 @@ mod tests {
         );
         let body = sse(&[r#"{"error":{"message":"overloaded","type":"server_error","code":null}}"#]);
         let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
-        assert_eq!(err.to_string(), "openai API error 200: overloaded");
+        assert_eq!(err.to_string(), "openai API error (server_error): overloaded");
+        assert!(err.is_retryable());
     }
 }

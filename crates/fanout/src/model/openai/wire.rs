@@ -86,7 +86,7 @@ impl<'a> ChatRequest<'a> {
             .map(|message| match message {
                 Message::System { content } => WireMessage::text(system_role, content),
                 Message::User { content } => WireMessage::text("user", content),
-                Message::Assistant { content, tool_calls } => WireMessage {
+                Message::Assistant { content, tool_calls, .. } => WireMessage {
                     role: "assistant",
                     content: content.as_deref(),
                     tool_calls: tool_calls

@@ -1,0 +1,299 @@
+//! What every HTTP provider shares: its client settings, sending one request, turning transport
+//! failures and error statuses into [`Error`]s, and reading an SSE body with an idle timeout.
+//!
+//! Providers make exactly one attempt per call: retries belong to the run loop's
+//! [`RetryPolicy`](crate::retry::RetryPolicy), so a failing turn is tried at most
+//! `1 + max_retries` times in all. The error carries what the retry needs (`retry-after`).
+
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::sse::SseParser;
+use crate::error::{Error, ErrorKind, Result};
+
+/// How long a request may take: for a whole answer, the request; for a stream, until its
+/// headers arrive (a long stream is never cut while bytes flow; see `idle_timeout`).
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a stream may stay silent before it counts as broken (and is retried).
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Error bodies are read up to this many bytes.
+const MAX_ERROR_BODY: usize = 64 << 10;
+/// A whole (non-streamed) answer larger than this is refused.
+pub(crate) const MAX_BODY: usize = 64 << 20;
+
+/// The transport settings of a provider.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpSettings {
+    /// The user's client (proxy, TLS, shared pool), else fanout's shared one.
+    pub(crate) client: Option<reqwest::Client>,
+    pub(crate) timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    /// Extra headers for every request.
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            client: None,
+            timeout: DEFAULT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            headers: Vec::new(),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// A POST of `body` to `url` with the extra headers; the caller adds authentication.
+    pub(crate) fn post(
+        &self,
+        provider: &'static str,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::RequestBuilder> {
+        let client = match &self.client {
+            Some(client) => client.clone(),
+            None => shared_client(provider)?,
+        };
+        let mut request = client.post(url).header("content-type", "application/json").body(body);
+        for (name, value) in &self.headers {
+            let header = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()));
+            match header {
+                (Ok(name), Ok(value)) => request = request.header(name, value),
+                _ => return Err(Error::config(format!("the header `{name}` is not a valid HTTP header"))),
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// One client for every provider of the process: one connection pool, built once.
+fn shared_client(provider: &'static str) -> Result<reqwest::Client> {
+    static CLIENT: OnceLock<std::result::Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| format!("the HTTP client could not be created: {e}"))
+        })
+        .clone()
+        .map_err(|message| Error::config(message).with_provider(provider))
+}
+
+/// What a provider's error body says.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct ErrorBody {
+    pub(crate) message: Option<String>,
+    pub(crate) code: Option<String>,
+    pub(crate) error_type: Option<String>,
+    /// A wait asked for in the body (Gemini's `RetryInfo.retryDelay`).
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// How to read a provider's error responses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ErrorFormat {
+    pub(crate) provider: &'static str,
+    /// The header carrying the request id (`x-request-id`, `request-id`).
+    pub(crate) request_id_header: &'static str,
+    /// Parse an error body; `None` when it is not the provider's usual shape.
+    pub(crate) parse: fn(&str) -> Option<ErrorBody>,
+    /// Said after a 401, e.g. "check OPENAI_API_KEY".
+    pub(crate) key_hint: &'static str,
+}
+
+/// Send `request` once. A 2xx response is returned for the caller to read; anything else
+/// becomes a typed [`Error`] with the status, the provider's message, code and request id, and
+/// the `retry-after` wait.
+pub(crate) async fn send(
+    format: &ErrorFormat,
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<reqwest::Response> {
+    let response = match tokio::time::timeout(timeout, request.send()).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => return Err(transport_error(format.provider, err)),
+        Err(_) => return Err(timed_out(format.provider, timeout, "waiting for the response")),
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let headers = response.headers().clone();
+    let text = read_bounded(response, MAX_ERROR_BODY).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let body = (format.parse)(&text)
+        .unwrap_or_else(|| ErrorBody { message: Some(truncate(text.trim(), 500)), ..ErrorBody::default() });
+    let mut message = body.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "(no message)".to_owned());
+    if status.as_u16() == 401 {
+        message = format!("the API key was rejected ({}): {message}", format.key_hint);
+    }
+    let mut err = Error::status_error(format.provider, status.as_u16(), message);
+    if let Some(code) = body.code {
+        err = err.with_code(code);
+    }
+    if let Some(error_type) = body.error_type {
+        err = err.with_error_type(error_type);
+    }
+    if let Some(id) = header(&headers, format.request_id_header) {
+        err = err.with_request_id(id);
+    }
+    if let Some(wait) = retry_after(&headers).or(body.retry_after) {
+        err = err.with_retry_after(wait);
+    }
+    Err(err)
+}
+
+/// Read a whole (non-streamed) answer, up to [`MAX_BODY`] bytes.
+pub(crate) async fn read_body(provider: &'static str, response: reqwest::Response) -> Result<Bytes> {
+    match read_bounded(response, MAX_BODY).await {
+        Ok(bytes) if bytes.len() > MAX_BODY => Err(Error::invalid_response(
+            provider,
+            format!("the response is larger than {} MiB", MAX_BODY >> 20),
+        )),
+        Ok(bytes) => Ok(bytes),
+        Err(err) => Err(transport_error(provider, err)),
+    }
+}
+
+/// The body, stopping once it exceeds `limit` (the result is then longer than `limit`).
+async fn read_bounded(response: reqwest::Response, limit: usize) -> reqwest::Result<Bytes> {
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.try_next().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > limit {
+            break;
+        }
+    }
+    Ok(body.into())
+}
+
+/// A transport failure as an [`Error`], keeping reqwest's error as the source.
+pub(crate) fn transport_error(provider: &'static str, err: reqwest::Error) -> Error {
+    let kind = if err.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect };
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    Error::new(kind, message).with_provider(provider).with_source(err)
+}
+
+fn timed_out(provider: &'static str, after: Duration, what: &str) -> Error {
+    Error::new(ErrorKind::Timeout, format!("no answer after {:.1}s {what}", after.as_secs_f64()))
+        .with_provider(provider)
+}
+
+/// The value of header `name`, when it is text.
+pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// `retry-after-ms` (milliseconds), else `retry-after` (seconds).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds = |name: &str, scale: f64| {
+        header(headers, name)?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9)
+            .map(|v| v / scale)
+    };
+    seconds("retry-after-ms", 1000.0).or_else(|| seconds("retry-after", 1.0)).map(Duration::from_secs_f64)
+}
+
+/// Cut `text` to at most `max` characters, marking the cut.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// The events of a streamed answer: SSE framing, bounded event size, and an idle timeout.
+pub(crate) struct SseBody {
+    provider: &'static str,
+    bytes: BoxStream<'static, reqwest::Result<Bytes>>,
+    parser: SseParser,
+    events: VecDeque<String>,
+    scratch: Vec<String>,
+    idle_timeout: Duration,
+}
+
+impl SseBody {
+    /// Read `response` as SSE; a silence longer than `idle_timeout` is a timeout error.
+    pub(crate) fn new(provider: &'static str, response: reqwest::Response, idle_timeout: Duration) -> Self {
+        Self {
+            provider,
+            bytes: response.bytes_stream().boxed(),
+            parser: SseParser::default(),
+            events: VecDeque::new(),
+            scratch: Vec::new(),
+            idle_timeout,
+        }
+    }
+
+    /// The data of the next event, or `None` when the body ended.
+    pub(crate) async fn next(&mut self) -> Result<Option<String>> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Ok(Some(event));
+            }
+            let chunk = match tokio::time::timeout(self.idle_timeout, self.bytes.try_next()).await {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => return Ok(None),
+                Ok(Err(err)) => return Err(transport_error(self.provider, err)),
+                Err(_) => {
+                    let message =
+                        format!("the stream sent nothing for {:.1}s", self.idle_timeout.as_secs_f64());
+                    return Err(Error::new(ErrorKind::Timeout, message).with_provider(self.provider));
+                }
+            };
+            self.parser
+                .feed(&chunk, &mut self.scratch)
+                .map_err(|too_large| Error::invalid_response(self.provider, too_large.to_string()))?;
+            self.events.extend(self.scratch.drain(..));
+        }
+    }
+}
+
+impl std::fmt::Debug for SseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseBody").field("provider", &self.provider).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_headers() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("150"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("-1"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn truncate_marks_the_cut() {
+        assert_eq!(truncate("héllo", 2), "hé…");
+        assert_eq!(truncate("hi", 2), "hi");
+    }
+}

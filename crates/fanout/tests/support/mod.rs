@@ -1,0 +1,36 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// A meeting point for `n` blocking calls: each one waits inside until all `n` are inside at
+/// the same moment. It proves that calls overlap without measuring time: calls run one after
+/// another would never all be inside together (each gives up after a generous timeout and
+/// says how many it met).
+#[derive(Debug, Clone)]
+pub struct Rendezvous {
+    n: usize,
+    inside: Arc<(Mutex<usize>, Condvar)>,
+}
+
+impl Rendezvous {
+    pub fn new(n: usize) -> Self {
+        Self { n, inside: Arc::new((Mutex::new(0), Condvar::new())) }
+    }
+
+    /// Enter and wait for the others; `Err` with the count met when they never all came.
+    pub fn meet(&self) -> Result<(), String> {
+        let (count, arrived) = &*self.inside;
+        let mut inside = count.lock().map_err(|e| e.to_string())?;
+        *inside += 1;
+        arrived.notify_all();
+        let (inside, timeout) = arrived
+            .wait_timeout_while(inside, Duration::from_secs(20), |inside| *inside < self.n)
+            .map_err(|e| e.to_string())?;
+        if timeout.timed_out() {
+            return Err(format!("only {} of {} calls were ever running at once", *inside, self.n));
+        }
+        Ok(())
+    }
+}
