@@ -2,9 +2,14 @@
 //! "Response (3.1s)" panels, plus a live spinner and elapsed time per call while a batch runs and
 //! a timeline of each batch once it is done, so the overlap is visible.
 //!
-//! On a terminal the panels are redrawn in place as events arrive ([`Mode::Live`]); when stdout
-//! is not a terminal, or `NO_COLOR` is set, or `TERM=dumb`, the same content is printed once per
-//! panel as plain text without any escape code ([`Mode::Plain`]).
+//! On a terminal the panels are redrawn in place, at most 20 times a second and only when
+//! something changed ([`Mode::Live`]); when stdout is not a terminal, or `NO_COLOR` is set, or
+//! `TERM=dumb`, the same content is printed once per panel as plain text without any escape code
+//! ([`Mode::Plain`]). A frame costs what is on screen, not the whole run: markdown is rendered
+//! incrementally, and lines that scrolled off are never built again.
+//!
+//! In every mode, text fanout did not write itself is made [inert](crate::terminal::inert):
+//! escape sequences and control characters from a model, a tool or a server are shown, not obeyed.
 
 mod body;
 mod markdown;
