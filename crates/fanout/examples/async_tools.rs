@@ -7,6 +7,7 @@
 //! With `OPENAI_API_KEY` set (and optionally `OPENAI_BASE_URL` for any OpenAI-compatible server)
 //! it talks to `gpt-5-mini`; without it, it runs on fanout's built-in scripted model and says so.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use fanout::models::scripted::ScriptedModel;
@@ -59,13 +60,15 @@ async fn atask3(delay: u64) -> String {
 }
 
 #[tokio::main]
-async fn main() -> fanout::Result<()> {
+async fn main() -> fanout::Result<ExitCode> {
     let agent = Agent::builder()
         .model(openai_or_scripted(OpenAIChat::new("gpt-5-mini"), offline_model()))
         .tools(tools![atask2, atask1, atask3])
         .markdown(true)
         .build()?;
-    agent.print_response("Please run all tasks with a delay of 3s").stream(true).await
+    // The run reports its own failure, once; main only sets the exit status (130 after Ctrl-C).
+    let printed = agent.print_response("Please run all tasks with a delay of 3s").stream(true).await;
+    Ok(fanout::print::exit_code(&printed))
 }
 
 /// Without an API key: a scripted model that calls every tool with a delay of 3, then summarizes.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use fanout::models::scripted::{ScriptedModel, Turn};
 use fanout::models::{openai::OpenAIChat, openai_or_scripted};
 use fanout::prelude::*;
+use fanout::terminal::inert;
 use futures::StreamExt;
 
 /// Fetch a value from a slow service
@@ -32,15 +33,21 @@ async fn main() -> fanout::Result<()> {
     while let Some(event) = events.next().await {
         match event? {
             RunEvent::RunStarted { model, .. } => println!("run started on {model}"),
-            RunEvent::ContentDelta(text) => print!("{text}"),
+            // Model text is untrusted: `inert` shows control characters instead of obeying them.
+            RunEvent::ContentDelta(text) => print!("{}", inert(&text)),
             RunEvent::ToolCallStarted { call, at, .. } => {
-                println!("[{:>6.3}s] started   {}({})", at.as_secs_f64(), call.name, call.arguments)
+                println!(
+                    "[{:>6.3}s] started   {}({})",
+                    at.as_secs_f64(),
+                    inert(&call.name),
+                    inert(&call.arguments)
+                )
             }
             RunEvent::ToolCallCompleted { execution, .. } => println!(
                 "          completed {} in {:.3}s: {}",
                 execution.call.name,
                 execution.duration.as_secs_f64(),
-                execution.content_for_model()
+                inert(&execution.content_for_model())
             ),
             RunEvent::ModelTurnCompleted { turn, usage, duration, .. } => {
                 println!("model turn {turn} took {:.3}s, usage {usage:?}", duration.as_secs_f64())

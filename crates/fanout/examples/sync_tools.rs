@@ -6,6 +6,7 @@
 //! cargo run --example sync_tools
 //! ```
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use fanout::models::scripted::ScriptedModel;
@@ -57,13 +58,15 @@ fn task3(delay: u64) -> String {
     format!("Task 3 completed in {:.2}s", delay as f64)
 }
 
-fn main() -> fanout::Result<()> {
+fn main() -> fanout::Result<ExitCode> {
     let agent = Agent::builder()
         .model(openai_or_scripted(OpenAIChat::new("gpt-5-mini"), offline_model()))
         .tools(tools![task2, task1, task3])
         .markdown(true)
         .build()?;
-    agent.print_response("Please run all tasks with a delay of 3s").stream(true).blocking()
+    // The run reports its own failure, once; main only sets the exit status (130 after Ctrl-C).
+    let printed = agent.print_response("Please run all tasks with a delay of 3s").stream(true).blocking();
+    Ok(fanout::print::exit_code(&printed))
 }
 
 /// Without an API key: a scripted model that calls every tool with a delay of 3, then summarizes.

@@ -7,11 +7,15 @@ pub mod agent;
 pub mod error;
 pub mod event;
 pub mod exec;
+#[cfg(feature = "terminal")]
 pub mod log;
 mod model;
 pub mod output;
+#[cfg(feature = "terminal")]
 pub mod print;
 pub mod retry;
+#[cfg(feature = "terminal")]
+pub mod terminal;
 pub mod tool;
 
 /// Models: the [`Model`](crate::models::Model) trait and its request, message and delta types, and the providers by

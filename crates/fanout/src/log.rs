@@ -7,7 +7,8 @@
 //! (requests, responses, timings — never the API key).
 //!
 //! While `print_response` draws live panels, log lines are written above them so they never
-//! tear the display.
+//! tear the display. Control characters in messages and fields are shown, never obeyed (see
+//! [`inert`]).
 
 use std::fmt::Write as _;
 use std::io;
@@ -19,6 +20,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::terminal::{inert, live};
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
 
@@ -47,27 +50,33 @@ struct AgnoLines {
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for AgnoLines {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let level = *event.metadata().level();
-        let mut visitor = Fields::default();
-        event.record(&mut visitor);
-        let (name, code) = match level {
-            Level::ERROR => ("ERROR", "31"),
-            Level::WARN => ("WARN", "33"),
-            Level::INFO => ("INFO", "32"),
-            Level::DEBUG => ("DEBUG", "2"),
-            Level::TRACE => ("TRACE", "2"),
-        };
-        let mut line = String::new();
-        if self.color {
-            let _ = write!(line, "\x1b[{code}m{name:<8}\x1b[0m");
-        } else {
-            let _ = write!(line, "{name:<8}");
-        }
-        line.push_str(&visitor.message);
-        line.push_str(&visitor.fields);
-        line.push('\n');
-        let _ = crate::print::write_above(line.as_bytes());
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let line = format_line(*event.metadata().level(), &fields, self.color);
+        let _ = live::write_above(line.as_bytes());
     }
+}
+
+/// `INFO    message key=value⏎`, with anything a terminal would obey made inert: a tool may log
+/// what a model or a server sent.
+fn format_line(level: Level, fields: &Fields, color: bool) -> String {
+    let (name, code) = match level {
+        Level::ERROR => ("ERROR", "31"),
+        Level::WARN => ("WARN", "33"),
+        Level::INFO => ("INFO", "32"),
+        Level::DEBUG => ("DEBUG", "2"),
+        Level::TRACE => ("TRACE", "2"),
+    };
+    let mut line = String::new();
+    if color {
+        let _ = write!(line, "\x1b[{code}m{name:<8}\x1b[0m");
+    } else {
+        let _ = write!(line, "{name:<8}");
+    }
+    line.push_str(&inert(&fields.message));
+    line.push_str(&inert(&fields.fields));
+    line.push('\n');
+    line
 }
 
 #[derive(Default)]
@@ -91,5 +100,22 @@ impl Visit for Fields {
         } else {
             let _ = write!(self.fields, " {}={value:?}", field.name());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_show_control_characters_instead_of_obeying_them() {
+        let fields =
+            Fields { message: "got \x1b]52;c;eA==\x07 and \u{9b}2J".into(), fields: " raw=\x1b[2J".into() };
+        assert_eq!(
+            format_line(Level::INFO, &fields, false),
+            "INFO    got ␛]52;c;eA==␇ and \\u{9b}2J raw=␛[2J\n"
+        );
+        let coloured = format_line(Level::WARN, &fields, true);
+        assert!(coloured.starts_with("\x1b[33mWARN    \x1b[0mgot ␛]52"), "{coloured:?}");
     }
 }

@@ -115,10 +115,36 @@ fn wrong_key_is_reported_not_replaced() {
     assert!(!all.contains("scripted model"));
 }
 
-/// Run example `name` in a detached tmux session of `cols` × `rows` until it exits, and return
-/// the screen (with up to 500 lines of scrollback when `scrollback`). `None` when tmux is not
-/// installed, which CI does not allow.
-fn tmux_screen(name: &str, cols: usize, rows: usize, scrollback: bool) -> Option<String> {
+/// A server that keeps failing: the run is reported once, on one `Error:` line with the status,
+/// no `Debug` dump after it, no empty response panel; the process exits with status 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_server_is_reported_once_on_one_line() {
+    let server = Server::start(Script::sequence([])).await.unwrap();
+    let url = server.url();
+    let (output, _) = tokio::task::spawn_blocking(move || {
+        run("async_tools", &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_BASE_URL", url.as_str())])
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error")).collect();
+    assert_eq!(errors.len(), 1, "one report:\n{stderr}");
+    assert!(errors[0].contains("500") && errors[0].contains("request id"), "{stderr}");
+    assert!(!stderr.contains("Api {"), "no Debug dump:\n{stderr}");
+    assert!(!stdout.contains("Response ("), "no empty response panel:\n{stdout}");
+    assert!(stdout.contains("┏━ Message ━"), "{stdout}");
+}
+
+/// Run example `name` in a detached tmux session of `cols` × `rows`, let `interact` type into it,
+/// and once the example exits return the screen (with up to 500 lines of scrollback when
+/// `scrollback`) and its exit status. `None` when tmux is not installed, which CI does not allow.
+fn tmux_run(
+    name: &str,
+    (cols, rows): (usize, usize),
+    scrollback: bool,
+    interact: impl FnOnce(&Tmux),
+) -> Option<(String, String)> {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(std::env::var_os("CI").is_none(), "tmux is required in CI (.ci/run installs it)");
         eprintln!("skipped: tmux is not installed");
@@ -127,10 +153,11 @@ fn tmux_screen(name: &str, cols: usize, rows: usize, scrollback: bool) -> Option
     let session = format!("fanout-{name}-{cols}x{rows}-{}", std::process::id());
     let done = std::env::temp_dir().join(format!("{session}.done"));
     let _ = std::fs::remove_file(&done);
+    // The status goes to a temporary file first, so `done` appears with its content whole.
     let script = format!(
-        "env -u OPENAI_API_KEY TERM=xterm-256color {}; touch {}; sleep 60",
-        example(name).display(),
-        done.display()
+        "env -u OPENAI_API_KEY TERM=xterm-256color {example}; echo $? > {done}.tmp; mv {done}.tmp {done}; sleep 60",
+        example = example(name).display(),
+        done = done.display()
     );
     let (cols, rows) = (cols.to_string(), rows.to_string());
     let status = Command::new("tmux")
@@ -138,6 +165,8 @@ fn tmux_screen(name: &str, cols: usize, rows: usize, scrollback: bool) -> Option
         .status()
         .unwrap();
     assert!(status.success());
+    let tmux = Tmux { session: session.clone() };
+    interact(&tmux);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -148,8 +177,40 @@ fn tmux_screen(name: &str, cols: usize, rows: usize, scrollback: bool) -> Option
     }
     let screen = Command::new("tmux").args(&capture).output().unwrap();
     let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    let exit = std::fs::read_to_string(&done).unwrap_or_default().trim().to_owned();
     let _ = std::fs::remove_file(&done);
-    Some(text(&screen.stdout))
+    Some((text(&screen.stdout), exit))
+}
+
+fn tmux_screen(name: &str, cols: usize, rows: usize, scrollback: bool) -> Option<String> {
+    tmux_run(name, (cols, rows), scrollback, |_| {}).map(|(screen, _)| screen)
+}
+
+/// A running tmux session, to watch and type into.
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    /// Wait until the screen shows `text`.
+    fn wait_for(&self, wanted: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen =
+                Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().unwrap();
+            if text(&screen.stdout).contains(wanted) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{wanted:?} never showed:\n{}", text(&screen.stdout));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend(keys);
+        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+    }
 }
 
 /// The live display on a real pseudo-terminal: after the run, the screen holds closed panels,
@@ -187,4 +248,55 @@ fn long_streamed_answer_leaves_each_line_once_in_the_scrollback() {
     }
     assert_eq!(screen.matches('┏').count(), 2, "{screen}");
     assert_eq!(screen.matches('┗').count(), 2, "{screen}");
+}
+
+/// Ctrl-C while the tools run: the run is cancelled, the display closed with no spinner left,
+/// one line says so, and the example exits with 130 as shells expect.
+#[test]
+fn ctrl_c_cancels_the_run_and_exits_130() {
+    let Some((screen, status)) = tmux_run("async_tools", (90, 40), false, |tmux| {
+        tmux.wait_for("atask3(delay=3)");
+        tmux.keys(&["C-c"]);
+    }) else {
+        return;
+    };
+    assert_eq!(status, "130", "{screen}");
+    assert!(screen.contains("Interrupted: the run was cancelled."), "{screen}");
+    assert_eq!(screen.matches('┏').count(), screen.matches('┗').count(), "{screen}");
+    assert!(!screen.contains(['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']), "{screen}");
+    assert!(screen.contains("cancelled"), "{screen}");
+}
+
+/// The y/N prompt of a tool that requires confirmation sits below the live display, and the
+/// display goes on intact after the answer.
+#[test]
+fn confirmation_prompt_in_the_live_display() {
+    let Some((screen, status)) = tmux_run("confirm", (80, 40), false, |tmux| {
+        tmux.wait_for("[y/N]");
+        tmux.keys(&["y", "Enter"]);
+    }) else {
+        return;
+    };
+    assert_eq!(status, "0", "{screen}");
+    assert!(screen.contains("✓ delete_file(path=\"/tmp/old-report.txt\")"), "{screen}");
+    assert!(screen.contains("deleted /tmp/old-report.txt"), "{screen}");
+    assert!(!screen.contains("[y/N]"), "the question gives way to the display: {screen}");
+    for title in ["┏━ Message ━", "┏━ Tool Calls ━", "┏━ Response ("] {
+        assert_eq!(screen.matches(title).count(), 1, "{title} once, not torn:\n{screen}");
+    }
+    assert_eq!(screen.matches('┗').count(), 3, "{screen}");
+}
+
+/// Ctrl-C at the y/N prompt cancels the run.
+#[test]
+fn ctrl_c_at_the_confirmation_prompt() {
+    let Some((screen, status)) = tmux_run("confirm", (80, 40), false, |tmux| {
+        tmux.wait_for("[y/N]");
+        tmux.keys(&["C-c"]);
+    }) else {
+        return;
+    };
+    assert_eq!(status, "130", "{screen}");
+    assert!(screen.contains("Interrupted: the run was cancelled."), "{screen}");
+    assert!(!screen.contains("paused"), "{screen}");
 }

@@ -208,6 +208,7 @@ impl AgentBuilder {
                 _ => Some(lines.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")),
             }
         });
+        #[cfg(feature = "terminal")]
         if self.settings.debug_mode {
             crate::log::enable_debug();
         }

@@ -12,6 +12,7 @@
 
 mod blocking;
 mod builder;
+#[cfg(feature = "terminal")]
 mod print;
 mod run;
 
@@ -21,6 +22,7 @@ use futures::stream::Stream;
 use tokio_util::sync::CancellationToken;
 
 pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS};
+#[cfg(feature = "terminal")]
 pub use print::PrintResponse;
 pub use run::{Decision, PausedRun};
 
@@ -194,12 +196,14 @@ impl Agent {
         blocking::block_on(self.run(input))?
     }
 
+    #[cfg(feature = "terminal")]
     /// [`print_response`](Agent::print_response) for synchronous code, not streamed; for
     /// streaming use `agent.print_response(input).stream(true).blocking()`.
     pub fn print_response_blocking(&self, input: impl Into<String>) -> Result<()> {
         self.print_response(input).blocking()
     }
 
+    #[cfg(feature = "terminal")]
     /// Draw the run in the terminal: the message, the tool calls as they run, the response.
     /// Await it, or call [`PrintResponse::blocking`] from synchronous code.
     ///

@@ -3,26 +3,46 @@
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{Agent, run};
+use super::{Agent, Decision, run};
 use crate::error::{Error, Result};
 use crate::event::RunEvent;
-use crate::print::{PrintOptions, Printer};
+use crate::print::{PrintOptions, Printer, signature};
+use crate::terminal::ctrl_c::{self, CtrlC};
 
-/// How often spinners and elapsed times advance.
-const TICK: Duration = Duration::from_millis(80);
+/// How often the live display is redrawn, at most: 20 frames a second.
+const TICK: Duration = Duration::from_millis(50);
 
 /// Draws a run in the terminal. Made by [`Agent::print_response`]; `.await` it, or call
 /// [`blocking`](PrintResponse::blocking).
+///
+/// A failed run is reported once, in the terminal, as one `Error: …` line (on stderr); the error
+/// is also returned, for the program to act on. To end `main` with the right exit status and no
+/// second report, return [`exit_code`](crate::print::exit_code) of the result:
+///
+/// ```no_run
+/// # use fanout::prelude::*;
+/// # use fanout::models::scripted::{ScriptedModel, Turn};
+/// use std::process::ExitCode;
+///
+/// #[tokio::main]
+/// async fn main() -> fanout::Result<ExitCode> {
+///     let agent = Agent::builder().model(ScriptedModel::new([Turn::text("Hi!")])).build()?;
+///     let printed = agent.print_response("Hello?").stream(true).await;
+///     Ok(fanout::print::exit_code(&printed)) // 0, 1 after an error, 130 after Ctrl-C
+/// }
+/// ```
 #[derive(Debug)]
 #[must_use = "a PrintResponse does nothing until awaited or `.blocking()` is called"]
 pub struct PrintResponse {
     agent: Agent,
     input: String,
     stream: bool,
+    handle_ctrl_c: bool,
     options: PrintOptions,
 }
 
@@ -36,7 +56,7 @@ impl PrintResponse {
             .filter(|d| tools.options(&d.name).is_some_and(|o| o.show_result))
             .map(|d| d.name.clone())
             .collect();
-        Self { agent, input, stream: false, options }
+        Self { agent, input, stream: false, handle_ctrl_c: true, options }
     }
 
     /// Stream the model's answer: the response grows live as tokens arrive (default off, as in
@@ -64,19 +84,50 @@ impl PrintResponse {
         self
     }
 
+    /// Catch Ctrl-C while printing (default on): the run is cancelled, the display closed
+    /// cleanly, and a cancelled error ([`Error::is_cancelled`]) returned. Outside `print_response`, Ctrl-C keeps ending
+    /// the process as usual. Turn it off if your program handles Ctrl-C itself (cancel by
+    /// dropping the future): fanout then leaves SIGINT alone.
+    pub fn handle_ctrl_c(mut self, handle: bool) -> Self {
+        self.handle_ctrl_c = handle;
+        self
+    }
+
     /// Print from synchronous code, on fanout's own runtime.
     pub fn blocking(self) -> Result<()> {
-        super::blocking::block_on(self.into_future())?
+        super::blocking::block_on(self.into_future())
+            .inspect_err(|err| eprintln!("Error: {}", crate::terminal::inert(&err.to_string())))?
     }
 
     async fn print(self) -> Result<()> {
         crate::log::init();
-        let mut printer = Printer::stdout(self.options);
+        let mut printer = Printer::stdout(self.options.clone());
+        let result = self.drive(&mut printer).await;
+        if let Err(err) = &result
+            && !printer.is_finished()
+        {
+            // Whatever stopped the run, it is reported once, like a failed run. Reporting can
+            // only fail if the terminal is gone.
+            let _ = printer.error(err);
+        }
+        result
+    }
+
+    async fn drive(self, printer: &mut Printer<std::io::Stdout>) -> Result<()> {
+        let ctrl_c = if self.handle_ctrl_c { Some(CtrlC::catch()?) } else { None };
+        let pressed = async {
+            match &ctrl_c {
+                Some(ctrl_c) => ctrl_c.pressed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(pressed);
         printer.start(&self.input)?;
         let mut start = run::Start::Input(self.input);
         loop {
             let mut events = run::spawn_stream(Arc::clone(&self.agent.inner), start, self.stream);
             let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let output = loop {
                 tokio::select! {
                     event = events.next() => match event {
@@ -95,7 +146,7 @@ impl PrintResponse {
                         }
                     },
                     _ = tick.tick() => printer.tick()?,
-                    _ = tokio::signal::ctrl_c() => {
+                    () = &mut pressed => {
                         // Dropping `events` aborts the run: tools and the model request.
                         printer.interrupted()?;
                         return Err(Error::cancelled());
@@ -106,38 +157,36 @@ impl PrintResponse {
                 printer.finish()?;
                 return Ok(());
             }
-            let decisions = confirm(output.pending_calls()).await?;
+            let mut decisions = Vec::new();
+            for call in output.pending_calls() {
+                printer.ask(&format!("Run {}? [y/N] ", signature(&call.name, &call.arguments)))?;
+                let cancelled = Arc::new(AtomicBool::new(false));
+                let reader = {
+                    let cancelled = Arc::clone(&cancelled);
+                    tokio::task::spawn_blocking(move || ctrl_c::read_line(&cancelled))
+                };
+                let answer = tokio::select! {
+                    answer = reader => answer.map_err(|e| Error::config(format!("the confirmation prompt failed: {e}")))??,
+                    () = &mut pressed => None,
+                };
+                let Some(answer) = answer else {
+                    cancelled.store(true, Ordering::SeqCst);
+                    printer.answered(false)?;
+                    printer.interrupted()?;
+                    return Err(Error::cancelled());
+                };
+                printer.answered(true)?;
+                let decision = if matches!(answer.trim(), "y" | "Y" | "yes") {
+                    Decision::Approve
+                } else {
+                    Decision::Reject(None)
+                };
+                decisions.push((call.id.clone(), decision));
+            }
             let paused = output.take_paused().ok_or_else(|| Error::config("a paused run lost its state"))?;
             start = run::Start::Resume(Box::new(paused), decisions);
         }
     }
-}
-
-/// Ask on the terminal, call by call, whether to run calls that require confirmation.
-async fn confirm(calls: &[crate::tool::ToolCall]) -> Result<Vec<(String, super::Decision)>> {
-    let calls = calls.to_vec();
-    let answers = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(String, super::Decision)>> {
-        use std::io::{BufRead, Write};
-        let mut decisions = Vec::new();
-        let stdin = std::io::stdin();
-        for call in calls {
-            let mut stderr = std::io::stderr();
-            write!(stderr, "Run {}({})? [y/N] ", call.name, call.arguments)?;
-            stderr.flush()?;
-            let mut answer = String::new();
-            stdin.lock().read_line(&mut answer)?;
-            let decision = if matches!(answer.trim(), "y" | "Y" | "yes") {
-                super::Decision::Approve
-            } else {
-                super::Decision::Reject(None)
-            };
-            decisions.push((call.id, decision));
-        }
-        Ok(decisions)
-    })
-    .await
-    .map_err(|e| Error::config(format!("the confirmation prompt failed: {e}")))??;
-    Ok(answers)
 }
 
 impl IntoFuture for PrintResponse {

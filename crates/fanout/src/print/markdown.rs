@@ -1,23 +1,60 @@
 //! Markdown to terminal lines: headings, paragraphs wrapped at word boundaries, nested lists,
 //! tables sized to their content, code blocks with their language, inline styles and links.
+//!
+//! Every piece of text is made inert here, after parsing: markdown's character references
+//! (`&#27;`) would otherwise turn harmless source into control characters.
 
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use unicode_width::UnicodeWidthStr;
 
 use super::style::{Color, Line, Style, truncate, wrap};
+use crate::terminal::inert_line;
+
+const OPTIONS: Options = Options::ENABLE_TABLES.union(Options::ENABLE_STRIKETHROUGH);
 
 /// Render `text` as lines at most `width` columns wide.
 pub(crate) fn render(text: &str, width: usize) -> Vec<Line> {
+    let mut lines = render_blocks(text, width);
+    while lines.last().is_some_and(|l| l.width() == 0) {
+        lines.pop();
+    }
+    lines
+}
+
+/// [`render`], keeping the blank line that follows the last block: for settled blocks, which
+/// more blocks will follow.
+pub(crate) fn render_blocks(text: &str, width: usize) -> Vec<Line> {
     let mut renderer = Renderer { width: width.max(10), ..Renderer::default() };
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
-    for event in Parser::new_ext(text, options) {
+    for event in Parser::new_ext(text, OPTIONS) {
         renderer.event(event);
     }
     renderer.flush();
-    while renderer.out.last().is_some_and(|l| l.width() == 0) {
-        renderer.out.pop();
-    }
     renderer.out
+}
+
+/// How much of `text` is settled: the byte offset of the line where its last top-level block
+/// starts (0 when there is only one). The blocks before it are closed — more text appended to
+/// `text` can only extend or change that last block — so they render the same now as in the whole
+/// answer, and a streaming display renders them once.
+pub(crate) fn settled_prefix(text: &str) -> usize {
+    let mut depth = 0usize;
+    let mut last = 0;
+    for (event, range) in Parser::new_ext(text, OPTIONS).into_offset_iter() {
+        match event {
+            Event::Start(_) => {
+                if depth == 0 {
+                    last = range.start;
+                }
+                depth += 1;
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ if depth == 0 => last = range.start,
+            _ => {}
+        }
+    }
+    // Top-level blocks start on a line of their own; an indented code block's range starts after
+    // its indentation, which must stay with it.
+    text[..last].rfind('\n').map_or(0, |i| i + 1)
 }
 
 #[derive(Default)]
@@ -96,11 +133,11 @@ impl Renderer {
             Event::End(tag) => self.end(tag),
             Event::Text(text) => {
                 let style = self.style();
-                self.spans.push((text.into_string(), style));
+                self.spans.push((inert_line(&text).into_owned(), style));
             }
             Event::Code(code) => {
                 let style = Style { color: Some(Color::Cyan), ..self.style() };
-                self.spans.push((code.into_string(), style));
+                self.spans.push((inert_line(&code).into_owned(), style));
             }
             Event::SoftBreak => {
                 let style = self.style();
@@ -114,7 +151,12 @@ impl Renderer {
             }
             Event::Html(html) | Event::InlineHtml(html) => {
                 let style = self.style();
-                self.spans.push((html.into_string(), style));
+                for (i, line) in html.lines().enumerate() {
+                    if i > 0 {
+                        self.spans.push((" ".into(), style));
+                    }
+                    self.spans.push((inert_line(line).into_owned(), style));
+                }
             }
             Event::TaskListMarker(done) => {
                 self.spans.push((if done { "☑ " } else { "☐ " }.into(), Style::PLAIN))
@@ -142,7 +184,7 @@ impl Renderer {
             Tag::CodeBlock(kind) => {
                 self.flush();
                 let lang = match kind {
-                    CodeBlockKind::Fenced(lang) => lang.into_string(),
+                    CodeBlockKind::Fenced(lang) => inert_line(&lang).into_owned(),
                     CodeBlockKind::Indented => String::new(),
                 };
                 self.code = Some((lang, String::new()));
@@ -167,10 +209,12 @@ impl Renderer {
             Tag::Strong => self.push_style(|s| s.bold = true),
             Tag::Strikethrough => self.push_style(|s| s.dim = true),
             Tag::Link { dest_url, .. } => {
-                self.link = Some(dest_url.into_string());
+                self.link = Some(inert_line(&dest_url).into_owned());
                 self.push_style(|s| s.color = Some(Color::Blue));
             }
-            Tag::Image { dest_url, .. } => self.spans.push((format!("[image {dest_url}]"), Style::dim())),
+            Tag::Image { dest_url, .. } => {
+                self.spans.push((format!("[image {}]", inert_line(&dest_url)), Style::dim()))
+            }
             Tag::Table(_) => {
                 self.flush();
                 self.table = Some(Table::default());
@@ -205,7 +249,7 @@ impl Renderer {
                         self.out.push(Line::styled(format!("{prefix}{lang}"), Style::dim()));
                     }
                     for line in code.trim_end_matches('\n').lines() {
-                        let text = truncate(line, self.width.saturating_sub(prefix.width()));
+                        let text = truncate(&inert_line(line), self.width.saturating_sub(prefix.width()));
                         let mut l = Line::plain(prefix.clone());
                         l.push(text, Style::color(Color::Cyan));
                         self.out.push(l);
@@ -221,6 +265,10 @@ impl Renderer {
                 }
             }
             TagEnd::Item => self.flush(),
+            TagEnd::HtmlBlock => {
+                self.flush();
+                self.blank();
+            }
             TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough => {
                 self.styles.pop();
             }

@@ -2,27 +2,34 @@
 //! "Response (3.1s)" panels, plus a live spinner and elapsed time per call while a batch runs and
 //! a timeline of each batch once it is done, so the overlap is visible.
 //!
-//! On a terminal the panels are redrawn in place as events arrive ([`Mode::Live`]); when stdout
-//! is not a terminal, or `NO_COLOR` is set, or `TERM=dumb`, the same content is printed once per
-//! panel as plain text without any escape code ([`Mode::Plain`]).
+//! On a terminal the panels are redrawn in place, at most 20 times a second and only when
+//! something changed ([`Mode::Live`]); when stdout is not a terminal, or `NO_COLOR` is set, or
+//! `TERM=dumb`, the same content is printed once per panel as plain text without any escape code
+//! ([`Mode::Plain`]). A frame costs what is on screen, not the whole run: markdown is rendered
+//! incrementally, and lines that scrolled off are never built again.
+//!
+//! In every mode, text fanout did not write itself is made [inert](crate::terminal::inert):
+//! escape sequences and control characters from a model, a tool or a server are shown, not obeyed.
 
-mod live;
+mod body;
 mod markdown;
 mod panel;
 mod style;
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub(crate) use live::write_above;
+use body::Body;
 use style::{Color, Line, Style, truncate};
 
 use crate::event::RunEvent;
 use crate::exec::ToolExecution;
 use crate::output::{RunOutput, RunStatus};
+use crate::terminal::{inert_line, live};
 
 /// How output is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +65,8 @@ pub struct PrintOptions {
     pub compact: bool,
     /// Width in columns; the terminal's (or 80) when `None`.
     pub width: Option<usize>,
+    /// Height in rows of the live display; the terminal's (or 24) when `None`.
+    pub height: Option<usize>,
     /// Drawing mode; detected when `None`.
     pub mode: Option<Mode>,
 }
@@ -71,6 +80,7 @@ impl Default for PrintOptions {
             show_results_for: HashSet::new(),
             compact: false,
             width: None,
+            height: None,
             mode: None,
         }
     }
@@ -78,10 +88,13 @@ impl Default for PrintOptions {
 
 #[derive(Debug, Clone)]
 struct CallView {
+    /// Name and arguments as the model sent them, made inert.
     name: String,
     arguments: String,
     started: Option<Instant>,
     execution: Option<ToolExecution>,
+    /// Waits for the user to approve it.
+    awaits_confirmation: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -90,6 +103,8 @@ struct BatchView {
     /// Calls the model asked for in this turn, once the turn is over.
     expected: Option<usize>,
     printed: bool,
+    /// The panel of a finished batch, which no longer changes.
+    panel: Option<Vec<String>>,
 }
 
 impl BatchView {
@@ -97,10 +112,45 @@ impl BatchView {
         self.expected.is_some_and(|n| n == self.calls.len())
             && self.calls.iter().all(|c| c.as_ref().is_some_and(|c| c.execution.is_some()))
     }
+
+    fn is_running(&self) -> bool {
+        self.calls.iter().flatten().any(|c| c.started.is_some() && c.execution.is_none())
+    }
+}
+
+/// The lines of a frame from the first one not yet settled; earlier lines are only counted, so a
+/// frame costs what is still on screen, not the whole run.
+struct Frame {
+    skip: usize,
+    len: usize,
+    lines: Vec<String>,
+}
+
+impl Frame {
+    fn new(skip: usize) -> Self {
+        Frame { skip, len: 0, lines: Vec::new() }
+    }
+
+    fn push(&mut self, line: impl FnOnce() -> String) {
+        if self.len >= self.skip {
+            self.lines.push(line());
+        }
+        self.len += 1;
+    }
+
+    fn extend(&mut self, lines: &[String]) {
+        let from = self.skip.saturating_sub(self.len).min(lines.len());
+        self.lines.extend_from_slice(&lines[from..]);
+        self.len += lines.len();
+    }
 }
 
 /// Draws a run from its events. Feed it [`RunEvent`]s with [`event`](Printer::event), call
-/// [`tick`](Printer::tick) a few times a second to animate, and [`finish`](Printer::finish).
+/// [`tick`](Printer::tick) up to 20 times a second to draw what changed, and
+/// [`finish`](Printer::finish).
+///
+/// Everything that comes from the model, the tools or a server is made
+/// [inert](crate::terminal::inert) before it is drawn, in every mode.
 ///
 /// ```
 /// use fanout::print::{Mode, PrintOptions, Printer};
@@ -111,11 +161,11 @@ impl BatchView {
 /// options.mode = Some(Mode::Plain);
 /// let mut printer = Printer::new(Vec::new(), options);
 /// printer.start("Hello?")?;
-/// printer.event(&RunEvent::ContentDelta("Hi **there**".into()))?;
+/// printer.event(&RunEvent::ContentDelta("Hi **there** \x1b[2J".into()))?;
 /// printer.finish()?;
 /// let text = String::from_utf8(printer.into_inner()).unwrap();
 /// assert!(text.contains("┃ Hello?"));
-/// assert!(text.contains("┃ Hi there"));
+/// assert!(text.contains("┃ Hi there ␛[2J"));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
@@ -125,18 +175,22 @@ pub struct Printer<W: Write> {
     mode: Mode,
     width: usize,
     height: usize,
-    /// The live region belongs to stdout's global slot (so log lines can go above it).
+    /// The live region belongs to stdout's global slot (so log lines can go above it), and a
+    /// failure is reported on stderr.
     on_stdout: bool,
     region: live::Region,
     /// Frame lines already printed for good (scrolled off the live region).
     settled: usize,
     started: Instant,
-    input: String,
+    message: Vec<String>,
     batches: Vec<BatchView>,
-    response: String,
-    reasoning: String,
+    response: Body,
+    reasoning: Body,
     note: Option<String>,
-    spinner: usize,
+    /// Why the run failed or stopped early: reported once, after the panels.
+    failure: Option<String>,
+    /// Something changed since the last frame.
+    dirty: bool,
     finished: bool,
     guard: Option<CursorGuard>,
 }
@@ -147,7 +201,7 @@ impl Printer<io::Stdout> {
     /// A printer on stdout, sized to the terminal.
     pub fn stdout(options: PrintOptions) -> Self {
         let mut printer = Printer::new(io::stdout(), options);
-        printer.on_stdout = printer.mode == Mode::Live;
+        printer.on_stdout = true;
         printer
     }
 }
@@ -159,22 +213,25 @@ impl<W: Write> Printer<W> {
         let (cols, rows) =
             crossterm::terminal::size().map(|(c, r)| (c as usize, r as usize)).unwrap_or((80, 24));
         let width = options.width.unwrap_or(if mode == Mode::Live { cols } else { 80 }).max(20);
+        let height = options.height.unwrap_or(rows).max(5);
+        let ansi = mode == Mode::Live;
         Self {
             out,
+            response: Body::new(options.markdown, Style::PLAIN, width, Color::Blue, ansi),
+            reasoning: Body::new(false, Style::dim(), width, Color::Cyan, ansi),
             options,
             mode,
             width,
-            height: rows.max(5),
+            height,
             on_stdout: false,
             region: live::Region::default(),
             settled: 0,
             started: Instant::now(),
-            input: String::new(),
+            message: Vec::new(),
             batches: Vec::new(),
-            response: String::new(),
-            reasoning: String::new(),
             note: None,
-            spinner: 0,
+            failure: None,
+            dirty: false,
             finished: false,
             guard: None,
         }
@@ -188,28 +245,37 @@ impl<W: Write> Printer<W> {
     /// Start drawing a run of `input`.
     pub fn start(&mut self, input: &str) -> io::Result<()> {
         self.started = Instant::now();
-        self.input = input.to_owned();
+        let mut body = Vec::new();
+        for paragraph in input.split('\n') {
+            body.extend(style::wrap(
+                &[(inert_line(paragraph).into_owned(), Style::color(Color::Green))],
+                self.width - 4,
+                "",
+            ));
+        }
+        self.message = panel::draw("Message", body, self.width, Color::Cyan, self.color());
         if self.mode == Mode::Live {
             // Hide the cursor; the blank line keeps the live region off the top row (see
             // `draw_live`).
             writeln!(self.out, "\x1b[?25l")?;
-            if self.on_stdout {
+            if self.live_on_stdout() {
                 live::STDOUT.lock().unwrap_or_else(|p| p.into_inner()).replace(live::Region::default());
                 self.guard = Some(CursorGuard);
             }
         }
         if self.mode == Mode::Plain && self.options.show_message {
-            let lines = self.message_panel();
+            let lines = self.message.clone();
             self.print_plain(&lines)?;
         }
         self.redraw()
     }
 
-    /// Take one event into account and redraw.
+    /// Take one event into account. Nothing is drawn until the next [`tick`](Printer::tick) (or
+    /// [`finish`](Printer::finish)), so a burst of events costs one frame.
     pub fn event(&mut self, event: &RunEvent) -> io::Result<()> {
         match event {
-            RunEvent::ContentDelta(text) => self.response.push_str(text),
-            RunEvent::ReasoningDelta(text) => self.reasoning.push_str(text),
+            RunEvent::ContentDelta(text) => self.response.push(text),
+            RunEvent::ReasoningDelta(text) => self.reasoning.push(text),
             RunEvent::ToolCallStarted { turn, index, call, at } => {
                 let started = self.started + *at;
                 self.call_view(*turn, *index, &call.name, &call.arguments).started = Some(started);
@@ -227,28 +293,31 @@ impl<W: Write> Printer<W> {
                 if batch.calls.len() < *tool_calls {
                     batch.calls.resize(*tool_calls, None);
                 }
-            }
-            RunEvent::ModelTurnCompleted { .. } => {
                 // Text before a tool batch belongs to that turn, not to the final answer.
+                self.response.clear();
             }
-            RunEvent::RunCompleted(output) => self.note = status_note(output),
+            RunEvent::RunCompleted(output) => {
+                self.note = status_note(output);
+                if let RunStatus::Paused { pending } = &output.status {
+                    self.show_pending(pending);
+                }
+            }
             _ => {}
         }
-        if let RunEvent::ModelTurnCompleted { tool_calls, .. } = event
-            && *tool_calls > 0
-        {
-            self.response.clear();
-        }
+        self.dirty = true;
         if self.mode == Mode::Plain {
             self.print_finished_batches()?;
         }
-        self.redraw()
+        Ok(())
     }
 
-    /// Advance spinners and elapsed times.
+    /// Draw the live display if anything changed or moves (spinners, elapsed times); call it up
+    /// to 20 times a second.
     pub fn tick(&mut self) -> io::Result<()> {
-        self.spinner = (self.spinner + 1) % SPINNER.len();
-        self.redraw()
+        let moving = self.batches.iter().any(BatchView::is_running)
+            || !self.response.is_empty()
+            || !self.reasoning.is_empty();
+        if self.dirty || moving { self.redraw() } else { Ok(()) }
     }
 
     /// Draw the final frame and restore the terminal.
@@ -259,33 +328,96 @@ impl<W: Write> Printer<W> {
         self.finished = true;
         if self.mode == Mode::Plain {
             self.print_finished_batches()?;
-            let mut lines = self.response_panel();
+            let mut lines = Vec::new();
+            if self.shows_response(true) {
+                let mut frame = Frame::new(0);
+                self.response_panels(&mut frame);
+                lines = frame.lines;
+            }
             if let Some(note) = &self.note {
-                lines.push(note.clone());
+                lines.push(inert_line(note).into_owned());
             }
             self.print_plain(&lines)?;
         } else {
             self.redraw_final()?;
         }
-        self.release()
+        self.release()?;
+        self.report_failure()
     }
 
-    /// The run failed: show why under what was drawn.
+    /// The run failed: finish the display and say why, on one line (on stderr for a printer on
+    /// stdout).
     pub fn error(&mut self, error: &crate::Error) -> io::Result<()> {
-        self.note = Some(format!("Error: {error}"));
+        let message = error.to_string();
+        let message: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        self.failure = Some(format!("Error: {}", message.join(" ")));
         self.finish()
     }
 
     /// Ctrl-C: keep what was drawn, say so, restore the terminal.
     pub fn interrupted(&mut self) -> io::Result<()> {
-        self.note = Some("Interrupted: the run was cancelled.".to_owned());
+        // Whatever the run was waiting for (a confirmation, say), it is over.
+        self.note = None;
+        self.failure = Some("Interrupted: the run was cancelled.".to_owned());
         self.finish()
+    }
+
+    /// Ask `question` below the live display and leave the cursor after it, for the answer the
+    /// user types; [`answered`](Printer::answered) once the answer is in. Elsewhere than on a
+    /// live stdout the question goes to stderr.
+    pub(crate) fn ask(&mut self, question: &str) -> io::Result<()> {
+        let question = truncate(&inert_line(question), self.width.saturating_sub(12));
+        if !self.live_on_stdout() || self.finished {
+            let mut stderr = io::stderr().lock();
+            write!(stderr, "{question}")?;
+            return stderr.flush();
+        }
+        let mut frame = self.frame(false);
+        let prompt = Line::styled(question, Style::color(Color::Yellow)).render(true);
+        frame.lines.push(prompt);
+        frame.len += 1;
+        self.draw_live(frame, false, true)
+    }
+
+    /// The answer to [`ask`](Printer::ask) is in; `entered` is false when no line was entered
+    /// (Ctrl-C), so the cursor is still on the question's line.
+    pub(crate) fn answered(&mut self, entered: bool) -> io::Result<()> {
+        if !entered {
+            writeln!(self.out)?;
+        }
+        self.dirty = true;
+        self.redraw()
+    }
+
+    /// The last frame is drawn (and any failure reported).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn live_on_stdout(&self) -> bool {
+        self.on_stdout && self.mode == Mode::Live
+    }
+
+    fn report_failure(&mut self) -> io::Result<()> {
+        let Some(failure) = self.failure.take() else { return Ok(()) };
+        let failure = inert_line(&failure).into_owned();
+        if self.on_stdout {
+            let color = self.mode == Mode::Live && io::stderr().is_terminal();
+            let line = Line::styled(failure, Style::color(Color::Red)).render(color);
+            let mut stderr = io::stderr().lock();
+            writeln!(stderr, "{line}")?;
+            stderr.flush()
+        } else {
+            let line = Line::styled(failure, Style::color(Color::Red)).render(self.color());
+            writeln!(self.out, "{line}")?;
+            self.out.flush()
+        }
     }
 
     fn release(&mut self) -> io::Result<()> {
         if self.mode == Mode::Live {
             write!(self.out, "\x1b[?25h")?;
-            if self.on_stdout {
+            if self.live_on_stdout() {
                 live::STDOUT.lock().unwrap_or_else(|p| p.into_inner()).take();
             }
         }
@@ -308,12 +440,32 @@ impl<W: Write> Printer<W> {
         if batch.calls.len() <= index {
             batch.calls.resize(index + 1, None);
         }
-        batch.calls[index].get_or_insert_with(|| CallView {
-            name: name.to_owned(),
+        let view = batch.calls[index].get_or_insert_with(|| CallView {
+            name: inert_line(name).into_owned(),
             arguments: arguments.to_owned(),
             started: None,
             execution: None,
-        })
+            awaits_confirmation: false,
+        });
+        view.awaits_confirmation = false;
+        view
+    }
+
+    /// The calls of the last batch that did not start wait for confirmation: show them, in the
+    /// model's order, in the slots left empty.
+    fn show_pending(&mut self, pending: &[crate::tool::ToolCall]) {
+        let Some(batch) = self.batches.last_mut() else { return };
+        let mut pending = pending.iter();
+        for slot in batch.calls.iter_mut().filter(|slot| slot.is_none()) {
+            let Some(call) = pending.next() else { break };
+            *slot = Some(CallView {
+                name: inert_line(&call.name).into_owned(),
+                arguments: call.arguments.clone(),
+                started: None,
+                execution: None,
+                awaits_confirmation: true,
+            });
+        }
     }
 
     fn print_plain(&mut self, lines: &[String]) -> io::Result<()> {
@@ -330,7 +482,7 @@ impl<W: Write> Printer<W> {
         for i in 0..self.batches.len() {
             if !self.batches[i].printed && self.batches[i].is_done() {
                 self.batches[i].printed = true;
-                let lines = self.tool_panel(&self.batches[i], true);
+                let lines = self.tool_panel(i, true);
                 self.print_plain(&lines)?;
             }
         }
@@ -341,109 +493,131 @@ impl<W: Write> Printer<W> {
         self.mode == Mode::Live
     }
 
-    fn frame(&self, final_frame: bool) -> Vec<String> {
-        let mut lines = Vec::new();
+    /// The response panel is drawn once text arrives, and at the end of a run that did not fail
+    /// (an empty panel after an error would only add noise).
+    fn shows_response(&self, final_frame: bool) -> bool {
+        !self.response.is_empty() || !self.reasoning.is_empty() || (final_frame && self.failure.is_none())
+    }
+
+    fn frame(&mut self, final_frame: bool) -> Frame {
+        let mut frame = Frame::new(self.settled);
         if self.options.show_message {
-            lines.extend(self.message_panel());
+            frame.extend(&self.message);
         }
         if self.options.show_tool_calls {
-            for batch in self.batches.iter().filter(|b| !b.calls.is_empty()) {
-                lines.extend(self.tool_panel(batch, final_frame || batch.is_done()));
+            for i in 0..self.batches.len() {
+                if self.batches[i].calls.is_empty() {
+                    continue;
+                }
+                if let Some(panel) = &self.batches[i].panel {
+                    frame.extend(panel);
+                    continue;
+                }
+                let done = self.batches[i].is_done();
+                let panel = self.tool_panel(i, final_frame || done);
+                frame.extend(&panel);
+                if done {
+                    self.batches[i].panel = Some(panel);
+                }
             }
         }
-        if !self.response.is_empty() || !self.reasoning.is_empty() || final_frame {
-            lines.extend(self.response_panel());
+        if self.shows_response(final_frame) {
+            self.response_panels(&mut frame);
         }
         if final_frame && let Some(note) = &self.note {
-            lines.push(Line::styled(note.clone(), Style::color(Color::Yellow)).render(self.color()));
+            let note = inert_line(note).into_owned();
+            let color = self.color();
+            frame.push(|| Line::styled(note, Style::color(Color::Yellow)).render(color));
         }
-        lines
+        frame
     }
 
     fn redraw(&mut self) -> io::Result<()> {
         if self.mode == Mode::Plain || self.finished {
             return Ok(());
         }
+        self.dirty = false;
         let frame = self.frame(false);
-        self.draw_live(frame, false)
+        self.draw_live(frame, false, false)
     }
 
     fn redraw_final(&mut self) -> io::Result<()> {
         let frame = self.frame(true);
-        self.draw_live(frame, true)
+        self.draw_live(frame, true, false)
     }
 
     /// Draw `frame` below the settled lines; what does not fit the terminal is settled first.
-    fn draw_live(&mut self, frame: Vec<String>, final_frame: bool) -> io::Result<()> {
-        let mut frame: Vec<String> = frame.into_iter().skip(self.settled).collect();
+    /// With `prompt`, the last line is a question the cursor stays after.
+    fn draw_live(&mut self, frame: Frame, final_frame: bool, prompt: bool) -> io::Result<()> {
+        let mut lines = frame.lines;
         // Keep the region off the top row: clearing from there is a whole-screen clear, which
         // some terminals (tmux's `scroll-on-clear`) copy into the scrollback.
         let room = self.height.saturating_sub(2);
-        let overflow = if final_frame { frame.len() } else { frame.len().saturating_sub(room) };
-        let settled: Vec<String> = frame.drain(..overflow).collect();
+        let overflow = if final_frame { lines.len() } else { lines.len().saturating_sub(room) };
+        let settled: Vec<String> = lines.drain(..overflow).collect();
         self.settled += settled.len();
-        if self.on_stdout {
-            let mut guard = live::STDOUT.lock().unwrap_or_else(|p| p.into_inner());
-            let region = guard.get_or_insert_with(live::Region::default);
-            if !settled.is_empty() {
-                region.settle(&mut self.out, &settled)?;
+        let mut slot = self.live_on_stdout().then(|| live::STDOUT.lock().unwrap_or_else(|p| p.into_inner()));
+        let region = match slot.as_mut() {
+            Some(slot) => slot.get_or_insert_with(live::Region::default),
+            None => &mut self.region,
+        };
+        if !settled.is_empty() {
+            region.settle(&mut self.out, &settled)?;
+        }
+        region.draw(&mut self.out, lines, prompt)
+    }
+
+    /// The reasoning panel, if any, and the response panel.
+    fn response_panels(&mut self, frame: &mut Frame) {
+        let (width, ansi) = (self.width, self.color());
+        let elapsed = self.started.elapsed().as_secs_f64();
+        for (body, title, color) in [
+            (&mut self.reasoning, "Reasoning".to_owned(), Color::Cyan),
+            (&mut self.response, format!("Response ({elapsed:.1}s)"), Color::Blue),
+        ] {
+            if color == Color::Cyan && body.is_empty() {
+                continue;
             }
-            region.draw(&mut self.out, frame)
-        } else {
-            if !settled.is_empty() {
-                self.region.settle(&mut self.out, &settled)?;
-            }
-            self.region.draw(&mut self.out, frame)
+            body.update();
+            let (rows, tail) = body.rows();
+            frame.push(|| panel::top(&title, width, color, ansi));
+            frame.push(|| panel::blank(width, color, ansi));
+            frame.extend(rows);
+            frame.extend(tail);
+            frame.push(|| panel::blank(width, color, ansi));
+            frame.push(|| panel::bottom(width, color, ansi));
         }
     }
 
-    fn message_panel(&self) -> Vec<String> {
-        let body = style::wrap(&[(self.input.clone(), Style::color(Color::Green))], self.width - 4, "");
-        panel::draw("Message", body, self.width, Color::Cyan, self.color())
-    }
-
-    fn response_panel(&self) -> Vec<String> {
-        let inner = self.width - 4;
-        let mut lines = Vec::new();
-        if !self.reasoning.is_empty() {
-            let body = style::wrap(&[(self.reasoning.clone(), Style::dim())], inner, "");
-            lines.extend(panel::draw("Reasoning", body, self.width, Color::Cyan, self.color()));
-        }
-        let mut body = Vec::new();
-        if self.options.markdown {
-            body.extend(markdown::render(&self.response, inner));
-        } else {
-            for paragraph in self.response.split('\n') {
-                body.extend(style::wrap(&[(paragraph.to_owned(), Style::PLAIN)], inner, ""));
-            }
-        }
-        let title = format!("Response ({:.1}s)", self.started.elapsed().as_secs_f64());
-        lines.extend(panel::draw(&title, body, self.width, Color::Blue, self.color()));
-        lines
-    }
-
-    fn tool_panel(&self, batch: &BatchView, done: bool) -> Vec<String> {
+    fn tool_panel(&self, batch: usize, done: bool) -> Vec<String> {
+        let batch = &self.batches[batch];
         let inner = self.width - 4;
         let mut body = Vec::new();
         for call in batch.calls.iter().flatten() {
-            body.push(self.call_line(call, inner));
+            body.push(self.call_line(call, inner, done));
             if let Some(execution) = &call.execution
                 && self.options.show_results_for.contains(&call.name)
             {
                 let text = execution.content_for_model();
                 for line in text.lines().take(5) {
-                    body.push(Line::styled(format!("    {}", truncate(line, inner - 4)), Style::dim()));
+                    let line = inert_line(line);
+                    body.push(Line::styled(format!("    {}", truncate(&line, inner - 4)), Style::dim()));
                 }
             }
         }
         if done && !self.options.compact && batch.calls.iter().flatten().count() > 1 {
-            body.push(Line::default());
-            body.extend(timeline(batch, inner));
+            let timeline = timeline(batch, inner);
+            if !timeline.is_empty() {
+                body.push(Line::default());
+                body.extend(timeline);
+            }
         }
         panel::draw("Tool Calls", body, self.width, Color::Yellow, self.color())
     }
 
-    fn call_line(&self, call: &CallView, inner: usize) -> Line {
+    /// A call's line; `done` once nothing more will happen to it (the last frame of a run that
+    /// stopped early leaves no spinner behind).
+    fn call_line(&self, call: &CallView, inner: usize, done: bool) -> Line {
         let signature = signature(&call.name, &call.arguments);
         let (mark, mark_style, time, error) = match (&call.execution, call.started) {
             (Some(execution), _) => {
@@ -451,14 +625,28 @@ impl<W: Write> Printer<W> {
                 match &execution.result {
                     Ok(_) => ("✓", Style::color(Color::Green), time, None),
                     Err(err) => {
-                        let first = err.to_string().lines().next().unwrap_or_default().to_owned();
+                        let message = err.to_string();
+                        let first = inert_line(message.lines().next().unwrap_or_default()).into_owned();
                         ("✗", Style::color(Color::Red), time, Some(first))
                     }
                 }
             }
-            (None, Some(started)) => {
+            (None, Some(started)) if done => {
                 let time = format!("{:.1}s", started.elapsed().as_secs_f64());
-                let mark = if self.mode == Mode::Live { SPINNER[self.spinner] } else { "…" };
+                ("✗", Style::color(Color::Red), time, Some("cancelled".to_owned()))
+            }
+            (None, None) if done => ("·", Style::dim(), "not run".to_owned(), None),
+            (None, None) if call.awaits_confirmation => {
+                ("?", Style::color(Color::Yellow), "awaiting confirmation".to_owned(), None)
+            }
+            (None, Some(started)) => {
+                let elapsed = started.elapsed();
+                let time = format!("{:.1}s", elapsed.as_secs_f64());
+                let mark = if self.mode == Mode::Live {
+                    SPINNER[(elapsed.as_millis() / 80) as usize % SPINNER.len()]
+                } else {
+                    "…"
+                };
                 (mark, Style::color(Color::Cyan), time, None)
             }
             (None, None) => ("·", Style::dim(), "waiting".to_owned(), None),
@@ -480,16 +668,17 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// Python-call style, like Agno: `atask1(delay=3)`.
-fn signature(name: &str, arguments: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(arguments) {
+/// Python-call style, like Agno: `atask1(delay=3)`; made inert, on one line.
+pub(crate) fn signature(name: &str, arguments: &str) -> String {
+    let signature = match serde_json::from_str::<serde_json::Value>(arguments) {
         Ok(serde_json::Value::Object(map)) => {
             let args: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("{name}({})", args.join(", "))
         }
         _ if arguments.trim().is_empty() => format!("{name}()"),
         _ => format!("{name}({arguments})"),
-    }
+    };
+    inert_line(&signature).into_owned()
 }
 
 /// One bar per call on a shared time axis: where each started, how long it ran.
@@ -520,6 +709,25 @@ fn timeline(batch: &BatchView, inner: usize) -> Vec<Line> {
         lines.push(line);
     }
     lines
+}
+
+/// The exit status for a program whose work ends with `print_response`: success; 130 after Ctrl-C,
+/// as shells expect of an interrupted program; 1 after any other failure. `print_response` has
+/// already reported the failure, so returning this from `main` (rather than the error, which
+/// `main` would print a second time, as a `Debug` dump) keeps the report to one line.
+///
+/// ```
+/// use std::process::ExitCode;
+///
+/// assert_eq!(fanout::print::exit_code(&Ok(())), ExitCode::SUCCESS);
+/// assert_eq!(fanout::print::exit_code(&Err(fanout::Error::cancelled())), ExitCode::from(130));
+/// ```
+pub fn exit_code(printed: &crate::Result<()>) -> ExitCode {
+    match printed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is_cancelled() => ExitCode::from(130),
+        Err(_) => ExitCode::FAILURE,
+    }
 }
 
 fn status_note(output: &RunOutput) -> Option<String> {

@@ -1,7 +1,11 @@
 //! Styled text: spans with a style, rendered with ANSI escapes or as plain text; width-aware
 //! wrapping that never splits an escape code (styles are applied after wrapping).
 
+use std::borrow::Cow;
+
 use unicode_width::UnicodeWidthStr;
+
+use crate::terminal::inert_line;
 
 /// Text attributes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,27 +41,29 @@ impl Style {
         Style { color: Some(color), ..Style::PLAIN }
     }
 
-    fn ansi(self) -> String {
-        let mut codes: Vec<&str> = Vec::new();
-        if self.bold {
-            codes.push("1");
-        }
-        if self.dim {
-            codes.push("2");
-        }
-        if self.italic {
-            codes.push("3");
-        }
-        codes.push(match self.color {
+    /// Append the SGR sequence of this style to `out`; false (nothing written) for plain text.
+    fn write_ansi(self, out: &mut String) -> bool {
+        let color = match self.color {
             Some(Color::Red) => "31",
             Some(Color::Green) => "32",
             Some(Color::Yellow) => "33",
             Some(Color::Blue) => "34",
             Some(Color::Cyan) => "36",
             None => "",
-        });
-        codes.retain(|c| !c.is_empty());
-        if codes.is_empty() { String::new() } else { format!("\x1b[{}m", codes.join(";")) }
+        };
+        let codes = [(self.bold, "1"), (self.dim, "2"), (self.italic, "3"), (!color.is_empty(), color)];
+        let mut first = true;
+        for (on, code) in codes {
+            if on {
+                out.push_str(if first { "\x1b[" } else { ";" });
+                out.push_str(code);
+                first = false;
+            }
+        }
+        if !first {
+            out.push('m');
+        }
+        !first
     }
 }
 
@@ -73,11 +79,11 @@ impl Line {
     }
 
     pub(crate) fn styled(text: impl Into<String>, style: Style) -> Self {
-        Line { spans: vec![(text.into(), style)] }
+        Line { spans: vec![(inert_span(text.into()), style)] }
     }
 
     pub(crate) fn push(&mut self, text: impl Into<String>, style: Style) {
-        self.spans.push((text.into(), style));
+        self.spans.push((inert_span(text.into()), style));
     }
 
     pub(crate) fn width(&self) -> usize {
@@ -86,18 +92,24 @@ impl Line {
 
     /// The text with ANSI styles when `color`, plain otherwise.
     pub(crate) fn render(&self, color: bool) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.spans.iter().map(|(t, _)| t.len() + 12).sum());
         for (text, style) in &self.spans {
-            let code = if color { style.ansi() } else { String::new() };
-            if code.is_empty() {
-                out.push_str(text);
-            } else {
-                out.push_str(&code);
-                out.push_str(text);
+            let styled = color && style.write_ansi(&mut out);
+            out.push_str(text);
+            if styled {
                 out.push_str("\x1b[0m");
             }
         }
         out
+    }
+}
+
+/// The last line of defence: whatever reaches a span is inert, even if a caller forgot. Text is
+/// made inert where it comes in, before it is measured, so this normally changes nothing.
+fn inert_span(text: String) -> String {
+    match inert_line(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(clean) => clean,
     }
 }
 
@@ -199,6 +211,13 @@ mod tests {
         let lines = wrap(&words("日本語のテキスト です"), 10, "");
         assert!(lines.iter().all(|l| l.width() <= 10), "{lines:?}");
         assert_eq!(lines.iter().map(|l| l.render(false)).collect::<String>(), "日本語のテキストです");
+    }
+
+    #[test]
+    fn spans_are_inert_whatever_the_caller_passes() {
+        let mut line = Line::plain("a\x1b[2J");
+        line.push("\u{9b}31m\n", Style::bold());
+        assert_eq!(line.render(false), "a␛[2J\\u{9b}31m␊");
     }
 
     #[test]
