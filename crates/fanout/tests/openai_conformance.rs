@@ -1,0 +1,724 @@
+//! Conformance of `OpenAIChat` with what OpenAI-compatible servers really send: every recorded
+//! reply of `shared/recorded-streams/openai-chat/` (OpenAI, Azure, Groq, DeepSeek, Mistral, xAI,
+//! Qwen, Moonshot, Perplexity) replayed over loopback, streamed and whole, checked for text,
+//! reasoning, every call, usage and finish reason; then the quirks other clients were bitten by,
+//! written by hand.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fanout::Error;
+use fanout::model::{FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, Usage};
+use fanout::models::openai::OpenAIChat;
+use fanout::tool::{ToolCall, ToolDefinition};
+use fanout_testserver::{Raw, Reply, Script, Server};
+use futures::StreamExt;
+use serde_json::json;
+
+/// The recorded replies, or `None` (with a notice) when they are missing outside CI.
+fn recorded_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/recorded-streams/openai-chat");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing: CI must have the recorded replies",
+        dir.display()
+    );
+    eprintln!("notice: {} is missing; the recorded-reply conformance cases are skipped", dir.display());
+    None
+}
+
+/// What a turn came to, streamed or whole.
+#[derive(Debug, Default, PartialEq)]
+struct Turn {
+    text: String,
+    reasoning: String,
+    calls: Vec<ToolCall>,
+    usage: Option<Usage>,
+    /// How many usage deltas came: one at most.
+    usages: usize,
+    finish: Option<FinishReason>,
+}
+
+impl Turn {
+    fn from_deltas(deltas: Vec<ModelDelta>) -> Self {
+        let mut turn = Turn::default();
+        for delta in deltas {
+            match delta {
+                ModelDelta::Text(t) => turn.text.push_str(&t),
+                ModelDelta::Reasoning(t) => turn.reasoning.push_str(&t),
+                ModelDelta::ToolCall { index, call } => {
+                    assert_eq!(index, turn.calls.len(), "calls are numbered by position");
+                    turn.calls.push(call);
+                }
+                ModelDelta::Usage(u) => {
+                    turn.usages += 1;
+                    turn.usage = Some(u);
+                }
+                ModelDelta::Finish(f) => turn.finish = Some(f),
+                ModelDelta::Replay(_) => {}
+            }
+        }
+        turn
+    }
+
+    fn from_response(response: ModelResponse) -> Self {
+        Turn {
+            text: response.content.unwrap_or_default(),
+            reasoning: response.reasoning.unwrap_or_default(),
+            calls: response.tool_calls,
+            usage: response.usage,
+            usages: usize::from(response.usage.is_some()),
+            finish: response.finish_reason,
+        }
+    }
+}
+
+fn request() -> ModelRequest {
+    let tool = |name: &str| {
+        Arc::new(ToolDefinition {
+            name: name.into(),
+            description: "A tool".into(),
+            parameters: json!({"type": "object", "properties": {}}),
+            strict: false,
+        })
+    };
+    ModelRequest {
+        messages: vec![Message::user("What is the weather in San Francisco?")],
+        tools: Arc::from(vec![tool("weather"), tool("cityAttractions")]),
+        ..ModelRequest::default()
+    }
+}
+
+fn model(server: &Server) -> OpenAIChat {
+    OpenAIChat::new("gpt-test").api_key("sk-test").base_url(server.url())
+}
+
+/// SSE events as a server sends them, each `data: <json>`, then `data: [DONE]`.
+fn sse<S: AsRef<str>>(events: &[S]) -> Reply {
+    let data = events.iter().map(|e| (None::<String>, e.as_ref().to_owned()));
+    Reply::raw(Raw::sse(data.chain([(None, "[DONE]".to_owned())])))
+}
+
+/// Stream one reply through `OpenAIChat` over loopback.
+async fn stream(reply: Reply) -> Result<Turn, (Turn, Error)> {
+    let server = Server::start(Script::sequence([reply])).await.unwrap();
+    let model = model(&server);
+    let request = request();
+    let mut deltas = Vec::new();
+    let mut stream = model.stream(&request);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(delta) => deltas.push(delta),
+            Err(err) => return Err((Turn::from_deltas(deltas), err)),
+        }
+    }
+    Ok(Turn::from_deltas(deltas))
+}
+
+/// Get one whole reply through `OpenAIChat` over loopback.
+async fn complete(body: &str) -> fanout::Result<Turn> {
+    let server = Server::start(Script::sequence([Reply::raw(Raw::json(200, body))])).await.unwrap();
+    model(&server).complete(&request()).await.map(Turn::from_response)
+}
+
+enum Text {
+    Exact(&'static str),
+    Long { chars: usize, starts: &'static str, ends: &'static str },
+}
+
+impl Text {
+    fn check(expected: &Option<Text>, actual: &str) -> Result<(), String> {
+        let ok = match expected {
+            None => actual.is_empty(),
+            Some(Text::Exact(text)) => actual == *text,
+            Some(Text::Long { chars, starts, ends }) => {
+                actual.chars().count() == *chars && actual.starts_with(starts) && actual.ends_with(ends)
+            }
+        };
+        if ok { Ok(()) } else { Err(format!("got {} chars: {:?}", actual.chars().count(), truncate(actual))) }
+    }
+}
+
+fn truncate(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 80 {
+        text.to_owned()
+    } else {
+        format!(
+            "{}…{}",
+            chars[..40].iter().collect::<String>(),
+            chars[chars.len() - 40..].iter().collect::<String>()
+        )
+    }
+}
+
+/// The expected outcome of one recorded reply. Text is compared whole when short, else by
+/// length in characters and its first and last 30.
+struct Case {
+    file: &'static str,
+    text: Option<Text>,
+    reasoning: Option<Text>,
+    /// `(id, name, arguments)`.
+    calls: &'static [(&'static str, &'static str, &'static str)],
+    /// `[input, output, total, cached input, reasoning]`.
+    usage: Option<[u64; 5]>,
+    finish: &'static str,
+}
+
+impl Case {
+    fn check(&self, turn: &Turn) -> Result<(), String> {
+        Text::check(&self.text, &turn.text).map_err(|e| format!("text: {e}"))?;
+        Text::check(&self.reasoning, &turn.reasoning).map_err(|e| format!("reasoning: {e}"))?;
+        let calls: Vec<(&str, &str, &str)> =
+            turn.calls.iter().map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str())).collect();
+        if calls != self.calls {
+            return Err(format!("calls: {calls:?}"));
+        }
+        let usage = turn.usage.map(|u| {
+            [u.input_tokens, u.output_tokens, u.total_tokens, u.cached_input_tokens, u.reasoning_tokens]
+        });
+        if usage != self.usage || turn.usages > 1 {
+            return Err(format!("usage: {usage:?} in {} deltas", turn.usages));
+        }
+        if turn.finish != Some(FinishReason::from_wire(self.finish)) {
+            return Err(format!("finish: {:?}", turn.finish));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_recorded_reply_reads_as_the_provider_meant_it() {
+    let Some(dir) = recorded_dir() else { return };
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.retain(|f| f.ends_with(".json") || f.ends_with(".jsonl"));
+    files.sort();
+    let listed: Vec<&str> = CASES.iter().map(|c| c.file).collect();
+    assert_eq!(files, listed, "every recorded reply has exactly one case");
+    let mut failures = Vec::new();
+    for case in CASES {
+        let text = std::fs::read_to_string(dir.join(case.file)).unwrap();
+        let turn = if case.file.ends_with(".jsonl") {
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            stream(sse(&lines)).await.map_err(|(_, err)| err.to_string())
+        } else {
+            complete(&text).await.map_err(|err| err.to_string())
+        };
+        if let Err(problem) = turn.and_then(|turn| case.check(&turn)) {
+            failures.push(format!("{}: {problem}", case.file));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} recorded replies misread:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+}
+
+const CASES: &[Case] = &[
+    Case {
+        file: "alibaba--alibaba-reasoning.json",
+        text: Some(Text::Long {
+            chars: 950,
+            starts: "The word **\"strawberry\"** cont",
+            ends: "rns 3\n  ```  \n\n**Answer: 3** 🍓",
+        }),
+        reasoning: Some(Text::Long {
+            chars: 4213,
+            starts: "We are asked: \"How many 'r's a",
+            ends: " 3.\n\nYes.\n\nSo final answer: 3.",
+        }),
+        calls: &[],
+        usage: Some([24, 1668, 1692, 0, 1353]),
+        finish: "stop",
+    },
+    Case {
+        file: "alibaba--alibaba-reasoning.jsonl",
+        text: Some(Text::Long {
+            chars: 816,
+            starts: "The word **\"strawberry\"** cont",
+            ends: "returns `3`).  \n\n**Answer: 3**",
+        }),
+        reasoning: Some(Text::Long {
+            chars: 3301,
+            starts: "We are asked: \"How many 'r's a",
+            ends: " 3.\n\nYes.\n\nSo final answer: 3.",
+        }),
+        calls: &[],
+        usage: Some([24, 1355, 1379, 0, 1084]),
+        finish: "stop",
+    },
+    Case {
+        file: "alibaba--alibaba-text.json",
+        text: Some(Text::Long {
+            chars: 4892,
+            starts: "## The Festival of Forgotten T",
+            ends: "space for what is yet to come.",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([18, 1064, 1082, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "alibaba--alibaba-text.jsonl",
+        text: Some(Text::Long {
+            chars: 3771,
+            starts: "## The Festival of Shared Stor",
+            ends: "ters. We are woven together.\"*",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([18, 779, 797, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "alibaba--alibaba-tool-call.json",
+        text: None,
+        reasoning: None,
+        calls: &[("call_962bfd2ab8f54b89a1161356", "weather", "{\"location\": \"San Francisco\"}")],
+        usage: Some([295, 22, 317, 0, 0]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "alibaba--alibaba-tool-call.jsonl",
+        text: None,
+        reasoning: None,
+        calls: &[("call_eee11723464a4b9eb8cee71d", "weather", "{\"location\": \"San Francisco\"}")],
+        usage: Some([295, 22, 317, 0, 0]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "azure--azure-deepseek-reasoning.1.json",
+        text: Some(Text::Long {
+            chars: 4097,
+            starts: "Absolutely! Based on the most ",
+            ends: "ed — until he let it fly. 🏙️🧡💙",
+        }),
+        reasoning: Some(Text::Long {
+            chars: 3389,
+            starts: "We need to invent a new holida",
+            ends: "answer should be entertaining.",
+        }),
+        calls: &[],
+        usage: Some([19, 1969, 1988, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "azure--azure-deepseek-reasoning.1.jsonl",
+        text: Some(Text::Long {
+            chars: 2661,
+            starts: "Exciting news, Knicks fans—the",
+            ends: "ext April 4—from the logo! 🎯🧡💙",
+        }),
+        reasoning: Some(Text::Long {
+            chars: 3832,
+            starts: "We need to invent a new holida",
+            ends: "ms fun. I'll craft a response.",
+        }),
+        calls: &[],
+        usage: Some([19, 1720, 1739, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "deepseek--deepseek-json.json",
+        text: Some(Text::Exact(
+            "{\n  \"location\": \"San Francisco\",\n  \"condition\": \"cloudy\",\n  \"temperature\": 7\n}",
+        )),
+        reasoning: Some(Text::Long {
+            chars: 558,
+            starts: "I have the result from the wea",
+            ends: "Let me output the JSON object.",
+        }),
+        calls: &[],
+        usage: Some([495, 144, 639, 320, 118]),
+        finish: "stop",
+    },
+    Case {
+        file: "deepseek--deepseek-reasoning.json",
+        text: Some(Text::Long {
+            chars: 107,
+            starts: "The word \"strawberry\" contains",
+            ends: "he \"t\" and two before the \"y\".",
+        }),
+        reasoning: Some(Text::Long {
+            chars: 935,
+            starts: "We are asked: \"How many 'r's a",
+            ends: "'strawberry'?\" So answer is 3.",
+        }),
+        calls: &[],
+        usage: Some([18, 345, 363, 0, 315]),
+        finish: "stop",
+    },
+    Case {
+        file: "deepseek--deepseek-reasoning.jsonl",
+        text: Some(Text::Exact("The word \"strawberry\" contains three \"r\"s.")),
+        reasoning: Some(Text::Long {
+            chars: 606,
+            starts: "We need to count the number of",
+            ends: "es, 3.\n\nThus, the answer is 3.",
+        }),
+        calls: &[],
+        usage: Some([18, 219, 237, 0, 205]),
+        finish: "stop",
+    },
+    Case {
+        file: "deepseek--deepseek-text.json",
+        text: Some(Text::Long {
+            chars: 1375,
+            starts: "## **Holiday Name: Gratitude o",
+            ends: "vish presents, people exchange",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([13, 300, 313, 0, 0]),
+        finish: "length",
+    },
+    Case {
+        file: "deepseek--deepseek-text.jsonl",
+        text: Some(Text::Long {
+            chars: 1855,
+            starts: "## **Holiday Name:** Starlight",
+            ends: "5 minutes of silent looking at",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([13, 400, 413, 0, 0]),
+        finish: "length",
+    },
+    Case {
+        file: "deepseek--deepseek-tool-call.json",
+        text: None,
+        reasoning: Some(Text::Long {
+            chars: 242,
+            starts: "The user is asking for the wea",
+            ends: " me call the weather function.",
+        }),
+        calls: &[("call_00_9V0vrf86Pc9aelHCJMZqnJBo", "weather", "{\"location\": \"San Francisco\"}")],
+        usage: Some([339, 92, 431, 320, 48]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "deepseek--deepseek-tool-call.jsonl",
+        text: None,
+        reasoning: Some(Text::Long {
+            chars: 191,
+            starts: "The user is asking for the wea",
+            ends: "ameter set to \"San Francisco\".",
+        }),
+        calls: &[("call_00_ioIn7yN9p1ZOMNpDLwd4MgAF", "weather", "{\"location\": \"San Francisco\"}")],
+        usage: Some([339, 83, 422, 320, 39]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "groq--groq-reasoning.json",
+        text: Some(Text::Long {
+            chars: 206,
+            starts: "The word \"strawberry\" contains",
+            ends: "th positions. \n\n**Answer:** 3.",
+        }),
+        reasoning: Some(Text::Long {
+            chars: 1724,
+            starts: "Okay, so the user is asking ho",
+            ends: "s. So the answer should be 3.\n",
+        }),
+        calls: &[],
+        usage: Some([17, 649, 666, 0, 570]),
+        finish: "stop",
+    },
+    Case {
+        file: "groq--groq-reasoning.jsonl",
+        text: Some(Text::Long {
+            chars: 347,
+            starts: "The word **\"strawberry\"** is s",
+            ends: "\n**Final Answer**: $\\boxed{3}$",
+        }),
+        reasoning: Some(Text::Long {
+            chars: 2952,
+            starts: "Okay, let me try to figure out",
+            ends: "R's in \"strawberry\" is three.\n",
+        }),
+        calls: &[],
+        usage: Some([17, 1107, 1124, 0, 963]),
+        finish: "stop",
+    },
+    Case {
+        file: "groq--groq-text.json",
+        text: Some(Text::Long {
+            chars: 2953,
+            starts: "I'd like to introduce \"Luminar",
+            ends: " brighter, more radiant world.",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([45, 607, 652, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "groq--groq-text.jsonl",
+        text: Some(Text::Long {
+            chars: 3189,
+            starts: "Introducing \"Luminaria\" - a ne",
+            ends: "iation for the magic of light.",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([45, 662, 707, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "groq--groq-tool-call.json",
+        text: None,
+        reasoning: None,
+        calls: &[("ax9fskhev", "weather", "{}")],
+        usage: Some([218, 15, 233, 0, 0]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "groq--groq-tool-call.jsonl",
+        text: None,
+        reasoning: None,
+        calls: &[("tk85n1k4m", "weather", "{}")],
+        usage: Some([210, 15, 225, 0, 0]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "mistral--mistral-incremental-tool-call.jsonl",
+        text: None,
+        reasoning: None,
+        calls: &[(
+            "chatcmpl-tool-9f149c74c42f265b",
+            "webSearchTool",
+            "{\"query\": \"current Berlin weather\"}",
+        )],
+        usage: Some([171, 14, 185, 128, 0]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "mistral--mistral-reasoning.json",
+        text: Some(Text::Exact("2 + 2 = 4")),
+        reasoning: Some(Text::Exact("The user is asking for 2+2. This is basic arithmetic. 2+2=4.")),
+        calls: &[],
+        usage: Some([10, 46, 56, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "mistral--mistral-reasoning.jsonl",
+        text: Some(Text::Exact("2 + 2 = 4")),
+        reasoning: Some(Text::Exact("The user is asking for 2+2. This is basic arithmetic. 2+2=4.")),
+        calls: &[],
+        usage: Some([10, 46, 56, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "mistral--mistral-text.json",
+        text: Some(Text::Long {
+            chars: 1925,
+            starts: "**Holiday Name: \"World Kindnes",
+            ends: "te it? What would you share? 😊",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([13, 434, 447, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "mistral--mistral-text.jsonl",
+        text: Some(Text::Exact("Hello, world! This is a test response.")),
+        reasoning: None,
+        calls: &[],
+        usage: Some([13, 8, 21, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "mistral--mistral-tool-call.json",
+        text: None,
+        reasoning: None,
+        calls: &[("gSIMJiOkT", "weather", "{\"location\": \"San Francisco\"}")],
+        usage: Some([124, 22, 146, 0, 0]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "mistral--mistral-tool-call.jsonl",
+        text: None,
+        reasoning: None,
+        calls: &[("gSIMJiOkT", "weather", "{\"location\": \"San Francisco\"}")],
+        usage: Some([124, 22, 146, 0, 0]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "moonshotai--moonshotai-reasoning.json",
+        text: Some(Text::Exact("There are three.")),
+        reasoning: Some(Text::Exact("Let me count the letters carefully.")),
+        calls: &[],
+        usage: Some([20, 30, 50, 10, 22]),
+        finish: "stop",
+    },
+    Case {
+        file: "moonshotai--moonshotai-stream.jsonl",
+        text: Some(Text::Exact("Hello!")),
+        reasoning: Some(Text::Exact("Thinking aloud. ")),
+        calls: &[],
+        usage: Some([9, 12, 21, 0, 7]),
+        finish: "stop",
+    },
+    Case {
+        file: "moonshotai--moonshotai-text.json",
+        text: Some(Text::Exact("Hello, world!")),
+        reasoning: None,
+        calls: &[],
+        usage: Some([9, 5, 14, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "moonshotai--moonshotai-tool-call.json",
+        text: None,
+        reasoning: None,
+        calls: &[("call_abc123", "get_weather", "{\"city\":\"Paris\"}")],
+        usage: Some([30, 12, 42, 0, 0]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "openai--azure-model-router.1.jsonl",
+        text: Some(Text::Exact("Capital of Denmark.")),
+        reasoning: None,
+        calls: &[],
+        usage: Some([15, 78, 93, 0, 64]),
+        finish: "stop",
+    },
+    Case {
+        file: "openai--openai-text.json",
+        text: Some(Text::Long {
+            chars: 1842,
+            starts: "**Holiday Name:** Galaxy Day  ",
+            ends: "up and dream beyond our world.",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([16, 363, 379, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "openai--openai-text.jsonl",
+        text: Some(Text::Long {
+            chars: 1724,
+            starts: "**Holiday Name:** Harmony Day\n",
+            ends: "xperiences and mutual respect.",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([16, 300, 316, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "openai-compatible--xai-text.json",
+        text: Some(Text::Exact("Grok")),
+        reasoning: Some(Text::Long {
+            chars: 1367,
+            starts: "First, the user said: \"Say a s",
+            ends: "\nSo, my response will be: Grok",
+        }),
+        calls: &[],
+        usage: Some([12, 2, 334, 2, 320]),
+        finish: "stop",
+    },
+    Case {
+        file: "openai-compatible--xai-text.jsonl",
+        text: Some(Text::Exact("Grok")),
+        reasoning: Some(Text::Long {
+            chars: 1455,
+            starts: "First, the user said: \"Say a s",
+            ends: "just the word.\n\nResponse: Grok",
+        }),
+        calls: &[],
+        usage: Some([12, 2, 354, 11, 340]),
+        finish: "stop",
+    },
+    Case {
+        file: "openai-compatible--xai-tool-call.json",
+        text: None,
+        reasoning: Some(Text::Long {
+            chars: 1194,
+            starts: "First, the user is asking abou",
+            ends: "n Francisco\"}}</function_call>",
+        }),
+        calls: &[("call_46427107", "weather", "{\"location\":\"San Francisco\"}")],
+        usage: Some([307, 26, 588, 244, 255]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "openai-compatible--xai-tool-call.jsonl",
+        text: None,
+        reasoning: Some(Text::Long {
+            chars: 1069,
+            starts: "First, the user is asking abou",
+            ends: "this is the logical next step.",
+        }),
+        calls: &[("call_79382389", "weather", "{\"location\":\"San Francisco\"}")],
+        usage: Some([307, 26, 560, 306, 227]),
+        finish: "tool_calls",
+    },
+    Case {
+        file: "perplexity--perplexity-citations.json",
+        text: Some(Text::Long {
+            chars: 952,
+            starts: "The most recent estimates for ",
+            ends: "us Bureau updates beyond 2024.",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([10, 251, 261, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "perplexity--perplexity-citations.jsonl",
+        text: Some(Text::Exact("The current population of **[2][3]")),
+        reasoning: None,
+        calls: &[],
+        usage: Some([10, 336, 346, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "perplexity--perplexity-text.json",
+        text: Some(Text::Long {
+            chars: 1970,
+            starts: "**EcoVista Day** is a new annu",
+            ends: "sible and forward-thinking.[5]",
+        }),
+        reasoning: None,
+        calls: &[],
+        usage: Some([11, 392, 403, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "perplexity--perplexity-text.jsonl",
+        text: Some(Text::Exact("**EcoVista Day**[1][5]")),
+        reasoning: None,
+        calls: &[],
+        usage: Some([11, 434, 445, 0, 0]),
+        finish: "stop",
+    },
+    Case {
+        file: "xai--xai-text.jsonl",
+        text: Some(Text::Exact("Hello")),
+        reasoning: Some(Text::Exact("First, the user said")),
+        calls: &[],
+        usage: Some([12, 1, 303, 11, 290]),
+        finish: "stop",
+    },
+    Case {
+        file: "xai--xai-tool-call.jsonl",
+        text: None,
+        reasoning: Some(Text::Exact("First, the user is")),
+        calls: &[("call_55117580", "weather", "{\"location\":\"San Francisco\"}")],
+        usage: Some([291, 26, 513, 290, 196]),
+        finish: "tool_calls",
+    },
+];
