@@ -14,7 +14,7 @@ use fanout::models::openai::OpenAIChat;
 use fanout::tool::{ToolCall, ToolDefinition};
 use fanout_testserver::{Raw, Reply, Script, Server};
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The recorded replies, or `None` (with a notice) when they are missing outside CI.
 fn recorded_dir() -> Option<PathBuf> {
@@ -722,3 +722,357 @@ const CASES: &[Case] = &[
         finish: "tool_calls",
     },
 ];
+
+// ---------------------------------------------------------------------------------------------
+// Quirks, written by hand.
+
+/// A chunk with one choice whose delta is `delta`.
+fn chunk(delta: Value) -> String {
+    json!({"choices": [{"index": 0, "delta": delta, "finish_reason": null}]}).to_string()
+}
+
+/// A chunk carrying tool-call fragments.
+fn calls(fragments: Value) -> String {
+    chunk(json!({"tool_calls": fragments}))
+}
+
+/// The closing chunk: finish reason (and usage).
+fn finish(reason: &str) -> String {
+    json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
+    .to_string()
+}
+
+fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
+    ToolCall::new(id, name, arguments)
+}
+
+/// The deltas of one streamed reply, in order.
+async fn deltas(events: &[String]) -> Vec<ModelDelta> {
+    let server = Server::start(Script::sequence([sse(events)])).await.unwrap();
+    let model = model(&server);
+    let request = request();
+    model.stream(&request).map(|d| d.unwrap()).collect().await
+}
+
+#[tokio::test]
+async fn qwen_empty_fragments_after_a_complete_call_change_nothing() {
+    let turn = stream(sse(&[
+        calls(json!([{"index": 0, "id": "call_a", "type": "function", "function": {"name": "weather", "arguments": ""}}])),
+        calls(json!([{"index": 0, "id": "", "type": "function", "function": {"arguments": "{\"city\": \"Rome\"}"}}])),
+        calls(json!([{"index": 0, "id": "", "type": "function", "function": {"arguments": ""}}])),
+        calls(json!([{"index": 1, "id": "call_b", "type": "function", "function": {"name": "weather", "arguments": "{}"}}])),
+        calls(json!([{"index": 1, "id": "call_b", "function": {"name": "weather", "arguments": " "}}])),
+        calls(json!([{"index": 0, "id": "", "type": "function", "function": {"arguments": ""}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(
+        turn.calls,
+        [call("call_a", "weather", r#"{"city": "Rome"}"#), call("call_b", "weather", "{}")]
+    );
+
+    // Anything more than whitespace after a call is complete is a broken stream, said precisely.
+    let (_, err) = stream(sse(&[
+        calls(json!([{"index": 0, "id": "call_a", "function": {"name": "weather", "arguments": "{}"}}])),
+        calls(json!([{"index": 0, "function": {"arguments": "{\"x\": 1}"}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "openai sent an invalid response: a fragment for tool call 0 arrived after that call was complete"
+    );
+}
+
+#[tokio::test]
+async fn content_as_a_list_of_parts_streamed_and_whole() {
+    let turn = stream(sse(&[
+        chunk(json!({"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "Two and "}]}]})),
+        chunk(json!({"content": [{"type": "thinking", "thinking": "two."}, {"type": "reference", "reference_ids": [1]}]})),
+        chunk(json!({"content": [{"type": "text", "text": "4"}, {"type": "image_url", "image_url": "x"}]})),
+        chunk(json!({"content": []})),
+        finish("stop"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!((turn.reasoning.as_str(), turn.text.as_str()), ("Two and two.", "4"));
+
+    let whole = json!({"choices": [{"message": {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": [{"type": "text", "text": "Sum."}]}, {"type": "text", "text": "4"}]},
+        "finish_reason": "stop"}]});
+    let turn = complete(&whole.to_string()).await.unwrap();
+    assert_eq!((turn.reasoning.as_str(), turn.text.as_str()), ("Sum.", "4"));
+}
+
+#[tokio::test]
+async fn reasoning_from_either_field_never_twice() {
+    let turn = stream(sse(&[
+        chunk(json!({"reasoning": "a"})),
+        chunk(json!({"reasoning_content": "b"})),
+        // Some servers send both fields with the same text.
+        chunk(json!({"reasoning_content": "c", "reasoning": "c"})),
+        chunk(json!({"content": "ok"})),
+        finish("stop"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!((turn.reasoning.as_str(), turn.text.as_str()), ("abc", "ok"));
+}
+
+#[tokio::test]
+async fn interleaved_calls_each_start_when_their_own_arguments_are_complete() {
+    let deltas = deltas(&[
+        calls(json!([{"index": 0, "id": "c0", "function": {"name": "weather", "arguments": ""}}])),
+        calls(json!([{"index": 1, "id": "c1", "function": {"name": "cityAttractions", "arguments": ""}}])),
+        calls(json!([{"index": 0, "function": {"arguments": "{\"city\":"}}])),
+        calls(json!([{"index": 1, "function": {"arguments": "{\"city\":"}}])),
+        calls(json!([{"index": 0, "function": {"arguments": "\"Rome\"}"}}])),
+        chunk(json!({"reasoning_content": "(marker)"})),
+        calls(json!([{"index": 1, "function": {"arguments": "\"Oslo\"}"}}])),
+        finish("tool_calls"),
+    ])
+    .await;
+    assert_eq!(
+        deltas[..4],
+        [
+            // Call 0 is out as soon as its object closes: before the marker and call 1's end.
+            ModelDelta::ToolCall { index: 0, call: call("c0", "weather", r#"{"city":"Rome"}"#) },
+            ModelDelta::Reasoning("(marker)".into()),
+            ModelDelta::ToolCall { index: 1, call: call("c1", "cityAttractions", r#"{"city":"Oslo"}"#) },
+            ModelDelta::Finish(FinishReason::ToolCalls),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_call_is_not_complete_because_the_next_one_began() {
+    // A no-argument call streamed as "" and then "{}" after the next call began.
+    let turn = stream(sse(&[
+        calls(json!([{"index": 0, "id": "c0", "function": {"name": "weather", "arguments": ""}}])),
+        calls(json!([{"index": 1, "id": "c1", "function": {"name": "weather", "arguments": ""}}])),
+        calls(json!([{"index": 0, "function": {"arguments": "{}"}}])),
+        calls(json!([{"index": 1, "function": {"arguments": "{\"city\":\"Oslo\"}"}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(turn.calls, [call("c0", "weather", "{}"), call("c1", "weather", r#"{"city":"Oslo"}"#)]);
+}
+
+#[tokio::test]
+async fn sparse_indices_are_numbered_by_position() {
+    let turn = stream(sse(&[
+        calls(json!([{"index": 3, "id": "c3", "function": {"name": "weather", "arguments": "{\"a\":"}}])),
+        calls(json!([{"index": 7, "id": "c7", "function": {"name": "weather", "arguments": "{\"b\":2}"}}])),
+        calls(json!([{"index": 3, "function": {"arguments": "1}"}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(turn.calls, [call("c3", "weather", r#"{"a":1}"#), call("c7", "weather", r#"{"b":2}"#)]);
+}
+
+#[tokio::test]
+async fn several_calls_in_one_chunk_with_and_without_index() {
+    for indexed in [true, false] {
+        let mut fragments = json!([
+            {"index": 0, "id": "c0", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}},
+            {"index": 1, "id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}},
+            {"index": 2, "id": "c2", "type": "function", "function": {"name": "cityAttractions", "arguments": "{}"}}
+        ]);
+        if !indexed {
+            for fragment in fragments.as_array_mut().unwrap() {
+                fragment.as_object_mut().unwrap().remove("index");
+            }
+        }
+        let turn = stream(sse(&[calls(fragments), finish("tool_calls")])).await.unwrap();
+        assert_eq!(
+            turn.calls,
+            [
+                call("c0", "weather", r#"{"city":"Rome"}"#),
+                call("c1", "weather", r#"{"city":"Oslo"}"#),
+                call("c2", "cityAttractions", "{}")
+            ],
+            "indexed = {indexed}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn calls_without_index_in_pieces_and_whole() {
+    // Pieces without index continue the call of the last id.
+    let turn = stream(sse(&[
+        calls(json!([{"id": "c0", "function": {"name": "weather", "arguments": "{\"ci"}}])),
+        calls(json!([{"function": {"arguments": "ty\":\"Rome\"}"}}])),
+        calls(json!([{"id": "c1", "function": {"name": "weather", "arguments": ""}}])),
+        calls(json!([{"function": {"arguments": "{}"}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(turn.calls, [call("c0", "weather", r#"{"city":"Rome"}"#), call("c1", "weather", "{}")]);
+
+    // Neither index nor id, each call whole in its chunk: a name after a complete call starts
+    // the next one.
+    let turn = stream(sse(&[
+        calls(json!([{"function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}}])),
+        calls(json!([{"function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(turn.calls.len(), 2);
+    assert_eq!(turn.calls[1].arguments, r#"{"city":"Oslo"}"#);
+
+    // Every call numbered 0, told apart by their ids.
+    let turn = stream(sse(&[
+        calls(json!([{"index": 0, "id": "c0", "function": {"name": "weather", "arguments": "{}"}}])),
+        calls(json!([{"index": 0, "id": "c1", "function": {"name": "cityAttractions", "arguments": "{}"}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(turn.calls, [call("c0", "weather", "{}"), call("c1", "cityAttractions", "{}")]);
+}
+
+#[tokio::test]
+async fn calls_without_ids_get_unique_ones() {
+    let turn = stream(sse(&[
+        calls(json!([{"index": 0, "function": {"name": "weather", "arguments": "{}"}}])),
+        calls(json!([{"index": 1, "id": null, "function": {"name": "weather", "arguments": "{}"}}])),
+        calls(json!([{"index": 2, "id": "", "function": {"name": "weather", "arguments": "{}"}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    let whole = json!({"choices": [{"message": {"tool_calls": [{"function": {"name": "weather", "arguments": "{}"}}]},
+        "finish_reason": "tool_calls"}]});
+    let whole = complete(&whole.to_string()).await.unwrap();
+    let mut ids: Vec<&str> = turn.calls.iter().chain(&whole.calls).map(|c| c.id.as_str()).collect();
+    assert!(ids.iter().all(|id| id.starts_with("call_") && id.len() >= 20), "{ids:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "unique");
+}
+
+#[tokio::test]
+async fn empty_arguments_of_a_tool_without_parameters_are_an_empty_object() {
+    let turn = stream(sse(&[
+        calls(json!([{"index": 0, "id": "c0", "function": {"name": "weather", "arguments": ""}}])),
+        calls(json!([{"index": 1, "id": "c1", "function": {"name": "weather", "arguments": null}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(turn.calls, [call("c0", "weather", "{}"), call("c1", "weather", "{}")]);
+
+    let whole = json!({"choices": [{"message": {"tool_calls": [
+        {"id": "c0", "type": "function", "function": {"name": "weather", "arguments": ""}},
+        {"id": "c1", "type": "function", "function": {"name": "weather"}},
+        // Some servers send the arguments as an object.
+        {"id": "c2", "type": "function", "function": {"name": "weather", "arguments": {"city": "Rome"}}}]},
+        "finish_reason": "tool_calls"}]});
+    let turn = complete(&whole.to_string()).await.unwrap();
+    assert_eq!(
+        turn.calls,
+        [
+            call("c0", "weather", "{}"),
+            call("c1", "weather", "{}"),
+            call("c2", "weather", r#"{"city":"Rome"}"#)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn null_in_every_optional_field() {
+    let turn = stream(sse(&[
+        json!({"id": null, "object": null, "created": null, "model": null, "choices": null, "usage": null, "error": null})
+            .to_string(),
+        json!({"choices": [{"index": null, "delta": null, "finish_reason": null, "logprobs": null}]}).to_string(),
+        json!({"choices": [{"index": 0, "delta": {"role": null, "content": null, "reasoning_content": null,
+            "reasoning": null, "refusal": null, "tool_calls": null}, "finish_reason": null}], "x_groq": null})
+        .to_string(),
+        calls(json!([{"index": 0, "id": "c0", "type": null, "function": {"name": "weather", "arguments": null}}])),
+        calls(json!([{"index": 0, "id": null, "type": null, "function": {"name": null, "arguments": "{}"}}])),
+        calls(json!([{"index": 0, "id": null, "type": null, "function": null}])),
+        chunk(json!({"content": "done"})),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": null, "total_tokens": null,
+                "prompt_tokens_details": null, "completion_tokens_details": {"reasoning_tokens": null}}})
+        .to_string(),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(turn.calls, [call("c0", "weather", "{}")]);
+    assert_eq!(turn.text, "done");
+    assert_eq!(turn.usage, Some(Usage { input_tokens: 5, total_tokens: 5, ..Usage::default() }));
+
+    let whole = json!({"id": null, "choices": [{"index": null, "message": {"role": "assistant", "content": null,
+        "reasoning_content": null, "tool_calls": null, "refusal": null}, "finish_reason": null, "logprobs": null}],
+        "usage": {"prompt_tokens": null, "completion_tokens": 2, "total_tokens": null,
+            "prompt_tokens_details": null, "completion_tokens_details": null}});
+    let turn = complete(&whole.to_string()).await.unwrap();
+    assert_eq!(
+        turn,
+        Turn {
+            usage: Some(Usage { output_tokens: 2, total_tokens: 2, ..Usage::default() }),
+            usages: 1,
+            ..Turn::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn usage_wherever_servers_put_it() {
+    // Groq's x_groq only; a count sent as a float; an odd usage object costs nothing else.
+    let turn = stream(sse(&[
+        chunk(json!({"content": "hi"})),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "x_groq": {"id": "req_1", "usage": {"prompt_tokens": 12.0, "completion_tokens": 3, "total_tokens": 15}}})
+        .to_string(),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(
+        turn.usage,
+        Some(Usage { input_tokens: 12, output_tokens: 3, total_tokens: 15, ..Usage::default() })
+    );
+    let turn = stream(sse(&[
+        chunk(json!({"content": "hi"})),
+        json!({"choices": [{"delta": {}, "finish_reason": "stop"}], "usage": "n/a"}).to_string(),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!((turn.text.as_str(), turn.usage), ("hi", None));
+}
+
+const WRAPPER_ARGUMENTS: &str = r#"{"tool_uses":[{"recipient_name":"functions.weather","parameters":{"city":"Rome"}},{"recipient_name":"functions.cityAttractions","parameters":{"city":"Oslo"}}]}"#;
+
+#[tokio::test]
+async fn a_parallel_wrapper_becomes_its_calls_streamed_and_whole() {
+    let (head, tail) = WRAPPER_ARGUMENTS.split_at(40);
+    let turn = stream(sse(&[
+        calls(json!([{"index": 0, "id": "call_w", "type": "function", "function": {"name": "multi_tool_use.parallel", "arguments": ""}}])),
+        calls(json!([{"index": 0, "function": {"arguments": head}}])),
+        calls(json!([{"index": 0, "function": {"arguments": tail}}])),
+        calls(json!([{"index": 1, "id": "call_x", "type": "function", "function": {"name": "weather", "arguments": "{}"}}])),
+        finish("tool_calls"),
+    ]))
+    .await
+    .unwrap();
+    let expected = [
+        call("call_w_0", "weather", r#"{"city":"Rome"}"#),
+        call("call_w_1", "cityAttractions", r#"{"city":"Oslo"}"#),
+        call("call_x", "weather", "{}"),
+    ];
+    assert_eq!(turn.calls, expected);
+
+    let whole = json!({"choices": [{"message": {"tool_calls": [
+        {"id": "call_w", "type": "function", "function": {"name": "multi_tool_use.parallel", "arguments": WRAPPER_ARGUMENTS}},
+        {"id": "call_x", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]},
+        "finish_reason": "tool_calls"}]});
+    assert_eq!(complete(&whole.to_string()).await.unwrap().calls, expected);
+}
