@@ -1,5 +1,5 @@
 //! OpenAI Chat Completions, for api.openai.com and any compatible server; the
-//! [presets](presets) configure it for Groq, DeepSeek, Ollama, Azure and a dozen others.
+//! [presets] configure it for Groq, DeepSeek, Ollama, Azure and a dozen others.
 //!
 //! Configured like the official SDKs: `OPENAI_API_KEY`, `OPENAI_BASE_URL` (default
 //! `https://api.openai.com/v1`), `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`; each can be overridden.
