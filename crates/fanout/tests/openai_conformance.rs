@@ -1118,3 +1118,13 @@ async fn calls_written_as_text_only_when_asked() {
     );
     assert_eq!(turn.finish, Some(FinishReason::ToolCalls));
 }
+
+#[tokio::test]
+async fn done_without_a_finish_reason_ends_a_turn_that_said_something() {
+    let turn =
+        stream(sse(&[chunk(json!({"content": "Hel"})), chunk(json!({"content": "lo"}))])).await.unwrap();
+    assert_eq!((turn.text.as_str(), turn.finish), ("Hello", None));
+    // Nothing at all before `[DONE]` is a broken turn.
+    let (_, err) = stream(sse(&[chunk(json!({"role": "assistant"}))])).await.unwrap_err();
+    assert!(err.is_incomplete_stream(), "{err}");
+}

@@ -56,6 +56,8 @@ pub(crate) struct Assembler {
     text_calls: Option<TextCalls>,
     /// Whether any call was written as text.
     called_in_text: bool,
+    /// Whether text or reasoning arrived (the queue is drained as it goes, so it cannot tell).
+    any_output: bool,
     finish: Option<FinishReason>,
     done: bool,
 }
@@ -79,6 +81,7 @@ impl Assembler {
             reasoning: String::new(),
             text_calls: None,
             called_in_text: false,
+            any_output: false,
             finish: None,
             done: false,
         }
@@ -98,7 +101,7 @@ impl Assembler {
         if data.trim() == "[DONE]" {
             self.done = true;
             if self.finish.is_none() {
-                if self.calls.is_empty() && out.is_empty() && self.position == 0 && self.usage.is_none() {
+                if self.calls.is_empty() && !self.any_output && self.usage.is_none() {
                     // `[DONE]` without a finish reason and without any output is a broken turn.
                     return Err(self.incomplete("[DONE] arrived before any output or finish reason"));
                 }
@@ -125,12 +128,14 @@ impl Assembler {
         if let Some(choice) = chunk.choices.into_iter().next() {
             let mut delta = choice.delta;
             if let Some(text) = delta.take_reasoning().filter(|t| !t.is_empty()) {
+                self.any_output = true;
                 if self.replay_reasoning {
                     self.reasoning.push_str(&text);
                 }
                 out.push_back(ModelDelta::Reasoning(text));
             }
             if let Some(text) = delta.content.text.filter(|t| !t.is_empty()) {
+                self.any_output = true;
                 self.on_text(text, out);
             }
             for fragment in delta.tool_calls {
