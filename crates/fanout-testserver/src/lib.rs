@@ -279,6 +279,8 @@ pub struct Received {
     pub at: Instant,
     /// Its path.
     pub path: String,
+    /// Its query string (`api-version=…`), if any.
+    pub query: Option<String>,
     /// The `authorization` header.
     pub authorization: Option<String>,
     /// The JSON body (`Value::Null` if it was not JSON).
@@ -390,6 +392,7 @@ type Body = BoxBody<Bytes, std::io::Error>;
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let at = Instant::now();
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let headers = req
         .headers()
@@ -409,7 +412,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let prompt_tokens = (bytes.len() / 4) as u64;
     // Logged after the reply is chosen so the (possibly megabytes large) body is moved, not copied.
     if let Ok(mut received) = shared.received.lock() {
-        received.push(Received { at, path: path.clone(), authorization, body, headers });
+        received.push(Received { at, path: path.clone(), query, authorization, body, headers });
     }
     shared.arrived.notify_waiters();
     let Some(reply) = reply else {

@@ -5,13 +5,15 @@
 //! ```
 //!
 //! With `OPENAI_API_KEY` set (and optionally `OPENAI_BASE_URL` for any OpenAI-compatible server)
-//! it talks to `gpt-5-mini`; without it, it runs on fanout's built-in scripted model and says so.
+//! it talks to `gpt-5-mini`; `FANOUT_MODEL=provider:model` picks any other provider
+//! (`groq:llama-3.3-70b-versatile`, `ollama:qwen3` …); without a key it runs on fanout's
+//! built-in scripted model and says so.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use fanout::models::from_env_or_scripted;
 use fanout::models::scripted::ScriptedModel;
-use fanout::models::{openai::OpenAIChat, openai_or_scripted};
 use fanout::prelude::*;
 
 /// Simulate a task that takes a random amount of time to complete
@@ -62,7 +64,7 @@ async fn atask3(delay: u64) -> String {
 #[tokio::main]
 async fn main() -> fanout::Result<ExitCode> {
     let agent = Agent::builder()
-        .model(openai_or_scripted(OpenAIChat::new("gpt-5-mini"), offline_model()))
+        .model(from_env_or_scripted("openai:gpt-5-mini", offline_model())?)
         .tools(tools![atask2, atask1, atask3])
         .markdown(true)
         .build()?;

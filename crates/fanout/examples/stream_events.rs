@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use fanout::models::from_env_or_scripted;
 use fanout::models::scripted::{ScriptedModel, Turn};
-use fanout::models::{openai::OpenAIChat, openai_or_scripted};
 use fanout::prelude::*;
 use fanout::terminal::inert;
 use futures::StreamExt;
@@ -26,7 +26,7 @@ async fn fetch(key: String, millis: u64) -> String {
 #[tokio::main]
 async fn main() -> fanout::Result<()> {
     let agent = Agent::builder()
-        .model(openai_or_scripted(OpenAIChat::new("gpt-5-mini"), offline_model()))
+        .model(from_env_or_scripted("openai:gpt-5-mini", offline_model())?)
         .tool(fetch)
         .build()?;
     let mut events = agent.run_stream("Fetch the value of `alpha`, taking 500 ms");

@@ -9,8 +9,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use fanout::models::from_env_or_scripted;
 use fanout::models::scripted::ScriptedModel;
-use fanout::models::{openai::OpenAIChat, openai_or_scripted};
 use fanout::prelude::*;
 
 /// Simulate a task that takes a random amount of time to complete
@@ -60,7 +60,7 @@ fn task3(delay: u64) -> String {
 
 fn main() -> fanout::Result<ExitCode> {
     let agent = Agent::builder()
-        .model(openai_or_scripted(OpenAIChat::new("gpt-5-mini"), offline_model()))
+        .model(from_env_or_scripted("openai:gpt-5-mini", offline_model())?)
         .tools(tools![task2, task1, task3])
         .markdown(true)
         .build()?;

@@ -18,43 +18,7 @@ pub mod retry;
 pub mod terminal;
 pub mod tool;
 
-/// Models: the [`Model`](crate::models::Model) trait and its request, message and delta types, and the providers by
-/// the names Agno users know: `fanout::models::openai::OpenAIChat`.
-pub mod models {
-    pub use crate::model::{
-        DeltaStream, FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, Replay,
-        ToolChoice, Usage, anthropic, google, openai, scripted,
-    };
-
-    use std::sync::Arc;
-
-    /// The examples' model: `openai` when `OPENAI_API_KEY` is set, otherwise `offline` — a
-    /// [`ScriptedModel`](scripted::ScriptedModel) — after saying so on stderr, with how to switch.
-    ///
-    /// A key that is set but wrong is never silently replaced: the run fails with OpenAI's error.
-    ///
-    /// ```
-    /// use fanout::models::{openai::OpenAIChat, openai_or_scripted, scripted::ScriptedModel};
-    ///
-    /// let offline = ScriptedModel::call_every_tool_then_summarize(serde_json::json!({"delay": 3}));
-    /// let model = openai_or_scripted(OpenAIChat::new("gpt-5-mini"), offline);
-    /// # let _ = model;
-    /// ```
-    pub fn openai_or_scripted(
-        openai: openai::OpenAIChat,
-        offline: scripted::ScriptedModel,
-    ) -> Arc<dyn Model> {
-        if std::env::var("OPENAI_API_KEY").is_ok_and(|key| !key.trim().is_empty()) {
-            return Arc::new(openai);
-        }
-        eprintln!(
-            "OPENAI_API_KEY is not set: using fanout's built-in scripted model instead of {} (the tools and their \
-             timing are real). Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL) to use the real model.",
-            openai.id()
-        );
-        Arc::new(offline)
-    }
-}
+pub mod models;
 
 pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};

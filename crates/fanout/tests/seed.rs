@@ -23,7 +23,11 @@ fn example(name: &str) -> PathBuf {
 
 fn run(name: &str, envs: &[(&str, &str)]) -> (Output, Duration) {
     let mut command = Command::new(example(name));
-    command.env_remove("OPENAI_API_KEY").env_remove("OPENAI_BASE_URL").env_remove("FANOUT_LOG");
+    command
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("FANOUT_LOG")
+        .env_remove("FANOUT_MODEL");
     command.envs(envs.iter().copied());
     let start = Instant::now();
     let output = command.output().unwrap();
@@ -103,6 +107,37 @@ async fn example_against_an_openai_compatible_server() {
 async fn sync_example_runs_blocking_tools_concurrently() {
     let (server, _) = run_against_server("sync_tools").await;
     check_seed_requests(&server, &["task2", "task1", "task3"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fanout_model_runs_the_example_on_another_provider() {
+    let server = Server::start(Script::call_all_tools(r#"{"delay":3}"#)).await.unwrap();
+    let url = server.url();
+    let (output, _) = tokio::task::spawn_blocking(move || {
+        let envs = [
+            ("FANOUT_MODEL", "groq:llama-3.3-70b-versatile"),
+            ("GROQ_API_KEY", "gsk-test"),
+            ("GROQ_BASE_URL", url.as_str()),
+        ];
+        run("async_tools", &envs)
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    assert!(!text(&output.stderr).contains("scripted model"));
+    check_seed_requests(&server, &["atask2", "atask1", "atask3"]);
+    let first = &server.requests()[0];
+    assert_eq!(first.body["model"], "llama-3.3-70b-versatile");
+    assert_eq!(first.header("authorization"), Some("Bearer gsk-test"));
+}
+
+#[test]
+fn an_unknown_fanout_model_lists_the_providers() {
+    let (output, _) = run("async_tools", &[("FANOUT_MODEL", "acme:rocket-1")]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("unknown model provider `acme`"), "{stderr}");
+    assert!(stderr.contains("known providers: openai, anthropic, google, azure-openai, groq"), "{stderr}");
 }
 
 #[test]

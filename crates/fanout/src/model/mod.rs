@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod google;
 pub(crate) mod http;
 pub mod openai;
+pub(crate) mod parallel;
 pub mod scripted;
 pub(crate) mod sse;
 
@@ -80,6 +81,20 @@ impl Replay {
     pub fn data_for(&self, provider: &str) -> Option<&serde_json::Value> {
         (self.provider == provider).then_some(&self.data)
     }
+}
+
+/// A new tool-call id, for providers whose calls come without one (Gemini's compatible
+/// endpoint, NVIDIA NIM, llama.cpp's server …): unique within the process and, by a random
+/// part, across processes, so a conversation stored and resumed elsewhere never reuses one.
+pub(crate) fn new_call_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PROCESS: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let process =
+        *PROCESS.get_or_init(|| std::collections::hash_map::RandomState::new().build_hasher().finish());
+    format!("call_{process:016x}{:06x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl Message {

@@ -1,5 +1,5 @@
-//! OpenAI Chat Completions, for api.openai.com and any compatible server (vLLM, Ollama,
-//! llama.cpp, LM Studio, OpenRouter, Groq …).
+//! OpenAI Chat Completions, for api.openai.com and any compatible server; the
+//! [presets] configure it for Groq, DeepSeek, Ollama, Azure and a dozen others.
 //!
 //! Configured like the official SDKs: `OPENAI_API_KEY`, `OPENAI_BASE_URL` (default
 //! `https://api.openai.com/v1`), `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`; each can be overridden.
@@ -19,7 +19,9 @@
 //!     .reasoning_effort("low");
 //! ```
 
+pub mod presets;
 mod stream;
+mod text_calls;
 mod wire;
 
 use std::collections::VecDeque;
@@ -32,23 +34,17 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 
 use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
-use super::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse, Usage};
+use super::{
+    DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse, new_call_id, parallel,
+};
 use crate::error::{Error, Result};
 use crate::tool::ToolCall;
+use presets::Preset;
 
 #[doc(hidden)]
 pub use stream::parse_recorded_stream;
 
 const PROVIDER: &str = "openai";
-const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-
-/// How OpenAI and compatible servers report errors.
-const ERRORS: ErrorFormat = ErrorFormat {
-    provider: PROVIDER,
-    request_id_header: "x-request-id",
-    parse: parse_error_body,
-    key_hint: "check OPENAI_API_KEY",
-};
 
 /// Sampling and reasoning settings, sent only when set.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -70,11 +66,17 @@ struct Settings {
 #[derive(Clone)]
 struct Config {
     id: String,
+    /// Who this is (`openai`, `groq` …): name, key variables, authentication, quirks.
+    preset: &'static Preset,
     api_key: Option<String>,
     base_url: String,
+    /// Query parameters of every request (Azure's `api-version`).
+    query: Vec<(String, String)>,
     organization: Option<String>,
     project: Option<String>,
     system_role: Option<&'static str>,
+    /// Recognise tool calls written as text.
+    text_tool_calls: bool,
     settings: Settings,
     http: HttpSettings,
 }
@@ -93,13 +95,22 @@ fn env(name: &str) -> Option<String> {
 impl OpenAIChat {
     /// The model `id` (such as `gpt-5-mini`), configured from the environment.
     pub fn new(id: impl Into<String>) -> Self {
+        Self::from_preset(&presets::OPENAI, id)
+            .with(|c| (c.organization, c.project) = (env("OPENAI_ORG_ID"), env("OPENAI_PROJECT_ID")))
+    }
+
+    /// `preset`'s defaults, with its key and base URL from the environment when set there.
+    fn from_preset(preset: &'static Preset, id: impl Into<String>) -> Self {
         let config = Config {
             id: id.into(),
-            api_key: env("OPENAI_API_KEY"),
-            base_url: env("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
-            organization: env("OPENAI_ORG_ID"),
-            project: env("OPENAI_PROJECT_ID"),
+            preset,
+            api_key: preset.key_vars.iter().find_map(|name| env(name)),
+            base_url: preset.base_url_var.and_then(env).unwrap_or_else(|| preset.base_url.to_owned()),
+            query: Vec::new(),
+            organization: None,
+            project: None,
             system_role: None,
+            text_tool_calls: false,
             settings: Settings::default(),
             http: HttpSettings::default(),
         };
@@ -111,13 +122,15 @@ impl OpenAIChat {
         self
     }
 
-    /// Use this API key instead of `OPENAI_API_KEY` (an empty key means none).
+    /// Use this API key instead of the environment's (`OPENAI_API_KEY`, or the preset's
+    /// variable); an empty key means none.
     pub fn api_key(self, key: impl Into<String>) -> Self {
         let key = key.into();
         self.with(|c| c.api_key = (!key.trim().is_empty()).then_some(key))
     }
 
-    /// Use this base URL (e.g. `http://localhost:8000/v1`) instead of `OPENAI_BASE_URL`.
+    /// Use this base URL (e.g. `http://localhost:8000/v1`) instead of `OPENAI_BASE_URL` (or the
+    /// preset's default); requests go to `{base_url}/chat/completions`.
     pub fn base_url(self, url: impl Into<String>) -> Self {
         self.with(|c| c.base_url = url.into())
     }
@@ -155,6 +168,20 @@ impl OpenAIChat {
     /// model: `developer` for reasoning models (gpt-5*, o1/o3/o4*), `system` otherwise.
     pub fn system_role(self, role: &'static str) -> Self {
         self.with(|c| c.system_role = Some(role))
+    }
+
+    /// Turn tool calls the model writes as text into real calls (off by default): Hermes/Qwen
+    /// `<tool_call>{"name": …, "arguments": {…}}</tool_call>` blocks, or an answer that is only a
+    /// JSON object (or list of them) naming an offered tool. For small local models behind
+    /// servers without a tool-call parser; streamed text is held back only while it may still
+    /// become a call, and anything that does not is passed on unchanged.
+    pub fn text_tool_calls(self, on: bool) -> Self {
+        self.with(|c| c.text_tool_calls = on)
+    }
+
+    /// Add a query parameter to every request (Azure's `api-version`).
+    pub fn query(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.with(|c| c.query.push((name.into(), value.into())))
     }
 
     /// Add a header to every request.
@@ -197,6 +224,28 @@ impl OpenAIChat {
         self.config.api_key.is_some()
     }
 
+    /// True when requests can be sent: a key is configured, or the server needs none (the
+    /// local presets).
+    pub(crate) fn is_configured(&self) -> bool {
+        self.has_api_key() || !self.config.preset.key_required
+    }
+
+    /// The variable the key is read from, such as `OPENAI_API_KEY`.
+    pub(crate) fn key_var(&self) -> &'static str {
+        self.config.preset.key_vars.first().copied().unwrap_or("OPENAI_API_KEY")
+    }
+
+    /// How this provider's errors read.
+    fn errors(&self) -> ErrorFormat {
+        let preset = self.config.preset;
+        ErrorFormat {
+            provider: preset.provider,
+            request_id_header: "x-request-id",
+            parse: parse_error_body,
+            key_hint: preset.key_hint,
+        }
+    }
+
     fn system_role_for_model(&self) -> &'static str {
         if let Some(role) = self.config.system_role {
             return role;
@@ -210,6 +259,7 @@ impl OpenAIChat {
         let config = &self.config;
         let wire = wire::ChatRequest::new(
             &config.id,
+            config.preset.provider,
             self.system_role_for_model(),
             &config.settings,
             request,
@@ -222,12 +272,24 @@ impl OpenAIChat {
     /// response.
     async fn send(&self, body: Vec<u8>, streamed: bool) -> Result<reqwest::Response> {
         let config = &self.config;
-        let key = config.api_key.as_deref().ok_or_else(|| {
-            Error::config("no API key: set OPENAI_API_KEY or call OpenAIChat::api_key")
-                .with_provider(PROVIDER)
-        })?;
+        let preset = config.preset;
+        if config.api_key.is_none() && preset.key_required {
+            let message = format!("no API key: set {} or call OpenAIChat::api_key", self.key_var());
+            return Err(Error::config(message).with_provider(preset.provider));
+        }
+        if config.base_url.trim().is_empty() {
+            let var = preset.base_url_var.unwrap_or("OPENAI_BASE_URL");
+            let message = format!("no base URL: set {var} or call OpenAIChat::base_url");
+            return Err(Error::config(message).with_provider(preset.provider));
+        }
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        let mut request = config.http.post(PROVIDER, &url, body)?.bearer_auth(key);
+        let mut request = config.http.post(preset.provider, &url, body)?;
+        if !config.query.is_empty() {
+            request = request.query(&config.query);
+        }
+        if let Some(key) = &config.api_key {
+            request = preset.auth.apply(request, key)?;
+        }
         if let Some(org) = &config.organization {
             request = request.header("OpenAI-Organization", org);
         }
@@ -238,12 +300,14 @@ impl OpenAIChat {
             // A whole answer has the total timeout; a stream has the idle timeout instead.
             request = request.timeout(config.http.timeout);
         }
-        http::send(&ERRORS, request, config.http.timeout).await
+        http::send(&self.errors(), request, config.http.timeout).await
     }
 
     async fn complete_inner(&self, request: &ModelRequest) -> Result<ModelResponse> {
         let response = self.send(self.body(request, false)?, false).await?;
-        parse_response(&http::read_body(PROVIDER, response).await?)
+        let provider = self.config.preset.provider;
+        let body = http::read_body(provider, response).await?;
+        parse_response(self.config.preset, self.config.text_tool_calls, &request.tools, &body)
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
@@ -251,7 +315,12 @@ impl OpenAIChat {
             model: self,
             body: Some(self.body(request, true)),
             events: None,
-            assembler: stream::Assembler::default(),
+            assembler: stream::Assembler::new(
+                self.config.preset.provider,
+                request.tools.clone(),
+                self.config.preset.quirks.replay_reasoning,
+            )
+            .with_text_calls(self.config.text_tool_calls),
             queue: VecDeque::new(),
             finished: false,
             pending_error: None,
@@ -292,8 +361,9 @@ impl StreamState<'_> {
                 (Some(events), _) => events,
                 (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
                     Ok(response) => {
-                        let idle = self.model.config.http.idle_timeout;
-                        self.events.insert(SseBody::new(PROVIDER, response, idle))
+                        let (provider, idle) =
+                            (self.model.config.preset.provider, self.model.config.http.idle_timeout);
+                        self.events.insert(SseBody::new(provider, response, idle))
                     }
                     Err(err) => return self.fail(err),
                 },
@@ -301,7 +371,7 @@ impl StreamState<'_> {
             };
             let outcome = match events.next().await {
                 Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
-                Ok(None) => self.assembler.on_end().map(|()| true),
+                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
                 Err(err) => Err(err),
             };
             match outcome {
@@ -321,39 +391,63 @@ impl StreamState<'_> {
     }
 }
 
-fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
-    let response: wire::ChatResponse = serde_json::from_slice(bytes).map_err(|e| {
+fn parse_response(
+    preset: &Preset,
+    text_tool_calls: bool,
+    tools: &[Arc<super::ToolDefinition>],
+    bytes: &[u8],
+) -> Result<ModelResponse> {
+    let provider = preset.provider;
+    let mut response: wire::ChatResponse = serde_json::from_slice(bytes).map_err(|e| {
         let body = http::truncate(&String::from_utf8_lossy(bytes), 200);
-        Error::invalid_response(PROVIDER, format!("the response is not a chat completion ({e}): {body}"))
+        Error::invalid_response(provider, format!("the response is not a chat completion ({e}): {body}"))
     })?;
-    let usage = response.usage.map(Usage::from);
+    let usage = response.take_usage();
     let Some(choice) = response.choices.into_iter().next() else {
-        return Err(Error::invalid_response(PROVIDER, "the response has no choices"));
+        return Err(Error::invalid_response(provider, "the response has no choices"));
     };
-    let message = choice.message;
-    let tool_calls = message
-        .tool_calls
-        .into_iter()
-        .enumerate()
-        .map(|(index, call)| {
-            let missing = |what: &str| {
-                Error::invalid_response(PROVIDER, format!("tool call at index {index} has no {what}"))
-            };
-            Ok(ToolCall {
-                id: call.id.filter(|id| !id.is_empty()).ok_or_else(|| missing("id"))?,
-                name: call.function.name.filter(|n| !n.is_empty()).ok_or_else(|| missing("function name"))?,
-                arguments: call.function.arguments.unwrap_or_default(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(ModelResponse {
-        content: message.content.filter(|c| !c.is_empty()),
-        reasoning: message.reasoning_content.filter(|r| !r.is_empty()),
-        tool_calls,
-        usage,
-        finish_reason: choice.finish_reason.filter(|r| !r.is_empty()).map(|r| FinishReason::from_wire(&r)),
-        replay: None,
-    })
+    let mut message = choice.message;
+    let reasoning = message.take_reasoning().filter(|r| !r.is_empty());
+    let mut tool_calls = Vec::with_capacity(message.tool_calls.len());
+    for (index, call) in message.tool_calls.into_iter().enumerate() {
+        let name = call.function.name.filter(|n| !n.is_empty()).ok_or_else(|| {
+            Error::invalid_response(provider, format!("tool call at index {index} has no function name"))
+        })?;
+        let call = ToolCall {
+            id: call.id.filter(|id| !id.is_empty()).unwrap_or_else(new_call_id),
+            name,
+            arguments: stream::no_arguments_as_object(
+                call.function.arguments.map(|a| a.0).unwrap_or_default(),
+            ),
+        };
+        tool_calls.extend(parallel::expand(call, tools.iter().map(|t| &**t)));
+    }
+    let mut content = message.content.text.filter(|c| !c.is_empty());
+    let mut finish_reason =
+        choice.finish_reason.filter(|r| !r.is_empty()).map(|r| FinishReason::from_wire(&r));
+    if let Some(text) = content.take_if(|_| text_tool_calls) {
+        let offered = |name: &str| tools.iter().any(|t| t.name == name);
+        let mut rest = String::new();
+        for piece in text_calls::split(&text, &offered) {
+            match piece {
+                text_calls::Piece::Text(text) => rest.push_str(&text),
+                text_calls::Piece::Call { name, arguments } => {
+                    tool_calls.push(ToolCall { id: new_call_id(), name, arguments });
+                    if finish_reason == Some(FinishReason::Stop) {
+                        finish_reason = Some(FinishReason::ToolCalls);
+                    }
+                }
+            }
+        }
+        content = Some(rest).filter(|r| !r.is_empty());
+    }
+    let replay = stream::reasoning_replay(
+        provider,
+        preset.quirks.replay_reasoning,
+        tool_calls.len(),
+        reasoning.as_deref().unwrap_or_default(),
+    );
+    Ok(ModelResponse { content, reasoning, tool_calls, usage, finish_reason, replay })
 }
 
 /// `{"error": {message, type, code}}`, the shape of OpenAI's error bodies.
@@ -368,12 +462,12 @@ fn error_body(body: wire::ApiErrorBody) -> ErrorBody {
 }
 
 /// An error reported inside a stream (`{"error": …}` in place of a chunk).
-fn stream_error(body: wire::ApiErrorBody) -> Error {
+fn stream_error(provider: &'static str, body: wire::ApiErrorBody) -> Error {
     let body = error_body(body);
     let message = body.message.unwrap_or_else(|| "(no message)".to_owned());
     let retryable =
         body.error_type.as_deref().is_some_and(|t| t == "server_error" || t.contains("overloaded"));
-    let mut err = Error::new(crate::error::ErrorKind::Status, message).with_provider(PROVIDER);
+    let mut err = Error::new(crate::error::ErrorKind::Status, message).with_provider(provider);
     if let Some(code) = body.code {
         err = err.with_code(code);
     }
@@ -389,7 +483,7 @@ impl Model for OpenAIChat {
     }
 
     fn provider(&self) -> &'static str {
-        PROVIDER
+        self.config.preset.provider
     }
 
     fn complete<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ModelResponse>> {
@@ -405,6 +499,7 @@ impl fmt::Debug for OpenAIChat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
         f.debug_struct("OpenAIChat")
+            .field("provider", &c.preset.provider)
             .field("id", &c.id)
             .field("base_url", &c.base_url)
             .field("api_key", &c.api_key.as_ref().map(|_| "<redacted>"))

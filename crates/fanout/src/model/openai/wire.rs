@@ -1,6 +1,7 @@
 //! Chat Completions wire types. Requests borrow from the [`ModelRequest`]; responses are read
 //! leniently: unknown fields are ignored, missing or `null` optional ones default.
 
+use serde::de::{self, DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -8,6 +9,9 @@ use crate::model::{Message, ModelRequest, ToolChoice, Usage};
 use crate::tool::ToolDefinition;
 
 use super::Settings;
+
+/// The key of the reasoning text in a `Replay` written by this provider.
+pub(super) const REASONING_KEY: &str = "reasoning_content";
 
 #[derive(Serialize)]
 pub(super) struct ChatRequest<'a> {
@@ -37,6 +41,9 @@ struct WireMessage<'a> {
     role: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    /// Reasoning sent back, only to providers that need it (see `Quirks::replay_reasoning`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<WireToolCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,8 +80,10 @@ struct WireFunction<'a> {
 }
 
 impl<'a> ChatRequest<'a> {
+    /// `provider` names the `Replay`s this provider wrote: only those are sent back.
     pub(super) fn new(
         model: &'a str,
+        provider: &str,
         system_role: &'a str,
         settings: &'a Settings,
         request: &'a ModelRequest,
@@ -86,9 +95,13 @@ impl<'a> ChatRequest<'a> {
             .map(|message| match message {
                 Message::System { content } => WireMessage::text(system_role, content),
                 Message::User { content } => WireMessage::text("user", content),
-                Message::Assistant { content, tool_calls, .. } => WireMessage {
+                Message::Assistant { content, tool_calls, replay } => WireMessage {
                     role: "assistant",
                     content: content.as_deref(),
+                    reasoning_content: replay
+                        .as_ref()
+                        .and_then(|r| r.data_for(provider))
+                        .and_then(|data| data[REASONING_KEY].as_str()),
                     tool_calls: tool_calls
                         .iter()
                         .map(|c| WireToolCall {
@@ -102,6 +115,7 @@ impl<'a> ChatRequest<'a> {
                 Message::Tool { call_id, content, .. } => WireMessage {
                     role: "tool",
                     content: Some(content),
+                    reasoning_content: None,
                     tool_calls: Vec::new(),
                     tool_call_id: Some(call_id),
                 },
@@ -129,7 +143,13 @@ impl<'a> ChatRequest<'a> {
 
 impl<'a> WireMessage<'a> {
     fn text(role: &'a str, content: &'a str) -> Self {
-        Self { role, content: Some(content), tool_calls: Vec::new(), tool_call_id: None }
+        Self {
+            role,
+            content: Some(content),
+            reasoning_content: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
     }
 }
 
@@ -152,13 +172,21 @@ fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> R
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// A field that is read when it has the expected shape and ignored otherwise: usage is
+/// bookkeeping, and a server's odd usage object must not cost the user the answer.
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
 /// A whole (non-streamed) response.
 #[derive(Deserialize)]
 pub(super) struct ChatResponse {
     #[serde(default, deserialize_with = "nullable")]
     pub(super) choices: Vec<Choice>,
-    #[serde(default)]
-    pub(super) usage: Option<WireUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    usage: Option<WireUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    x_groq: Option<XGroq>,
 }
 
 #[derive(Deserialize)]
@@ -175,10 +203,36 @@ pub(super) struct Choice {
 pub(super) struct Chunk {
     #[serde(default, deserialize_with = "nullable")]
     pub(super) choices: Vec<ChunkChoice>,
-    #[serde(default)]
-    pub(super) usage: Option<WireUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    usage: Option<WireUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    x_groq: Option<XGroq>,
     #[serde(default)]
     pub(super) error: Option<ApiErrorBody>,
+}
+
+/// Groq's own object, which also carries the usage.
+#[derive(Deserialize)]
+struct XGroq {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+/// The usage, from `usage` or else Groq's `x_groq.usage`.
+fn usage(usage: Option<WireUsage>, x_groq: Option<XGroq>) -> Option<Usage> {
+    usage.or(x_groq.and_then(|x| x.usage)).map(Usage::from)
+}
+
+impl ChatResponse {
+    pub(super) fn take_usage(&mut self) -> Option<Usage> {
+        usage(self.usage.take(), self.x_groq.take())
+    }
+}
+
+impl Chunk {
+    pub(super) fn take_usage(&mut self) -> Option<Usage> {
+        usage(self.usage.take(), self.x_groq.take())
+    }
 }
 
 #[derive(Deserialize)]
@@ -193,11 +247,100 @@ pub(super) struct ChunkChoice {
 #[derive(Deserialize, Default)]
 pub(super) struct Delta {
     #[serde(default)]
-    pub(super) content: Option<String>,
-    #[serde(default, alias = "reasoning")]
-    pub(super) reasoning_content: Option<String>,
+    pub(super) content: Content,
+    /// DeepSeek, Qwen, xAI, Moonshot, vLLM.
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    /// Groq, OpenRouter, Ollama, newer vLLM (some send both, with the same text).
+    #[serde(default)]
+    reasoning: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub(super) tool_calls: Vec<DeltaToolCall>,
+}
+
+impl Delta {
+    /// The reasoning text, from whichever field carries it, and from Mistral's `thinking`
+    /// parts.
+    pub(super) fn take_reasoning(&mut self) -> Option<String> {
+        let field = [self.reasoning_content.take(), self.reasoning.take()]
+            .into_iter()
+            .flatten()
+            .find(|r| !r.is_empty());
+        match (field, self.content.thinking.take()) {
+            (Some(mut field), Some(thinking)) => {
+                field.push_str(&thinking);
+                Some(field)
+            }
+            (field, thinking) => field.or(thinking),
+        }
+    }
+}
+
+/// `content`: a string, or (Mistral) a list of parts, `{"type": "text", "text": …}` and
+/// `{"type": "thinking", "thinking": [{"type": "text", "text": …}]}`; other parts are ignored.
+#[derive(Default)]
+pub(super) struct Content {
+    pub(super) text: Option<String>,
+    pub(super) thinking: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+        impl<'de> Visitor<'de> for ContentVisitor {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Content, E> {
+                Ok(Content { text: Some(text.to_owned()), thinking: None })
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Content, E> {
+                Ok(Content { text: Some(text), thinking: None })
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Content, E> {
+                Ok(Content::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Content, E> {
+                Ok(Content::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut parts: A) -> Result<Content, A::Error> {
+                let mut content = Content::default();
+                while let Some(part) = parts.next_element::<Part>()? {
+                    let (slot, text) = match part.kind.as_deref() {
+                        Some("thinking") => (&mut content.thinking, part.thinking.as_ref().map(text_of)),
+                        Some("text") | None => (&mut content.text, part.text),
+                        Some(_) => continue,
+                    };
+                    if let Some(text) = text {
+                        slot.get_or_insert_with(String::new).push_str(&text);
+                    }
+                }
+                Ok(content)
+            }
+        }
+        d.deserialize_any(ContentVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+struct Part {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    /// A string or a list of text parts.
+    #[serde(default)]
+    thinking: Option<Value>,
+}
+
+/// The text of a string, or of a list of `{"text": …}` parts.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+        _ => String::new(),
+    }
 }
 
 /// A tool call, whole or as a streamed fragment.
@@ -215,34 +358,70 @@ pub(super) struct DeltaToolCall {
 pub(super) struct DeltaFunction {
     #[serde(default)]
     pub(super) name: Option<String>,
+    /// A string; some servers send the arguments as a JSON object instead.
     #[serde(default)]
-    pub(super) arguments: Option<String>,
+    pub(super) arguments: Option<Arguments>,
+}
+
+/// Argument text, also when a server sends an object where the API has a string.
+pub(super) struct Arguments(pub(super) String);
+
+impl<'de> Deserialize<'de> for Arguments {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Arguments(match Value::deserialize(d)? {
+            Value::String(text) => text,
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }))
+    }
+}
+
+/// A token count: any non-negative number (some servers send `12.0`), else 0.
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+            .unwrap_or(0),
+        _ => 0,
+    })
 }
 
 #[derive(Deserialize, Default)]
 pub(super) struct WireUsage {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "count")]
     prompt_tokens: u64,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "count")]
     completion_tokens: u64,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "count")]
     total_tokens: u64,
-    #[serde(default, deserialize_with = "nullable")]
-    prompt_tokens_details: TokenDetails,
-    #[serde(default, deserialize_with = "nullable")]
-    completion_tokens_details: TokenDetails,
+    #[serde(default, deserialize_with = "lenient")]
+    prompt_tokens_details: Option<TokenDetails>,
+    #[serde(default, deserialize_with = "lenient")]
+    completion_tokens_details: Option<TokenDetails>,
+    /// Moonshot puts it here.
+    #[serde(default, deserialize_with = "count")]
+    cached_tokens: u64,
+    /// DeepSeek's name for it.
+    #[serde(default, deserialize_with = "count")]
+    prompt_cache_hit_tokens: u64,
+    /// Azure's DeepSeek puts it here.
+    #[serde(default, deserialize_with = "count")]
+    reasoning_tokens: u64,
 }
 
 #[derive(Deserialize, Default)]
 struct TokenDetails {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "count")]
     cached_tokens: u64,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "count")]
     reasoning_tokens: u64,
 }
 
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Self {
+        let details = |d: &Option<TokenDetails>, f: fn(&TokenDetails) -> u64| d.as_ref().map_or(0, f);
+        let first = |values: [u64; 3]| values.into_iter().find(|v| *v > 0).unwrap_or(0);
         Usage {
             input_tokens: u.prompt_tokens,
             output_tokens: u.completion_tokens,
@@ -251,8 +430,16 @@ impl From<WireUsage> for Usage {
             } else {
                 u.prompt_tokens + u.completion_tokens
             },
-            cached_input_tokens: u.prompt_tokens_details.cached_tokens,
-            reasoning_tokens: u.completion_tokens_details.reasoning_tokens,
+            cached_input_tokens: first([
+                details(&u.prompt_tokens_details, |d| d.cached_tokens),
+                u.cached_tokens,
+                u.prompt_cache_hit_tokens,
+            ]),
+            reasoning_tokens: first([
+                details(&u.completion_tokens_details, |d| d.reasoning_tokens),
+                u.reasoning_tokens,
+                0,
+            ]),
         }
     }
 }
