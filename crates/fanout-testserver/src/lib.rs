@@ -18,6 +18,8 @@
 //! # }
 //! ```
 
+pub mod responses;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt::Write as _;

@@ -137,7 +137,7 @@ fn an_unknown_fanout_model_lists_the_providers() {
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(stderr.contains("unknown model provider `acme`"), "{stderr}");
-    assert!(stderr.contains("known providers: openai, azure-openai, groq"), "{stderr}");
+    assert!(stderr.contains("known providers: openai, openai-responses, azure-openai, groq"), "{stderr}");
 }
 
 #[test]

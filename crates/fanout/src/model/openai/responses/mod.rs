@@ -56,6 +56,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 
 use super::super::http::{self, SseBody};
+use super::presets::{OPENAI, Preset};
 use super::{Config, OpenAIChat};
 use crate::error::{Error, Result};
 use crate::model::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse};
@@ -88,6 +89,10 @@ struct Reasoning {
     summary: Option<String>,
 }
 
+/// OpenAI, by its own name: errors read `openai-responses API error …`, and the turns' replays
+/// are told from Chat Completions ones.
+static OPENAI_RESPONSES: Preset = Preset { provider: "openai-responses", ..OPENAI };
+
 /// An OpenAI Responses API model. Cheap to clone; configure it with the builder-style methods.
 #[derive(Clone)]
 pub struct OpenAIResponses {
@@ -107,7 +112,7 @@ impl From<OpenAIChat> for OpenAIResponses {
 impl OpenAIResponses {
     /// The model `id` (such as `gpt-5-mini`), configured from the environment.
     pub fn new(id: impl Into<String>) -> Self {
-        OpenAIChat::new(id).into()
+        Self::from(OpenAIChat::new(id)).with(|c| c.preset = &OPENAI_RESPONSES)
     }
 
     fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
@@ -162,6 +167,16 @@ impl OpenAIResponses {
     /// [module documentation](self) for how the two interact.
     pub fn store(self, store: bool) -> Self {
         self.with_settings(|s| s.store = store)
+    }
+
+    /// True when requests can be sent (see [`OpenAIChat`]'s).
+    pub(crate) fn is_configured(&self) -> bool {
+        self.has_api_key() || !self.config.preset.key_required
+    }
+
+    /// The variable the key is read from, such as `OPENAI_API_KEY`.
+    pub(crate) fn key_var(&self) -> &'static str {
+        self.config.key_var()
     }
 
     fn body(&self, request: &ModelRequest, stream: bool) -> Result<Vec<u8>> {
