@@ -13,7 +13,7 @@ use fanout::Error;
 use fanout::model::{FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, Usage};
 use fanout::models::openai::OpenAIResponses;
 use fanout::tool::{ToolCall, ToolDefinition};
-use fanout_testserver::responses::{Turn as ReplyTurn, sse};
+use fanout_testserver::responses::sse;
 use fanout_testserver::{Raw, Reply, Script, Server};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -528,3 +528,149 @@ const CASES: &[Case] = &[
         },
     },
 ];
+
+fn event(kind: &str, fields: Value) -> Value {
+    let mut event = json!({"type": kind});
+    event.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    event
+}
+
+fn created() -> Value {
+    event("response.created", json!({"response": {"id": "resp_x", "status": "in_progress", "output": []}}))
+}
+
+fn completed(output: Value) -> Value {
+    event(
+        "response.completed",
+        json!({"response": {"id": "resp_x", "status": "completed", "output": output,
+            "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5}}}),
+    )
+}
+
+fn call_item(id: &str, call_id: &str, name: &str, arguments: &str) -> Value {
+    json!({"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": arguments})
+}
+
+fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
+    ToolCall::new(id, name, arguments)
+}
+
+#[tokio::test]
+async fn a_call_starts_when_its_arguments_are_done_before_the_turn_ends() {
+    let events = [
+        created(),
+        event(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": call_item("fc_1", "call_1", "weather", "")}),
+        ),
+        event(
+            "response.function_call_arguments.delta",
+            json!({"item_id": "fc_1", "output_index": 0, "delta": "{}"}),
+        ),
+        event(
+            "response.function_call_arguments.done",
+            json!({"item_id": "fc_1", "output_index": 0, "arguments": "{}"}),
+        ),
+        event(
+            "response.output_item.done",
+            json!({"output_index": 0, "item": call_item("fc_1", "call_1", "weather", "{}")}),
+        ),
+        completed(json!([])),
+    ];
+    // The server goes silent after `arguments.done`: the call must already be out.
+    let server = Server::start(Script::sequence([Reply::raw(sse(events).with(|r| r.stall_after = Some(4)))]))
+        .await
+        .unwrap();
+    let model = model(&server).idle_timeout(Duration::from_secs(30));
+    let request = request();
+    let mut stream = model.stream(&request);
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first, ModelDelta::ToolCall { index: 0, call: call("call_1", "weather", "{}") });
+}
+
+#[tokio::test]
+async fn calls_however_they_arrive_each_exactly_once() {
+    let events = [
+        created(),
+        // Only `output_item.done`, no argument events.
+        event(
+            "response.output_item.done",
+            json!({"output_index": 0, "item": call_item("fc_1", "call_1", "weather", r#"{"a":1}"#)}),
+        ),
+        // Fresh ids on every event (GitHub Copilot): keyed by output_index.
+        event(
+            "response.output_item.added",
+            json!({"output_index": 1, "item": call_item("id-1", "call_2", "calculator", "")}),
+        ),
+        event(
+            "response.function_call_arguments.delta",
+            json!({"item_id": "id-2", "output_index": 1, "delta": "{\"b\":"}),
+        ),
+        event(
+            "response.function_call_arguments.delta",
+            json!({"item_id": "id-3", "output_index": 1, "delta": "2}"}),
+        ),
+        event(
+            "response.output_item.done",
+            json!({"output_index": 1, "item": call_item("id-4", "call_2", "calculator", "")}),
+        ),
+        // Empty arguments of a tool without parameters are `{}`.
+        event(
+            "response.output_item.added",
+            json!({"output_index": 2, "item": call_item("fc_3", "call_3", "cityAttractions", "")}),
+        ),
+        event(
+            "response.function_call_arguments.done",
+            json!({"item_id": "fc_3", "output_index": 2, "arguments": ""}),
+        ),
+        event(
+            "response.output_item.done",
+            json!({"output_index": 2, "item": call_item("fc_3", "call_3", "cityAttractions", "")}),
+        ),
+        // Only in the completed response's output.
+        completed(json!([call_item("fc_4", "call_4", "weather", r#"{"c":3}"#)])),
+    ];
+    let turn = stream(Reply::raw(sse(events))).await.unwrap();
+    assert_eq!(
+        turn.calls,
+        [
+            call("call_1", "weather", r#"{"a":1}"#),
+            call("call_2", "calculator", r#"{"b":2}"#),
+            call("call_3", "cityAttractions", "{}"),
+            call("call_4", "weather", r#"{"c":3}"#),
+        ]
+    );
+    assert_eq!(turn.finish, Some(FinishReason::ToolCalls));
+}
+
+#[tokio::test]
+async fn incomplete_responses_and_error_events_are_typed_errors() {
+    let incomplete = event(
+        "response.incomplete",
+        json!({"response": {"id": "resp_x", "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}}),
+    );
+    let text =
+        event("response.output_text.delta", json!({"item_id": "m", "output_index": 0, "delta": "Half"}));
+    let (turn, err) = stream(Reply::raw(sse([created(), text, incomplete]))).await.unwrap_err();
+    assert_eq!(turn.text, "Half", "what came before is delivered");
+    assert_eq!(err.code(), Some("max_output_tokens"));
+    assert!(err.to_string().contains("incomplete: max_output_tokens"), "{err}");
+    assert!(!err.is_retryable());
+
+    // An `error` event with its fields at the top level; a server error is worth a retry.
+    let error = json!({"type": "error", "code": "server_error", "message": "The server had an error"});
+    let (_, err) = stream(Reply::raw(sse([created(), error]))).await.unwrap_err();
+    assert_eq!(err.message(), "The server had an error");
+    assert!(err.is_retryable());
+    let error = json!({"type": "error", "error": {"type": "tokens", "code": "rate_limit_exceeded", "message": "Slow down"}});
+    let (_, err) = stream(Reply::raw(sse([created(), error]))).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+
+    // A whole response that stopped early.
+    let body = json!({"id": "r", "status": "incomplete", "incomplete_details": {"reason": "content_filter"}, "output": []});
+    let err = complete(Raw::json(200, body.to_string())).await.unwrap_err();
+    assert_eq!(err.code(), Some("content_filter"));
+    // Not JSON at all.
+    let err = stream(Reply::raw(Raw::sse([(Some("response.created"), "{not json")]))).await.unwrap_err().1;
+    assert!(err.is_invalid_response(), "{err}");
+}

@@ -183,7 +183,8 @@ impl Assembler {
         if let Some(id) = response.id.take() {
             self.response_id = Some(id);
         }
-        if self.items.is_empty() {
+        // The final output is the whole turn when the server sends it (some send `[]`).
+        if !response.output.is_empty() {
             self.items = std::mem::take(&mut response.output);
         }
         for item in &self.items {
