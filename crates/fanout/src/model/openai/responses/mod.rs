@@ -24,8 +24,8 @@
 //!
 //! **The `parallel` wrapper.** Models sometimes write one call of a `parallel` tool holding
 //! several tool uses; it is expanded into the real calls (ids `<call_id>_<i>`), which run at
-//! once, and is sent back as those calls with their outputs (see
-//! [`parallel`](crate::model::parallel)).
+//! once, and is sent back as those calls with their outputs: the server keeps no record of
+//! the ids it issued, it only checks that each output answers a call of the same input.
 //!
 //! ```no_run
 //! use std::time::Duration;
