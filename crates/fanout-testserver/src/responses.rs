@@ -72,6 +72,20 @@ impl Turn {
         self.items.iter().enumerate().map(|(i, item)| done_item(i, item)).collect()
     }
 
+    /// The turn as a whole (non-streamed) response body.
+    pub fn whole(&self) -> Reply {
+        let body = json!({"id": self.id, "object": "response", "status": "completed", "output": self.output(),
+            "usage": self.usage_json()});
+        Reply::raw(Raw::json(200, body.to_string()))
+    }
+
+    fn usage_json(&self) -> Value {
+        let [input, output, cached, reasoning] = self.usage;
+        json!({"input_tokens": input, "input_tokens_details": {"cached_tokens": cached},
+            "output_tokens": output, "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": input + output})
+    }
+
     /// Every event of the turn, in order.
     pub fn events(&self) -> Vec<Value> {
         let response = |status: &str, output: Vec<Value>, usage: Value| json!({"id": self.id, "object": "response", "status": status, "output": output, "usage": usage});
@@ -106,13 +120,8 @@ impl Turn {
                 json!({"type": "response.output_item.done", "output_index": i, "item": done_item(i, item)}),
             );
         }
-        let [input, output, cached, reasoning] = self.usage;
-        let usage = json!({"input_tokens": input, "input_tokens_details": {"cached_tokens": cached},
-            "output_tokens": output, "output_tokens_details": {"reasoning_tokens": reasoning},
-            "total_tokens": input + output});
-        events.push(
-            json!({"type": "response.completed", "response": response("completed", self.output(), usage)}),
-        );
+        let completed = response("completed", self.output(), self.usage_json());
+        events.push(json!({"type": "response.completed", "response": completed}));
         events
     }
 

@@ -178,6 +178,41 @@ async fn a_three_call_parallel_turn_with_reasoning_round_trips() {
 }
 
 #[tokio::test]
+async fn whole_responses_round_trip_the_same_way() {
+    let calls = Turn::new("resp_1")
+        .reasoning("Two lookups.", "enc-whole")
+        .call("call_a", "weather", r#"{"city":"Rome"}"#)
+        .call("call_b", "cityAttractions", r#"{"city":"Oslo"}"#);
+    let server =
+        Server::start(Script::sequence([calls.whole(), Turn::new("resp_2").text("Both found.").whole()]))
+            .await
+            .unwrap();
+    let output = agent(model(&server), fast()).run("Rome and Oslo").await.unwrap();
+    assert_eq!(output.content, "Both found.");
+    let requests = server.requests();
+    assert!(requests[0].body.get("stream").is_none());
+    let input = requests[1].body["input"].as_array().unwrap();
+    let kinds: Vec<&str> = input.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "message",
+            "reasoning",
+            "function_call",
+            "function_call",
+            "function_call_output",
+            "function_call_output"
+        ]
+    );
+    assert_eq!(input[1]["encrypted_content"], "enc-whole");
+    assert_eq!(
+        input[4],
+        json!({"type": "function_call_output", "call_id": "call_a", "output": "sunny in Rome"})
+    );
+    assert_acceptable(input);
+}
+
+#[tokio::test]
 async fn a_parallel_wrapper_runs_its_calls_and_goes_back_as_calls_the_api_accepts() {
     let wrapper = r#"{"tool_uses":[{"recipient_name":"functions.weather","parameters":{"city":"Rome"}},{"recipient_name":"functions.cityAttractions","parameters":{"city":"Oslo"}}]}"#;
     for store in [false, true] {

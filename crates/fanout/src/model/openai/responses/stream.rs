@@ -192,6 +192,7 @@ impl Assembler {
             if read.kind.as_deref() != Some("function_call") {
                 continue;
             }
+            // The same call as streamed, by item id or by call id (item ids may rotate).
             let known = self.calls.iter().position(|c| {
                 (c.item_id.is_some() && c.item_id == read.id)
                     || (c.call_id.is_some() && c.call_id == read.call_id)

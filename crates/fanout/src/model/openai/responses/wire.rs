@@ -303,7 +303,7 @@ impl WireError {
 }
 
 /// A code: a string, or a number on some servers.
-pub(super) fn code_text(code: Option<&Value>) -> Option<String> {
+fn code_text(code: Option<&Value>) -> Option<String> {
     match code {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
