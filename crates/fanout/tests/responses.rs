@@ -299,6 +299,27 @@ async fn stored_responses_continue_by_previous_response_id() {
 }
 
 #[tokio::test]
+async fn encrypted_reasoning_is_asked_only_of_reasoning_models() {
+    for (model_id, effort, asked) in
+        [("gpt-4.1", None, false), ("o4-mini", None, true), ("qwen3", Some("low"), true)]
+    {
+        let server = Server::start(Script::sequence([Turn::new("r").text("ok").whole()])).await.unwrap();
+        let mut model = OpenAIResponses::new(model_id).api_key("k").base_url(server.url());
+        if let Some(effort) = effort {
+            model = model.reasoning_effort(effort).reasoning_summary("auto");
+        }
+        agent(model, fast()).run("hi").await.unwrap_or_else(|e| panic!("{model_id}: {e}"));
+        let body = &server.requests()[0].body;
+        assert_eq!(body.get("include").is_some(), asked, "{model_id}: {body:#}");
+        if effort.is_some() {
+            assert_eq!(body["reasoning"], json!({"effort": "low", "summary": "auto"}));
+        } else {
+            assert!(body.get("reasoning").is_none());
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_rate_limit_waits_as_long_as_the_server_asks_then_succeeds() {
     let server = Server::start(Script::sequence([
         Reply::error(429, "slow down").code("rate_limit_exceeded").retry_after_ms("150"),

@@ -144,6 +144,13 @@ struct Config {
     http: HttpSettings,
 }
 
+/// Whether `id` names one of OpenAI's reasoning models (gpt-5*, o1/o3/o4*), also behind a
+/// router's `vendor/` prefix.
+fn is_reasoning_model(id: &str) -> bool {
+    let id = id.rsplit('/').next().unwrap_or(id);
+    id.starts_with("gpt-5") || ["o1", "o3", "o4"].iter().any(|p| id.starts_with(p))
+}
+
 impl Config {
     /// The variable the key is read from, such as `OPENAI_API_KEY`.
     fn key_var(&self) -> &'static str {
@@ -294,9 +301,7 @@ impl OpenAIChat {
         if let Some(role) = self.config.system_role {
             return role;
         }
-        let id = self.config.id.rsplit('/').next().unwrap_or(&self.config.id);
-        let reasoning = id.starts_with("gpt-5") || ["o1", "o3", "o4"].iter().any(|p| id.starts_with(p));
-        if reasoning { "developer" } else { "system" }
+        if is_reasoning_model(&self.config.id) { "developer" } else { "system" }
     }
 
     fn body(&self, request: &ModelRequest, stream: bool) -> Result<Vec<u8>> {

@@ -7,7 +7,11 @@
 //! turns are retried by the agent's [`RetryPolicy`](crate::RetryPolicy). The API key never
 //! appears in `Debug` output, logs or errors.
 //!
-//! **Reasoning across tool turns.** By default nothing is stored at OpenAI (`store: false`) and
+//! **Reasoning across tool turns.** By default nothing is stored at OpenAI (`store: false`);
+//! reasoning models (gpt-5*, o1/o3/o4*, or any model given a
+//! [`reasoning_effort`](OpenAIResponses::reasoning_effort) or
+//! [`reasoning_summary`](OpenAIResponses::reasoning_summary)) are asked for their reasoning
+//! encrypted (`include: ["reasoning.encrypted_content"]`, which other models refuse), and
 //! each turn's output items — reasoning with its `encrypted_content`, messages, calls — come
 //! back as the turn's [`Replay`](crate::model::Replay) and are sent again, verbatim and in
 //! order, as input items of later requests (without their `id`s, which name nothing stored).
@@ -57,7 +61,7 @@ use serde::Serialize;
 
 use super::super::http::{self, SseBody};
 use super::presets::{OPENAI, Preset};
-use super::{Config, OpenAIChat};
+use super::{Config, OpenAIChat, is_reasoning_model};
 use crate::error::{Error, Result};
 use crate::model::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse};
 use crate::tool::ToolDefinition;
@@ -180,9 +184,11 @@ impl OpenAIResponses {
     }
 
     fn body(&self, request: &ModelRequest, stream: bool) -> Result<Vec<u8>> {
+        let reasoning = self.settings.reasoning.is_some() || is_reasoning_model(&self.config.id);
         let wire = wire::ResponsesRequest::new(
             &self.config.id,
             self.config.preset.provider,
+            reasoning,
             &self.settings,
             request,
             stream,

@@ -85,10 +85,12 @@ impl<'a> From<&'a ToolDefinition> for WireTool<'a> {
 }
 
 impl<'a> ResponsesRequest<'a> {
-    /// `provider` names the `Replay`s this provider wrote: only those are sent back.
+    /// `provider` names the `Replay`s this provider wrote: only those are sent back;
+    /// `reasoning`: whether the model reasons (and can return its reasoning encrypted).
     pub(super) fn new(
         model: &'a str,
         provider: &str,
+        reasoning: bool,
         settings: &'a Settings,
         request: &'a ModelRequest,
         stream: bool,
@@ -143,8 +145,9 @@ impl<'a> ResponsesRequest<'a> {
             tool_choice,
             parallel_tool_calls: request.parallel_tool_calls,
             store,
-            // Without storage, the reasoning can only be carried across turns encrypted.
-            include: if store { &[] } else { &["reasoning.encrypted_content"] },
+            // Without storage, the reasoning can only be carried across turns encrypted; other
+            // models refuse to be asked for it.
+            include: if !store && reasoning { &["reasoning.encrypted_content"] } else { &[] },
             previous_response_id,
             stream,
             settings,
