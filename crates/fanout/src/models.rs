@@ -96,7 +96,9 @@ pub const PROVIDERS: &[&str] = &[
     "llama-cpp",
 ];
 
-/// The registry: one line per provider name (Agno's names, and a few aliases).
+/// The registry: one line per provider name (Agno's names, and a few aliases). A provider whose
+/// model is not an `OpenAIChat` adds `impl From<ItsModel> for Built` (saying which variable is
+/// missing when its key is), and its name to [`PROVIDERS`].
 fn build(provider: &str, id: &str) -> Option<Built> {
     Some(match provider {
         "openai" | "openai-chat" => OpenAIChat::new(id).into(),

@@ -78,7 +78,8 @@ async fn first_call_starts_while_the_model_still_streams() {
 async fn a_broken_stream_cancels_started_calls_and_the_retry_runs_each_once() {
     let calls = [("a", r#"{"delay": 0.5}"#), ("b", r#"{"delay": 0.5}"#)];
     let server = Server::start(Script::sequence([
-        // Call `a` completes (and starts eagerly) when `b` begins; then the connection drops.
+        // Call `a` completes (and starts eagerly) when its arguments close; then the connection
+        // drops while `b` streams.
         Reply::tool_calls(calls).shaped(|s| {
             s.chunk_delay = Duration::from_millis(50);
             s.cut_after = Some(3);

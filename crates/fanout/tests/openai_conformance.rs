@@ -1076,3 +1076,55 @@ async fn a_parallel_wrapper_becomes_its_calls_streamed_and_whole() {
         "finish_reason": "tool_calls"}]});
     assert_eq!(complete(&whole.to_string()).await.unwrap().calls, expected);
 }
+
+#[tokio::test]
+async fn calls_written_as_text_only_when_asked() {
+    let answer =
+        "Checking. <tool_call>\n{\"name\": \"weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>";
+    let pieces: Vec<String> =
+        answer.as_bytes().chunks(7).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    let mut events: Vec<String> = pieces.iter().map(|p| chunk(json!({"content": p}))).collect();
+    events.push(finish("stop"));
+    for on in [false, true] {
+        let server = Server::start(Script::sequence([sse(&events)])).await.unwrap();
+        let model = model(&server).text_tool_calls(on);
+        let request = request();
+        let deltas: Vec<ModelDelta> = model.stream(&request).map(|d| d.unwrap()).collect().await;
+        let turn = Turn::from_deltas(deltas);
+        if on {
+            assert_eq!(turn.text, "Checking. ");
+            assert_eq!(turn.calls.len(), 1);
+            assert_eq!(
+                (turn.calls[0].name.as_str(), turn.calls[0].arguments.as_str()),
+                ("weather", r#"{"city":"Rome"}"#)
+            );
+            assert!(turn.calls[0].id.starts_with("call_"));
+            assert_eq!(turn.finish, Some(FinishReason::ToolCalls));
+        } else {
+            assert_eq!((turn.text.as_str(), turn.calls.len()), (answer, 0));
+        }
+    }
+
+    // Whole: an answer that is only a JSON object naming an offered tool.
+    let whole = json!({"choices": [{"message": {"content": "{\"name\": \"cityAttractions\", \"parameters\": {\"city\": \"Oslo\"}}"},
+        "finish_reason": "stop"}]});
+    let server =
+        Server::start(Script::sequence([Reply::raw(Raw::json(200, whole.to_string()))])).await.unwrap();
+    let turn = Turn::from_response(model(&server).text_tool_calls(true).complete(&request()).await.unwrap());
+    assert_eq!(turn.text, "");
+    assert_eq!(
+        (turn.calls[0].name.as_str(), turn.calls[0].arguments.as_str()),
+        ("cityAttractions", r#"{"city":"Oslo"}"#)
+    );
+    assert_eq!(turn.finish, Some(FinishReason::ToolCalls));
+}
+
+#[tokio::test]
+async fn done_without_a_finish_reason_ends_a_turn_that_said_something() {
+    let turn =
+        stream(sse(&[chunk(json!({"content": "Hel"})), chunk(json!({"content": "lo"}))])).await.unwrap();
+    assert_eq!((turn.text.as_str(), turn.finish), ("Hello", None));
+    // Nothing at all before `[DONE]` is a broken turn.
+    let (_, err) = stream(sse(&[chunk(json!({"role": "assistant"}))])).await.unwrap_err();
+    assert!(err.is_incomplete_stream(), "{err}");
+}

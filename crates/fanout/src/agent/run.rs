@@ -343,6 +343,9 @@ async fn stream_turn<'a>(
         let wait = if output_shown { None } else { inner.settings.retry.wait_before(retry, &err) };
         let Some(wait) = wait else { return Err(err) };
         phase.cancel_running(&err, sink);
+        // Abort them now, not when the next attempt replaces the phase: a call reported
+        // cancelled must not run on to its end during the backoff.
+        drop(phase);
         announce_retry(inner, turn, retry, wait, err, sink);
         tokio::time::sleep(wait).await;
     }

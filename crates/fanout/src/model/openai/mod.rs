@@ -86,6 +86,7 @@ macro_rules! connection_methods {
 pub mod presets;
 pub mod responses;
 mod stream;
+mod text_calls;
 mod wire;
 
 use std::collections::VecDeque;
@@ -140,6 +141,8 @@ struct Config {
     organization: Option<String>,
     project: Option<String>,
     system_role: Option<&'static str>,
+    /// Recognise tool calls written as text.
+    text_tool_calls: bool,
     settings: Settings,
     http: HttpSettings,
 }
@@ -237,6 +240,7 @@ impl OpenAIChat {
             organization: None,
             project: None,
             system_role: None,
+            text_tool_calls: false,
             settings: Settings::default(),
             http: HttpSettings::default(),
         };
@@ -254,6 +258,15 @@ impl OpenAIChat {
     /// model: `developer` for reasoning models (gpt-5*, o1/o3/o4*), `system` otherwise.
     pub fn system_role(self, role: &'static str) -> Self {
         self.with(|c| c.system_role = Some(role))
+    }
+
+    /// Turn tool calls the model writes as text into real calls (off by default): Hermes/Qwen
+    /// `<tool_call>{"name": …, "arguments": {…}}</tool_call>` blocks, or an answer that is only a
+    /// JSON object (or list of them) naming an offered tool. For small local models behind
+    /// servers without a tool-call parser; streamed text is held back only while it may still
+    /// become a call, and anything that does not is passed on unchanged.
+    pub fn text_tool_calls(self, on: bool) -> Self {
+        self.with(|c| c.text_tool_calls = on)
     }
 
     /// Sampling temperature.
@@ -326,7 +339,7 @@ impl OpenAIChat {
         let response = self.send(self.body(request, false)?, false).await?;
         let provider = self.config.preset.provider;
         let body = http::read_body(provider, response).await?;
-        parse_response(self.config.preset, &request.tools, &body)
+        parse_response(self.config.preset, self.config.text_tool_calls, &request.tools, &body)
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
@@ -338,7 +351,8 @@ impl OpenAIChat {
                 self.config.preset.provider,
                 request.tools.clone(),
                 self.config.preset.quirks.replay_reasoning,
-            ),
+            )
+            .with_text_calls(self.config.text_tool_calls),
             queue: VecDeque::new(),
             finished: false,
             pending_error: None,
@@ -411,6 +425,7 @@ impl StreamState<'_> {
 
 fn parse_response(
     preset: &Preset,
+    text_tool_calls: bool,
     tools: &[Arc<super::ToolDefinition>],
     bytes: &[u8],
 ) -> Result<ModelResponse> {
@@ -439,20 +454,32 @@ fn parse_response(
         };
         tool_calls.extend(parallel::expand(call, tools.iter().map(|t| &**t)));
     }
+    let mut content = message.content.text.filter(|c| !c.is_empty());
+    let mut finish_reason =
+        choice.finish_reason.filter(|r| !r.is_empty()).map(|r| FinishReason::from_wire(&r));
+    if let Some(text) = content.take_if(|_| text_tool_calls) {
+        let offered = |name: &str| tools.iter().any(|t| t.name == name);
+        let mut rest = String::new();
+        for piece in text_calls::split(&text, &offered) {
+            match piece {
+                text_calls::Piece::Text(text) => rest.push_str(&text),
+                text_calls::Piece::Call { name, arguments } => {
+                    tool_calls.push(ToolCall { id: new_call_id(), name, arguments });
+                    if finish_reason == Some(FinishReason::Stop) {
+                        finish_reason = Some(FinishReason::ToolCalls);
+                    }
+                }
+            }
+        }
+        content = Some(rest).filter(|r| !r.is_empty());
+    }
     let replay = stream::reasoning_replay(
         provider,
         preset.quirks.replay_reasoning,
         tool_calls.len(),
         reasoning.as_deref().unwrap_or_default(),
     );
-    Ok(ModelResponse {
-        content: message.content.text.filter(|c| !c.is_empty()),
-        reasoning,
-        tool_calls,
-        usage,
-        finish_reason: choice.finish_reason.filter(|r| !r.is_empty()).map(|r| FinishReason::from_wire(&r)),
-        replay,
-    })
+    Ok(ModelResponse { content, reasoning, tool_calls, usage, finish_reason, replay })
 }
 
 /// `{"error": {message, type, code}}`, the shape of OpenAI's error bodies.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::de::IgnoredAny;
 
 use super::stream_error;
+use super::text_calls::{Piece, TextCalls};
 use super::wire::{Chunk, DeltaToolCall, REASONING_KEY};
 use crate::error::{Error, Result};
 use crate::model::http::truncate;
@@ -51,6 +52,12 @@ pub(crate) struct Assembler {
     position: usize,
     usage: Option<Usage>,
     reasoning: String,
+    /// Calls written as text, when recognised (see `OpenAIChat::text_tool_calls`).
+    text_calls: Option<TextCalls>,
+    /// Whether any call was written as text.
+    called_in_text: bool,
+    /// Whether text or reasoning arrived (the queue is drained as it goes, so it cannot tell).
+    any_output: bool,
     finish: Option<FinishReason>,
     done: bool,
 }
@@ -72,9 +79,18 @@ impl Assembler {
             position: 0,
             usage: None,
             reasoning: String::new(),
+            text_calls: None,
+            called_in_text: false,
+            any_output: false,
             finish: None,
             done: false,
         }
+    }
+
+    /// Also recognise tool calls written as text.
+    pub(crate) fn with_text_calls(mut self, on: bool) -> Self {
+        self.text_calls = on.then(TextCalls::default);
+        self
     }
 
     /// Handle one event's data. `Ok(true)` once the stream is over (`[DONE]`).
@@ -85,10 +101,11 @@ impl Assembler {
         if data.trim() == "[DONE]" {
             self.done = true;
             if self.finish.is_none() {
-                if self.calls.is_empty() && out.is_empty() && self.position == 0 && self.usage.is_none() {
+                if self.calls.is_empty() && !self.any_output && self.usage.is_none() {
                     // `[DONE]` without a finish reason and without any output is a broken turn.
                     return Err(self.incomplete("[DONE] arrived before any output or finish reason"));
                 }
+                self.end_text(out);
                 self.emit_all(out)?;
             }
             self.flush(out);
@@ -111,20 +128,26 @@ impl Assembler {
         if let Some(choice) = chunk.choices.into_iter().next() {
             let mut delta = choice.delta;
             if let Some(text) = delta.take_reasoning().filter(|t| !t.is_empty()) {
+                self.any_output = true;
                 if self.replay_reasoning {
                     self.reasoning.push_str(&text);
                 }
                 out.push_back(ModelDelta::Reasoning(text));
             }
             if let Some(text) = delta.content.text.filter(|t| !t.is_empty()) {
-                out.push_back(ModelDelta::Text(text));
+                self.any_output = true;
+                self.on_text(text, out);
             }
             for fragment in delta.tool_calls {
                 self.on_fragment(fragment, out)?;
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                self.end_text(out);
                 self.emit_all(out)?;
-                let reason = FinishReason::from_wire(&reason);
+                let mut reason = FinishReason::from_wire(&reason);
+                if self.called_in_text && reason == FinishReason::Stop {
+                    reason = FinishReason::ToolCalls;
+                }
                 self.finish = Some(reason.clone());
                 out.push_back(ModelDelta::Finish(reason));
             }
@@ -159,6 +182,40 @@ impl Assembler {
             reasoning_replay(self.provider, self.replay_reasoning, self.position, &self.reasoning)
         {
             out.push_back(ModelDelta::Replay(replay));
+        }
+    }
+
+    fn on_text(&mut self, text: String, out: &mut VecDeque<ModelDelta>) {
+        let Some(text_calls) = &mut self.text_calls else {
+            out.push_back(ModelDelta::Text(text));
+            return;
+        };
+        let mut pieces = Vec::new();
+        let tools = &self.tools;
+        text_calls.feed(&text, &|name| tools.iter().any(|t| t.name == name), &mut pieces);
+        self.emit_pieces(pieces, out);
+    }
+
+    /// The text is over: what was held back goes out.
+    fn end_text(&mut self, out: &mut VecDeque<ModelDelta>) {
+        let mut pieces = Vec::new();
+        if let Some(text_calls) = &mut self.text_calls {
+            text_calls.finish(&mut pieces);
+        }
+        self.emit_pieces(pieces, out);
+    }
+
+    fn emit_pieces(&mut self, pieces: Vec<Piece>, out: &mut VecDeque<ModelDelta>) {
+        for piece in pieces {
+            match piece {
+                Piece::Text(text) => out.push_back(ModelDelta::Text(text)),
+                Piece::Call { name, arguments } => {
+                    self.called_in_text = true;
+                    let call = ToolCall { id: new_call_id(), name, arguments };
+                    out.push_back(ModelDelta::ToolCall { index: self.position, call });
+                    self.position += 1;
+                }
+            }
         }
     }
 
