@@ -627,8 +627,11 @@ async fn calls_however_they_arrive_each_exactly_once() {
             "response.output_item.done",
             json!({"output_index": 2, "item": call_item("fc_3", "call_3", "cityAttractions", "")}),
         ),
-        // Only in the completed response's output.
-        completed(json!([call_item("fc_4", "call_4", "weather", r#"{"c":3}"#)])),
+        // Only in the completed response's output, after one streamed (under another item id).
+        completed(json!([
+            call_item("id-9", "call_2", "calculator", r#"{"b":2}"#),
+            call_item("fc_4", "call_4", "weather", r#"{"c":3}"#)
+        ])),
     ];
     let turn = stream(Reply::raw(sse(events))).await.unwrap();
     assert_eq!(

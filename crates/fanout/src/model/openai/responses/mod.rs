@@ -320,18 +320,8 @@ fn parse_response(
                 reasoning.extend(item.summary.into_iter().chain(item.content).filter_map(|p| p.text))
             }
             Some("function_call") => {
-                let name = item
-                    .name
-                    .filter(|n| !n.is_empty())
-                    .ok_or_else(|| Error::invalid_response(provider, "a function call has no name"))?;
-                let call = crate::tool::ToolCall {
-                    id: item.call_id.filter(|id| !id.is_empty()).unwrap_or_else(crate::model::new_call_id),
-                    name,
-                    arguments: super::stream::no_arguments_as_object(
-                        item.arguments.map(|a| a.0).unwrap_or_default(),
-                    ),
-                };
-                tool_calls.extend(crate::model::parallel::expand(call, tools.iter().map(|t| &**t)));
+                let arguments = item.arguments.map(|a| a.0).unwrap_or_default();
+                tool_calls.extend(stream::tool_calls(provider, item.call_id, item.name, arguments, tools)?);
             }
             _ => {}
         }

@@ -243,18 +243,36 @@ impl Assembler {
     /// Emit call `slot` (once): as itself, or as the calls of a `parallel` wrapper.
     fn emit(&mut self, slot: usize, out: &mut VecDeque<ModelDelta>) -> Result<()> {
         let Some(call) = self.calls.get_mut(slot).filter(|c| !c.emitted) else { return Ok(()) };
-        let Some(name) = call.name.clone().filter(|n| !n.is_empty()) else {
-            return Err(Error::invalid_response(self.provider, "a function call has no name"));
-        };
         call.emitted = true;
-        let id = call.call_id.get_or_insert_with(new_call_id).clone();
-        let arguments = no_arguments_as_object(std::mem::take(&mut call.arguments));
-        for call in parallel::expand(ToolCall { id, name, arguments }, self.tools.iter().map(|t| &**t)) {
+        // The id stays: the final output may name the call again, by it.
+        let (id, name, arguments) =
+            (call.call_id.clone(), call.name.clone(), std::mem::take(&mut call.arguments));
+        for call in tool_calls(self.provider, id, name, arguments, &self.tools)? {
             out.push_back(ModelDelta::ToolCall { index: self.position, call });
             self.position += 1;
         }
         Ok(())
     }
+}
+
+/// The calls a function call item stands for: itself, or a `parallel` wrapper's calls. A call
+/// without a `call_id` gets a made-up one; empty arguments are `{}`.
+pub(super) fn tool_calls(
+    provider: &'static str,
+    call_id: Option<String>,
+    name: Option<String>,
+    arguments: String,
+    tools: &[Arc<ToolDefinition>],
+) -> Result<Vec<ToolCall>> {
+    let name = name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::invalid_response(provider, "a function call has no name"))?;
+    let call = ToolCall {
+        id: call_id.filter(|id| !id.is_empty()).unwrap_or_else(new_call_id),
+        name,
+        arguments: no_arguments_as_object(arguments),
+    };
+    Ok(parallel::expand(call, tools.iter().map(|t| &**t)))
 }
 
 /// Take what a function call item says about itself.
