@@ -384,3 +384,103 @@ impl From<WireUsage> for Usage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::model::Replay;
+    use serde_json::json;
+
+    fn input(messages: Vec<Message>, store: bool) -> Value {
+        let settings = Settings { store, ..Settings::default() };
+        let request = ModelRequest { messages, ..ModelRequest::default() };
+        let wire = ResponsesRequest::new("m", "openai-responses", true, &settings, &request, false);
+        serde_json::to_value(&wire).unwrap()
+    }
+
+    fn tool(call_id: &str, content: &str) -> Message {
+        Message::Tool { call_id: call_id.into(), name: "t".into(), content: content.into() }
+    }
+
+    #[test]
+    fn turns_without_this_providers_replay_are_built_from_text_and_calls() {
+        let body = input(
+            vec![
+                Message::system("Be brief."),
+                Message::user("hi"),
+                Message::Assistant {
+                    content: Some("Looking.".into()),
+                    tool_calls: vec![ToolCall::new("c1", "t", "{}")],
+                    // Another provider's record (Chat Completions): not ours to send.
+                    replay: Some(Replay::new("openai", json!({"items": [{"type": "reasoning"}]}))),
+                },
+                tool("c1", "done"),
+            ],
+            false,
+        );
+        assert_eq!(body["instructions"], "Be brief.");
+        assert_eq!(
+            body["input"],
+            json!([
+                {"type": "message", "role": "user", "content": "hi"},
+                {"type": "message", "role": "assistant", "content": "Looking."},
+                {"type": "function_call", "call_id": "c1", "name": "t", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "done"},
+            ])
+        );
+        assert!(body.get("previous_response_id").is_none());
+    }
+
+    #[test]
+    fn a_stored_turn_is_continued_unless_its_calls_were_expanded() {
+        let turn = |calls: Vec<ToolCall>, item_call_id: &str| Message::Assistant {
+            content: None,
+            tool_calls: calls,
+            replay: Some(Replay::new(
+                "openai-responses",
+                json!({"response_id": "resp_1", "items": [
+                    {"type": "reasoning", "id": "rs_1", "summary": []},
+                    {"type": "function_call", "id": "fc_1", "call_id": item_call_id, "name": "t", "arguments": "{}"}
+                ]}),
+            )),
+        };
+        let own =
+            vec![Message::user("hi"), turn(vec![ToolCall::new("c1", "t", "{}")], "c1"), tool("c1", "ok")];
+        let body = input(own.clone(), true);
+        assert_eq!(body["previous_response_id"], "resp_1");
+        assert_eq!(body["input"], json!([{"type": "function_call_output", "call_id": "c1", "output": "ok"}]));
+        // Not stored: the whole conversation; a reasoning item without encrypted content and
+        // every id are left out.
+        let body = input(own, false);
+        assert_eq!(
+            body["input"][1],
+            json!({"type": "function_call", "call_id": "c1", "name": "t", "arguments": "{}"})
+        );
+        assert_eq!(body["input"].as_array().unwrap().len(), 3);
+
+        let expanded = vec![
+            Message::user("hi"),
+            turn(vec![ToolCall::new("w_0", "a", "{}"), ToolCall::new("w_1", "b", "{}")], "w"),
+            tool("w_0", "A"),
+            tool("w_1", "B"),
+        ];
+        let body = input(expanded, true);
+        assert!(body.get("previous_response_id").is_none());
+        let kinds: Vec<&str> =
+            body["input"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "message",
+                "reasoning",
+                "function_call",
+                "function_call",
+                "function_call_output",
+                "function_call_output"
+            ]
+        );
+        assert_eq!(body["input"][1]["id"], "rs_1", "stored items keep their ids");
+        assert_eq!(body["input"][3]["call_id"], "w_1");
+    }
+}
