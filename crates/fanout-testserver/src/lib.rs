@@ -20,6 +20,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+pub mod responses;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -16,11 +16,11 @@ pub use crate::model::{
 };
 
 use crate::error::{Error, Result};
-use openai::OpenAIChat;
 use openai::presets::{
     AzureOpenAI, Cerebras, DashScope, DeepSeek, Fireworks, Groq, LMStudio, LlamaCpp, Mistral, Moonshot,
     Ollama, OpenRouter, Perplexity, Together, VLLM, XAI,
 };
+use openai::{OpenAIChat, OpenAIResponses};
 
 /// The OpenAI-compatible presets at Agno's paths: `fanout::models::groq::Groq` is
 /// `agno.models.groq.Groq`.
@@ -84,9 +84,17 @@ impl From<OpenAIChat> for Built {
     }
 }
 
+impl From<OpenAIResponses> for Built {
+    fn from(model: OpenAIResponses) -> Self {
+        let missing_key = (!model.is_configured()).then(|| model.key_var());
+        Built { model: Arc::new(model), missing_key }
+    }
+}
+
 /// The provider names [`from_str`] knows, for its error message.
 pub const PROVIDERS: &[&str] = &[
     "openai",
+    "openai-responses",
     "anthropic",
     "google",
     "azure-openai",
@@ -113,6 +121,7 @@ pub const PROVIDERS: &[&str] = &[
 fn build(provider: &str, id: &str) -> Option<Built> {
     Some(match provider {
         "openai" | "openai-chat" => OpenAIChat::new(id).into(),
+        "openai-responses" => OpenAIResponses::new(id).into(),
         "anthropic" | "claude" => anthropic::Claude::new(id).into(),
         "google" | "gemini" => google::Gemini::new(id).into(),
         "azure-openai" | "azure" => AzureOpenAI::new(id).into(),
@@ -166,7 +175,7 @@ fn parse(spec: &str) -> Result<Built> {
 /// assert_eq!((model.provider(), model.id()), ("ollama", "qwen3:8b"));
 ///
 /// let err = fanout::models::from_str("acme:model-1").unwrap_err();
-/// assert!(err.to_string().contains("known providers: openai, anthropic, google, azure-openai, groq"), "{err}");
+/// assert!(err.to_string().contains("known providers: openai, openai-responses, anthropic, google, azure-openai, groq"), "{err}");
 /// # Ok::<(), fanout::Error>(())
 /// ```
 pub fn from_str(spec: &str) -> Result<Arc<dyn Model>> {

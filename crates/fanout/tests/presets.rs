@@ -115,6 +115,7 @@ async fn errors_name_the_preset_and_its_key_variable_but_never_the_key() {
 fn model_strings_build_every_preset() {
     for (spec, provider, id) in [
         ("openai:gpt-5-mini", "openai", "gpt-5-mini"),
+        ("openai-responses:gpt-5-mini", "openai-responses", "gpt-5-mini"),
         ("groq:llama-3.3-70b-versatile", "groq", "llama-3.3-70b-versatile"),
         ("ollama:qwen3:8b", "ollama", "qwen3:8b"),
         ("OpenRouter:anthropic/claude-sonnet-4", "openrouter", "anthropic/claude-sonnet-4"),
@@ -132,7 +133,10 @@ fn model_strings_build_every_preset() {
     }
     for bad in ["gpt-5-mini", "openai:", ":gpt-5", "acme:x"] {
         let err = fanout::models::from_str(bad).err().unwrap().to_string();
-        assert!(err.contains("known providers: openai, anthropic, google, azure-openai, groq"), "{bad}: {err}");
+        assert!(
+            err.contains("known providers: openai, openai-responses, anthropic, google, azure-openai, groq"),
+            "{bad}: {err}"
+        );
     }
 }
 

@@ -131,13 +131,60 @@ async fn fanout_model_runs_the_example_on_another_provider() {
     assert_eq!(first.header("authorization"), Some("Bearer gsk-test"));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn fanout_model_runs_the_example_on_the_responses_api() {
+    let calls = fanout_testserver::responses::Turn::new("resp_1")
+        .reasoning("All three at once.", "enc-1")
+        .call("call_2", "atask2", r#"{"delay":3}"#)
+        .call("call_1", "atask1", r#"{"delay":3}"#)
+        .call("call_3", "atask3", r#"{"delay":3}"#);
+    let answer = fanout_testserver::responses::Turn::new("resp_2").text("All three tasks are done.");
+    let server = Server::start(Script::sequence([calls.reply(), answer.reply()])).await.unwrap();
+    let url = server.url();
+    let (output, _) = tokio::task::spawn_blocking(move || {
+        let envs = [
+            ("FANOUT_MODEL", "openai-responses:gpt-5-mini"),
+            ("OPENAI_API_KEY", "sk-test"),
+            ("OPENAI_BASE_URL", url.as_str()),
+        ];
+        run("async_tools", &envs)
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    assert!(text(&output.stdout).contains("All three tasks are done."));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "exactly two model requests");
+    assert!(requests.iter().all(|r| r.path == "/v1/responses"));
+    let phase = requests[1].at.duration_since(requests[0].at);
+    assert!(phase >= Duration::from_secs(3) && phase < Duration::from_millis(3500), "tool phase {phase:?}");
+    let input = requests[1].body["input"].as_array().unwrap();
+    assert_eq!(input[1]["encrypted_content"], "enc-1");
+    let outputs: Vec<(&str, &str)> = input
+        .iter()
+        .filter(|i| i["type"] == "function_call_output")
+        .map(|i| (i["call_id"].as_str().unwrap(), i["output"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            ("call_2", "Task 2 completed in 3.00s"),
+            ("call_1", "Task 1 completed in 3.00s"),
+            ("call_3", "Task 3 completed in 3.00s")
+        ]
+    );
+}
+
 #[test]
 fn an_unknown_fanout_model_lists_the_providers() {
     let (output, _) = run("async_tools", &[("FANOUT_MODEL", "acme:rocket-1")]);
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(stderr.contains("unknown model provider `acme`"), "{stderr}");
-    assert!(stderr.contains("known providers: openai, anthropic, google, azure-openai, groq"), "{stderr}");
+    assert!(
+        stderr.contains("known providers: openai, openai-responses, anthropic, google, azure-openai, groq"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -19,7 +19,72 @@
 //!     .reasoning_effort("low");
 //! ```
 
+/// The builder methods of both OpenAI models ([`OpenAIChat`] and
+/// [`OpenAIResponses`](responses::OpenAIResponses)): where requests go, and how they are
+/// authenticated and sent. `$path` is the endpoint under the base URL. The type needs
+/// `fn with(self, impl FnOnce(&mut Config)) -> Self`.
+macro_rules! connection_methods {
+    ($path:literal) => {
+        /// Use this API key instead of the environment's (`OPENAI_API_KEY`, or the preset's
+        /// variable); an empty key means none.
+        pub fn api_key(self, key: impl Into<String>) -> Self {
+            let key = key.into();
+            self.with(|c| c.api_key = (!key.trim().is_empty()).then_some(key))
+        }
+
+        #[doc = concat!("Use this base URL (e.g. `http://localhost:8000/v1`) instead of `OPENAI_BASE_URL` (or the preset's default); requests go to `{base_url}/", $path, "`.")]
+        pub fn base_url(self, url: impl Into<String>) -> Self {
+            self.with(|c| c.base_url = url.into())
+        }
+
+        /// Send `OpenAI-Organization`.
+        pub fn organization(self, org: impl Into<String>) -> Self {
+            self.with(|c| c.organization = Some(org.into()))
+        }
+
+        /// Send `OpenAI-Project`.
+        pub fn project(self, project: impl Into<String>) -> Self {
+            self.with(|c| c.project = Some(project.into()))
+        }
+
+        /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest
+        /// of your program) instead of fanout's shared one.
+        pub fn http_client(self, client: reqwest::Client) -> Self {
+            self.with(|c| c.http.client = Some(client))
+        }
+
+        /// Give up on a whole answer after `timeout`, and on a streamed one when its headers
+        /// have not arrived by then (10 minutes by default, like the SDKs). A stream that keeps
+        /// sending is never cut: see [`idle_timeout`](Self::idle_timeout).
+        pub fn timeout(self, timeout: Duration) -> Self {
+            self.with(|c| c.http.timeout = timeout)
+        }
+
+        /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
+        /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
+        pub fn idle_timeout(self, timeout: Duration) -> Self {
+            self.with(|c| c.http.idle_timeout = timeout)
+        }
+
+        /// Add a query parameter to every request (Azure's `api-version`).
+        pub fn query(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.with(|c| c.query.push((name.into(), value.into())))
+        }
+
+        /// Add a header to every request.
+        pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.with(|c| c.http.headers.push((name.into(), value.into())))
+        }
+
+        /// True when a key is configured (from the environment or [`api_key`](Self::api_key)).
+        pub fn has_api_key(&self) -> bool {
+            self.config.api_key.is_some()
+        }
+    };
+}
+
 pub mod presets;
+pub mod responses;
 mod stream;
 mod text_calls;
 mod wire;
@@ -41,6 +106,7 @@ use crate::error::{Error, Result};
 use crate::tool::ToolCall;
 use presets::Preset;
 
+pub use responses::OpenAIResponses;
 #[doc(hidden)]
 pub use stream::parse_recorded_stream;
 
@@ -79,6 +145,70 @@ struct Config {
     text_tool_calls: bool,
     settings: Settings,
     http: HttpSettings,
+}
+
+/// Whether `id` names one of OpenAI's reasoning models (gpt-5*, o1/o3/o4*), also behind a
+/// router's `vendor/` prefix.
+fn is_reasoning_model(id: &str) -> bool {
+    let id = id.rsplit('/').next().unwrap_or(id);
+    id.starts_with("gpt-5") || ["o1", "o3", "o4"].iter().any(|p| id.starts_with(p))
+}
+
+impl Config {
+    /// The variable the key is read from, such as `OPENAI_API_KEY`.
+    fn key_var(&self) -> &'static str {
+        self.preset.key_vars.first().copied().unwrap_or("OPENAI_API_KEY")
+    }
+
+    /// How this provider's errors read.
+    fn errors(&self) -> ErrorFormat {
+        ErrorFormat {
+            provider: self.preset.provider,
+            request_id_header: "x-request-id",
+            parse: parse_error_body,
+            key_hint: self.preset.key_hint,
+        }
+    }
+
+    /// Send one request to `{base_url}/{path}` (no retries: the agent's retry policy owns
+    /// them) and return the 2xx response. `model` names the type in configuration errors.
+    async fn send(
+        &self,
+        path: &str,
+        model: &str,
+        body: Vec<u8>,
+        streamed: bool,
+    ) -> Result<reqwest::Response> {
+        let preset = self.preset;
+        if self.api_key.is_none() && preset.key_required {
+            let message = format!("no API key: set {} or call {model}::api_key", self.key_var());
+            return Err(Error::config(message).with_provider(preset.provider));
+        }
+        if self.base_url.trim().is_empty() {
+            let var = preset.base_url_var.unwrap_or("OPENAI_BASE_URL");
+            let message = format!("no base URL: set {var} or call {model}::base_url");
+            return Err(Error::config(message).with_provider(preset.provider));
+        }
+        let url = format!("{}/{path}", self.base_url.trim_end_matches('/'));
+        let mut request = self.http.post(preset.provider, &url, body)?;
+        if !self.query.is_empty() {
+            request = request.query(&self.query);
+        }
+        if let Some(key) = &self.api_key {
+            request = preset.auth.apply(request, key)?;
+        }
+        if let Some(org) = &self.organization {
+            request = request.header("OpenAI-Organization", org);
+        }
+        if let Some(project) = &self.project {
+            request = request.header("OpenAI-Project", project);
+        }
+        if !streamed {
+            // A whole answer has the total timeout; a stream has the idle timeout instead.
+            request = request.timeout(self.http.timeout);
+        }
+        http::send(&self.errors(), request, self.http.timeout).await
+    }
 }
 
 /// An OpenAI Chat Completions model. Cheap to clone; configure it with the builder-style
@@ -122,47 +252,7 @@ impl OpenAIChat {
         self
     }
 
-    /// Use this API key instead of the environment's (`OPENAI_API_KEY`, or the preset's
-    /// variable); an empty key means none.
-    pub fn api_key(self, key: impl Into<String>) -> Self {
-        let key = key.into();
-        self.with(|c| c.api_key = (!key.trim().is_empty()).then_some(key))
-    }
-
-    /// Use this base URL (e.g. `http://localhost:8000/v1`) instead of `OPENAI_BASE_URL` (or the
-    /// preset's default); requests go to `{base_url}/chat/completions`.
-    pub fn base_url(self, url: impl Into<String>) -> Self {
-        self.with(|c| c.base_url = url.into())
-    }
-
-    /// Send `OpenAI-Organization`.
-    pub fn organization(self, org: impl Into<String>) -> Self {
-        self.with(|c| c.organization = Some(org.into()))
-    }
-
-    /// Send `OpenAI-Project`.
-    pub fn project(self, project: impl Into<String>) -> Self {
-        self.with(|c| c.project = Some(project.into()))
-    }
-
-    /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest of
-    /// your program) instead of fanout's shared one.
-    pub fn http_client(self, client: reqwest::Client) -> Self {
-        self.with(|c| c.http.client = Some(client))
-    }
-
-    /// Give up on a whole answer after `timeout`, and on a streamed one when its headers have
-    /// not arrived by then (10 minutes by default, like the SDKs). A stream that keeps sending
-    /// is never cut: see [`idle_timeout`](Self::idle_timeout).
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.http.timeout = timeout)
-    }
-
-    /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
-    /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
-    pub fn idle_timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.http.idle_timeout = timeout)
-    }
+    connection_methods!("chat/completions");
 
     /// Send system prompts with this role (`"system"` or `"developer"`) instead of choosing by
     /// model: `developer` for reasoning models (gpt-5*, o1/o3/o4*), `system` otherwise.
@@ -177,16 +267,6 @@ impl OpenAIChat {
     /// become a call, and anything that does not is passed on unchanged.
     pub fn text_tool_calls(self, on: bool) -> Self {
         self.with(|c| c.text_tool_calls = on)
-    }
-
-    /// Add a query parameter to every request (Azure's `api-version`).
-    pub fn query(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.with(|c| c.query.push((name.into(), value.into())))
-    }
-
-    /// Add a header to every request.
-    pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.with(|c| c.http.headers.push((name.into(), value.into())))
     }
 
     /// Sampling temperature.
@@ -219,11 +299,6 @@ impl OpenAIChat {
         self.with(|c| c.settings.user = Some(user.into()))
     }
 
-    /// True when a key is configured (from the environment or [`api_key`](Self::api_key)).
-    pub fn has_api_key(&self) -> bool {
-        self.config.api_key.is_some()
-    }
-
     /// True when requests can be sent: a key is configured, or the server needs none (the
     /// local presets).
     pub(crate) fn is_configured(&self) -> bool {
@@ -232,27 +307,14 @@ impl OpenAIChat {
 
     /// The variable the key is read from, such as `OPENAI_API_KEY`.
     pub(crate) fn key_var(&self) -> &'static str {
-        self.config.preset.key_vars.first().copied().unwrap_or("OPENAI_API_KEY")
-    }
-
-    /// How this provider's errors read.
-    fn errors(&self) -> ErrorFormat {
-        let preset = self.config.preset;
-        ErrorFormat {
-            provider: preset.provider,
-            request_id_header: "x-request-id",
-            parse: parse_error_body,
-            key_hint: preset.key_hint,
-        }
+        self.config.key_var()
     }
 
     fn system_role_for_model(&self) -> &'static str {
         if let Some(role) = self.config.system_role {
             return role;
         }
-        let id = self.config.id.rsplit('/').next().unwrap_or(&self.config.id);
-        let reasoning = id.starts_with("gpt-5") || ["o1", "o3", "o4"].iter().any(|p| id.starts_with(p));
-        if reasoning { "developer" } else { "system" }
+        if is_reasoning_model(&self.config.id) { "developer" } else { "system" }
     }
 
     fn body(&self, request: &ModelRequest, stream: bool) -> Result<Vec<u8>> {
@@ -268,39 +330,9 @@ impl OpenAIChat {
         serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
     }
 
-    /// Send one request (no retries: the agent's retry policy owns them) and return the 2xx
-    /// response.
+    /// Send one request (no retries: the agent's retry policy owns them).
     async fn send(&self, body: Vec<u8>, streamed: bool) -> Result<reqwest::Response> {
-        let config = &self.config;
-        let preset = config.preset;
-        if config.api_key.is_none() && preset.key_required {
-            let message = format!("no API key: set {} or call OpenAIChat::api_key", self.key_var());
-            return Err(Error::config(message).with_provider(preset.provider));
-        }
-        if config.base_url.trim().is_empty() {
-            let var = preset.base_url_var.unwrap_or("OPENAI_BASE_URL");
-            let message = format!("no base URL: set {var} or call OpenAIChat::base_url");
-            return Err(Error::config(message).with_provider(preset.provider));
-        }
-        let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        let mut request = config.http.post(preset.provider, &url, body)?;
-        if !config.query.is_empty() {
-            request = request.query(&config.query);
-        }
-        if let Some(key) = &config.api_key {
-            request = preset.auth.apply(request, key)?;
-        }
-        if let Some(org) = &config.organization {
-            request = request.header("OpenAI-Organization", org);
-        }
-        if let Some(project) = &config.project {
-            request = request.header("OpenAI-Project", project);
-        }
-        if !streamed {
-            // A whole answer has the total timeout; a stream has the idle timeout instead.
-            request = request.timeout(config.http.timeout);
-        }
-        http::send(&self.errors(), request, config.http.timeout).await
+        self.config.send("chat/completions", "OpenAIChat", body, streamed).await
     }
 
     async fn complete_inner(&self, request: &ModelRequest) -> Result<ModelResponse> {

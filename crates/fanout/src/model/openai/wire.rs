@@ -168,13 +168,15 @@ impl<'a> From<&'a ToolDefinition> for WireTool<'a> {
 }
 
 /// `null` reads as the default, like a missing field.
-fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+pub(super) fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A field that is read when it has the expected shape and ignored otherwise: usage is
 /// bookkeeping, and a server's odd usage object must not cost the user the answer.
-fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
     Ok(serde_json::from_value(Value::deserialize(d)?).ok())
 }
 
@@ -377,7 +379,7 @@ impl<'de> Deserialize<'de> for Arguments {
 }
 
 /// A token count: any non-negative number (some servers send `12.0`), else 0.
-fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(super) fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Number(n) => n
             .as_u64()
