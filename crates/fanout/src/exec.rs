@@ -22,7 +22,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::tool::{
-    CacheKey, Entry, Hooks, Invocation, MemoryCache, ToolCache, ToolCall, ToolError, ToolResult, ToolSet,
+    CacheKey, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall, ToolError,
+    ToolProgress, ToolResult, ToolSet,
 };
 
 /// Limits on a batch; all off by default.
@@ -95,6 +96,13 @@ pub enum ToolEvent<'a> {
         index: usize,
         /// Its result and timing.
         execution: &'a ToolExecution,
+    },
+    /// Call `index` reported progress (see [`report_progress`](crate::tool::report_progress)).
+    Progress {
+        /// Position of the call in the batch.
+        index: usize,
+        /// How far it got.
+        progress: ToolProgress,
     },
 }
 
@@ -185,6 +193,7 @@ impl Executor {
                         on_event(ToolEvent::Completed { index, execution });
                     }
                 }
+                BatchEvent::Progress { index, progress } => on_event(ToolEvent::Progress { index, progress }),
             }
         }
         batch.into_executions()
@@ -193,6 +202,7 @@ impl Executor {
     /// An open batch: calls can be added while earlier ones already run (eager start).
     pub fn batch(&self) -> Batch {
         let (started_tx, started_rx) = mpsc::unbounded_channel();
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         Batch {
             executor: self.clone(),
             calls: Vec::new(),
@@ -207,7 +217,17 @@ impl Executor {
             started: VecDeque::new(),
             started_tx,
             started_rx,
+            progress_tx,
+            progress_rx,
         }
+    }
+
+    /// The same executor (limits, slots, hooks, cache) over another tool set: a run's tools for
+    /// one turn, when a [`ToolSource`](crate::tool::ToolSource) changed them.
+    pub fn with_tools(&self, tools: Arc<ToolSet>) -> Self {
+        let caches = tools.options_iter().any(|options| options.cache_ttl.is_some());
+        let cache = self.cache.clone().or_else(|| caches.then(|| Arc::new(MemoryCache::default()) as _));
+        Self { tools, cache, ..self.clone() }
     }
 
     fn timeout_for(&self, name: &str) -> Option<Duration> {
@@ -217,7 +237,7 @@ impl Executor {
 
 /// Progress of a [`Batch`], by call index; look the call up with [`Batch::call`] and the result
 /// with [`Batch::execution`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum BatchEvent {
     /// Call `index` started running: its task was spawned, or, under a concurrency limit, it
     /// got its slot.
@@ -231,6 +251,13 @@ pub enum BatchEvent {
     Completed {
         /// Position of the call in the batch.
         index: usize,
+    },
+    /// Running call `index` reported progress.
+    Progress {
+        /// Position of the call in the batch.
+        index: usize,
+        /// How far it got.
+        progress: ToolProgress,
     },
 }
 
@@ -259,6 +286,9 @@ pub struct Batch {
     /// Starts of calls that waited for a concurrency slot, sent by their tasks.
     started_tx: mpsc::UnboundedSender<(usize, Instant)>,
     started_rx: mpsc::UnboundedReceiver<(usize, Instant)>,
+    /// Progress reported by running calls (see [`ProgressReporter`]).
+    progress_tx: mpsc::UnboundedSender<(usize, ToolProgress)>,
+    progress_rx: mpsc::UnboundedReceiver<(usize, ToolProgress)>,
 }
 
 impl Batch {
@@ -356,6 +386,7 @@ impl Batch {
         let started_tx = self.started_tx.clone();
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
+        let progress = ProgressReporter::new(index, self.progress_tx.clone());
         let spawned_at = Instant::now();
         if slots.is_none() {
             self.started.push_back((index, spawned_at));
@@ -372,7 +403,7 @@ impl Batch {
                 }
                 None => (None, spawned_at),
             };
-            let result = run_call(&tools, &hooks, &call, timeout).await;
+            let result = progress.scope(run_call(&tools, &hooks, &call, timeout)).await;
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {
                 cache.put(key, text.clone(), ttl);
             }
@@ -412,6 +443,12 @@ impl Batch {
             tokio::select! {
                 biased;
                 Some((index, at)) = self.started_rx.recv() => return Some(BatchEvent::Started { index, at }),
+                Some((index, progress)) = self.progress_rx.recv() => {
+                    // A report that lost the race with its call's completion is stale.
+                    if matches!(self.done.get(index), Some(None)) {
+                        return Some(BatchEvent::Progress { index, progress });
+                    }
+                }
                 Some(joined) = self.running.join_next() => match joined {
                     Ok((index, execution)) => {
                         let followers: Vec<usize> =

@@ -8,6 +8,9 @@ pub mod error;
 pub mod event;
 pub mod exec;
 pub mod log;
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub mod mcp;
 pub mod model;
 pub mod output;
 pub mod print;
