@@ -97,13 +97,6 @@ pub enum ToolEvent<'a> {
         /// Its result and timing.
         execution: &'a ToolExecution,
     },
-    /// Call `index` reported progress (see [`report_progress`](crate::tool::report_progress)).
-    Progress {
-        /// Position of the call in the batch.
-        index: usize,
-        /// How far it got.
-        progress: ToolProgress,
-    },
 }
 
 /// Runs batches of tool calls against a [`ToolSet`].
@@ -193,7 +186,8 @@ impl Executor {
                         on_event(ToolEvent::Completed { index, execution });
                     }
                 }
-                BatchEvent::Progress { index, progress } => on_event(ToolEvent::Progress { index, progress }),
+                // Progress is for runs' events; a plain batch reports starts and ends.
+                BatchEvent::Progress { .. } => {}
             }
         }
         batch.into_executions()
