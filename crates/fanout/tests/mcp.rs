@@ -216,6 +216,18 @@ async fn a_call_that_never_answers_times_out_and_the_server_is_told() {
 }
 
 #[tokio::test]
+async fn the_servers_call_timeout_applies_without_an_agent_timeout() {
+    let Some(faults) = fault_server(&[]) else { return };
+    let agent = Agent::builder()
+        .model(ScriptedModel::new([Turn::call("hang", json!({})), Turn::summarize_results()]))
+        .tools(faults.call_timeout(Duration::from_millis(500)).connect().await.unwrap())
+        .build()
+        .unwrap();
+    let output = agent.run("go").await.unwrap();
+    assert_eq!(results(&output)[0], &Err(ToolError::TimedOut(Duration::from_millis(500))));
+}
+
+#[tokio::test]
 async fn a_schema_model_apis_reject_fails_the_connect_naming_the_tool() {
     let Some(faults) = fault_server(&["--bad-schema"]) else { return };
     let err = faults.clone().connect().await.unwrap_err().to_string();
@@ -264,11 +276,8 @@ async fn dropping_the_agent_ends_the_server_process() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
-async fn streamable_http_server() {
-    let Some(dir) = installed("FANOUT_MCP_EVERYTHING") else { return };
-    // Port 0 is not supported by the server: pick a free one.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+/// server-everything over streamable HTTP on `port`, once it says it listens.
+async fn start_http(dir: &std::path::Path, port: u16) -> tokio::process::Child {
     let mut child = tokio::process::Command::new("node")
         .arg(dir.join("dist/index.js"))
         .arg("streamableHttp")
@@ -277,20 +286,34 @@ async fn streamable_http_server() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    // Wait for the server to say it listens.
     let stderr = child.stderr.take().unwrap();
     let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    let listening = tokio::time::timeout(Duration::from_secs(20), async {
+    let listening = async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.contains("listening") {
                 return;
             }
         }
         panic!("the HTTP server exited");
-    });
-    listening.await.expect("the HTTP server did not start");
+    };
+    tokio::time::timeout(Duration::from_secs(20), listening).await.expect("the HTTP server did not start");
+    // Keep draining its log so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
 
+fn echo_turns(messages: &[&str]) -> ScriptedModel {
+    let mut turns: Vec<Turn> = messages.iter().map(|m| Turn::call("echo", json!({"message": m}))).collect();
+    turns.push(Turn::summarize_results());
+    ScriptedModel::new(turns)
+}
+
+#[tokio::test]
+async fn streamable_http_server_and_a_new_session_after_it_restarts() {
+    let Some(dir) = installed("FANOUT_MCP_EVERYTHING") else { return };
+    // The server takes its port from the environment: pick a free one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = start_http(&dir, port).await;
     let tools = McpServer::http(format!("http://127.0.0.1:{port}/mcp"))
         .bearer_auth("test-token")
         .connect()
@@ -301,15 +324,30 @@ async fn streamable_http_server() {
             Turn::calls([("echo", json!({"message": "over http"})), ("get-sum", json!({"a": 20, "b": 22}))]),
             Turn::summarize_results(),
         ]))
-        .tools(tools)
+        .tools(tools.clone())
         .build()
         .unwrap();
     let output = agent.run("go").await.unwrap();
-    let results = results(&output);
-    assert_eq!(results[0].as_ref().unwrap(), "Echo: over http");
-    assert!(results[1].as_ref().unwrap().contains("42"));
-    drop(agent);
-    child.kill().await.unwrap();
+    let before = results(&output);
+    assert_eq!(before[0].as_ref().unwrap(), "Echo: over http");
+    assert!(before[1].as_ref().unwrap().contains("42"));
+
+    // A restarted server knows nothing of the old session, and this one says so with an error
+    // that names no request: the call waits until its timeout. Before the next turn the client
+    // pings, gets no answer either, and opens a new session.
+    server.kill().await.unwrap();
+    let mut server = start_http(&dir, port).await;
+    let agent = Agent::builder()
+        .model(echo_turns(&["first", "second"]))
+        .tools(tools)
+        .tool_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let output = agent.run("go").await.unwrap();
+    let after = results(&output);
+    assert_eq!(after[0], &Err(ToolError::TimedOut(Duration::from_secs(3))));
+    assert_eq!(after[1].as_ref().unwrap(), "Echo: second", "a new session by the next turn at the latest");
+    server.kill().await.unwrap();
 }
 
 #[tokio::test]

@@ -67,6 +67,7 @@ pub struct McpServer {
     include: Option<Vec<String>>,
     exclude: Vec<String>,
     connect_timeout: Duration,
+    call_timeout: Duration,
     /// A header that did not parse, reported by `connect`.
     invalid: Option<String>,
 }
@@ -102,6 +103,10 @@ impl fmt::Debug for McpServer {
 /// How long connecting (spawn or dial, then the MCP handshake) may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest a call may take by default, even when the agent has no tool timeout: a server
+/// that never answers must not hang the run.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl McpServer {
     /// A server run as a child process speaking MCP on its stdin and stdout (its stderr is
     /// passed through). Named after the program's file name.
@@ -131,6 +136,7 @@ impl McpServer {
             include: None,
             exclude: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
             invalid: None,
         }
     }
@@ -201,6 +207,14 @@ impl McpServer {
         self
     }
 
+    /// The longest one call may take (default [`DEFAULT_CALL_TIMEOUT`]); the agent's
+    /// [`tool_timeout`](crate::AgentBuilder::tool_timeout), when shorter, ends it sooner. Either
+    /// way the call ends with a timeout error and the server gets `notifications/cancelled`.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
     /// Connect, complete the MCP handshake and list the tools.
     ///
     /// Fails when the server cannot be reached, or when a tool's input schema is one a model
@@ -213,7 +227,8 @@ impl McpServer {
         let session = Session::connect(self).await?;
         let tools = list(&session).await?;
         session.notices.list_changed.store(false, Ordering::Release);
-        Ok(MCPTools { inner: Arc::new(Inner { session, list: RwLock::new(ToolList { version: 0, tools }) }) })
+        let list = RwLock::new(ToolList { version: 0, tools });
+        Ok(MCPTools { inner: Arc::new(Inner { session, list, refreshing: tokio::sync::Mutex::new(()) }) })
     }
 
     fn wants(&self, name: &str) -> bool {
@@ -235,6 +250,8 @@ pub struct MCPTools {
 struct Inner {
     session: Arc<Session>,
     list: RwLock<ToolList>,
+    /// One refresh at a time: concurrent runs of an agent must not respawn a server twice.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl MCPTools {
@@ -277,6 +294,8 @@ impl ToolSource for MCPTools {
     fn refresh(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let session = &self.inner.session;
+            let _one_at_a_time = self.inner.refreshing.lock().await;
+            session.probe().await;
             if session.is_down()
                 && let Err(err) = session.reconnect().await
             {

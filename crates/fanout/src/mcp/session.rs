@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rmcp::RoleClient;
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken,
+    ClientCapabilities, ClientConfig, ClientRequest, Implementation, PingRequest, ProgressNotificationParam,
+    ProgressToken,
 };
-use rmcp::service::{NotificationContext, Peer, RunningService, ServiceExt};
+use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RunningService, ServiceExt};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 
 use super::{Endpoint, McpServer};
@@ -94,11 +95,13 @@ struct Live {
     generation: u64,
     /// A call saw the connection close (rmcp's own flags may lag behind).
     broken: Arc<AtomicBool>,
+    /// A call was abandoned unanswered: check that the server still answers at all.
+    suspect: Arc<AtomicBool>,
 }
 
 impl Live {
     fn new(service: Service, generation: u64) -> Self {
-        Self { service: Arc::new(service), generation, broken: Arc::default() }
+        Self { service: Arc::new(service), generation, broken: Arc::default(), suspect: Arc::default() }
     }
 
     fn is_down(&self) -> bool {
@@ -110,6 +113,7 @@ impl Live {
 pub(super) struct Connection {
     pub(super) peer: Peer<RoleClient>,
     broken: Arc<AtomicBool>,
+    pub(super) suspect: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -118,6 +122,9 @@ impl Connection {
         self.broken.store(true, Ordering::Release);
     }
 }
+
+/// How long a server that had a call abandoned gets to answer a ping before it is reconnected.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,9 +144,11 @@ impl Session {
     pub(super) fn connection(&self) -> Result<Connection> {
         let live = self.live.read().unwrap_or_else(PoisonError::into_inner);
         match live.as_ref() {
-            Some(live) if !live.is_down() => {
-                Ok(Connection { peer: live.service.peer().clone(), broken: Arc::clone(&live.broken) })
-            }
+            Some(live) if !live.is_down() => Ok(Connection {
+                peer: live.service.peer().clone(),
+                broken: Arc::clone(&live.broken),
+                suspect: Arc::clone(&live.suspect),
+            }),
             _ => Err(Error::new(
                 ErrorKind::Connect,
                 format!(
@@ -153,6 +162,32 @@ impl Session {
     /// True when the connection ended (the server exited, the HTTP session failed, …).
     pub(super) fn is_down(&self) -> bool {
         self.live.read().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(Live::is_down)
+    }
+
+    /// After a call was abandoned unanswered, ping the server: one that lost our session may
+    /// never answer anything again (some answer with an error that names no request, which
+    /// leaves the request waiting forever). No answer in time marks the connection broken.
+    pub(super) async fn probe(&self) {
+        let Ok(connection) = self.connection() else { return };
+        if !connection.suspect.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let ping = ClientRequest::PingRequest(PingRequest::default());
+        let answered = match connection
+            .peer
+            .send_request_with_option(ping, PeerRequestOptions::with_timeout(PROBE_TIMEOUT))
+            .await
+        {
+            Ok(handle) => handle.await_response().await.is_ok(),
+            Err(_) => false,
+        };
+        if !answered {
+            tracing::warn!(
+                "the MCP server `{}` does not answer a ping any more: reconnecting",
+                self.server.name
+            );
+            connection.mark_broken();
+        }
     }
 
     /// Replace a dead connection with a new one: respawn over stdio, a new session over HTTP.

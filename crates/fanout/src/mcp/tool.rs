@@ -45,7 +45,13 @@ impl Tool for McpTool {
         };
         // Taken here, inside the executor's task: the notification handler runs elsewhere.
         let reporter = ProgressReporter::current();
-        Invocation::future(async move { self.call(arguments, reporter).await })
+        Invocation::future(async move {
+            let limit = self.session.server.call_timeout;
+            // Dropping the call on timeout cancels it on the server (see `CancelOnDrop`).
+            tokio::time::timeout(limit, self.call(arguments, reporter))
+                .await
+                .unwrap_or(Err(ToolError::TimedOut(limit)))
+        })
     }
 }
 
@@ -67,7 +73,11 @@ impl McpTool {
         let _route =
             reporter.map(|reporter| self.session.notices.route(handle.progress_token.clone(), reporter));
         // Timeouts are the executor's: it drops this future, and the guard tells the server.
-        let mut guard = CancelOnDrop { peer: Some(peer), id: handle.id.clone() };
+        let mut guard = CancelOnDrop {
+            peer: Some(peer),
+            id: handle.id.clone(),
+            suspect: Arc::clone(&connection.suspect),
+        };
         let response = handle.await_response().await;
         guard.peer = None;
         match response.map_err(|e| failure(&connection, server, &e))? {
@@ -99,13 +109,15 @@ fn failure(connection: &Connection, server: &str, err: &ServiceError) -> ToolErr
 struct CancelOnDrop {
     peer: Option<Peer<RoleClient>>,
     id: RequestId,
+    /// Set when the request is abandoned: the session is checked before the next turn.
+    suspect: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        let (Some(peer), Ok(runtime)) = (self.peer.take(), tokio::runtime::Handle::try_current()) else {
-            return;
-        };
+        let Some(peer) = self.peer.take() else { return };
+        self.suspect.store(true, std::sync::atomic::Ordering::Release);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let reason = "the client stopped waiting (timeout or cancelled run)";
         let notification = CancelledNotification::new(CancelledNotificationParam::new(
             Some(self.id.clone()),
