@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fanout::mcp::{MCPTools, McpServer};
+use fanout::mcp::{MCPTools, McpServer, MultiMCPTools};
 use fanout::models::scripted::{ScriptedModel, Turn};
 use fanout::prelude::*;
 use fanout::tool::ToolError;
@@ -171,6 +171,29 @@ async fn python_time_server_with_a_prefix_beside_a_local_tool() {
     let results = results(&output);
     assert!(results[0].as_ref().unwrap().contains("Europe/Paris"), "{:?}", results[0]);
     assert_eq!(results[1].as_ref().unwrap(), "3");
+}
+
+#[tokio::test]
+async fn several_servers_at_once_with_multi_mcp_tools() {
+    let (Some(everything), Some(python)) = (everything(), python()) else { return };
+    let time = McpServer::stdio(python, ["-m", "mcp_server_time"]).prefix("time_");
+    let servers = MultiMCPTools::connect([everything.prefix("everything_"), time]).await.unwrap();
+    assert_eq!(servers.servers().len(), 2);
+    let agent = Agent::builder()
+        .model(ScriptedModel::new([
+            Turn::calls([
+                ("time_get_current_time", json!({"timezone": "Asia/Tokyo"})),
+                ("everything_echo", json!({"message": "both"})),
+            ]),
+            Turn::summarize_results(),
+        ]))
+        .tools(servers)
+        .build()
+        .unwrap();
+    let output = agent.run("go").await.unwrap();
+    let results = results(&output);
+    assert!(results[0].as_ref().unwrap().contains("Asia/Tokyo"), "{:?}", results[0]);
+    assert_eq!(results[1].as_ref().unwrap(), "Echo: both");
 }
 
 #[tokio::test]

@@ -15,6 +15,10 @@
 //!   reconnects (respawns over stdio, a new session over HTTP);
 //! - dropping the agent (and every `MCPTools` clone) ends the session and kills a stdio server.
 //!
+//! Several servers: pass each to [`AgentBuilder::tools`](crate::AgentBuilder::tools), or connect
+//! them at once with [`MultiMCPTools`]; [`McpServer::prefix`], [`McpServer::include`] and
+//! [`McpServer::exclude`] keep their names apart.
+//!
 //! Results: text as text, structured content as JSON, images, audio and binary resources as a
 //! one-line summary (type and size, never base64), `isError: true` as an error result.
 //!
@@ -324,6 +328,59 @@ impl ToolSource for MCPTools {
 }
 
 impl IntoAgentTools for MCPTools {
+    fn into_agent_tools(self) -> AgentTools {
+        AgentTools::Source(Arc::new(self))
+    }
+}
+
+/// Several servers' tools as one [`ToolSource`], connected concurrently (like Agno's
+/// `MultiMCPTools`); the same as passing each [`MCPTools`] to the agent in turn.
+///
+/// ```no_run
+/// use fanout::mcp::{McpServer, MultiMCPTools};
+///
+/// # async fn f() -> fanout::Result<()> {
+/// let servers = MultiMCPTools::connect([
+///     McpServer::stdio("uvx", ["mcp-server-time"]).prefix("time_"),
+///     McpServer::http("http://127.0.0.1:3001/mcp").prefix("everything_"),
+/// ])
+/// .await?;
+/// # let _ = servers; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MultiMCPTools {
+    servers: Vec<MCPTools>,
+}
+
+impl MultiMCPTools {
+    /// Connect to every server at once; fails (and drops the others) if any fails.
+    pub async fn connect(servers: impl IntoIterator<Item = McpServer>) -> Result<Self> {
+        let servers = futures::future::try_join_all(servers.into_iter().map(McpServer::connect)).await?;
+        Ok(Self { servers })
+    }
+
+    /// The servers, in the order given.
+    pub fn servers(&self) -> &[MCPTools] {
+        &self.servers
+    }
+}
+
+impl ToolSource for MultiMCPTools {
+    fn tools(&self) -> ToolList {
+        let lists: Vec<ToolList> = self.servers.iter().map(ToolSource::tools).collect();
+        // Each server's version only grows, so the sum changes whenever one of them does.
+        let version = lists.iter().map(|list| list.version).sum();
+        ToolList { version, tools: lists.into_iter().flat_map(|list| list.tools).collect() }
+    }
+
+    fn refresh(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            futures::future::join_all(self.servers.iter().map(ToolSource::refresh)).await;
+        })
+    }
+}
+
+impl IntoAgentTools for MultiMCPTools {
     fn into_agent_tools(self) -> AgentTools {
         AgentTools::Source(Arc::new(self))
     }
