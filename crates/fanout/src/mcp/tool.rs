@@ -70,9 +70,12 @@ impl McpTool {
             .send_request_with_option(request, PeerRequestOptions::no_options())
             .await
             .map_err(|e| failure(&connection, server, &e))?;
+        // Registered once the request is queued: its progress cannot arrive before the server
+        // has read it, a round trip later.
         let _route =
             reporter.map(|reporter| self.session.notices.route(handle.progress_token.clone(), reporter));
-        // Timeouts are the executor's: it drops this future, and the guard tells the server.
+        // A timeout (the agent's or the server's call timeout) or an aborted run drops this
+        // future; the guard then tells the server.
         let mut guard = CancelOnDrop {
             peer: Some(peer),
             id: handle.id.clone(),
@@ -98,11 +101,15 @@ fn failure(connection: &Connection, server: &str, err: &ServiceError) -> ToolErr
             ))
         }
         ServiceError::McpError(error) => {
-            ToolError::Failed(format!("the MCP server `{server}` answered: {}", error.message))
+            let message = crate::model::http::truncate(&error.message, MAX_ERROR);
+            ToolError::Failed(format!("the MCP server `{server}` answered: {message}"))
         }
         other => ToolError::Failed(format!("MCP server `{server}`: {other}")),
     }
 }
+
+/// A server's error message is for the model to read, not to flood its context.
+const MAX_ERROR: usize = 4096;
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting (a timeout, an
 /// aborted run), so the server can stop working on it.
