@@ -380,3 +380,12 @@ async fn mcp_tools_stdio_shorthand() {
         MCPTools::stdio("node", [dir.join("dist/index.js").into_os_string(), "stdio".into()]).await.unwrap();
     assert!(tools.definitions().iter().any(|d| d.name == "echo" && d.parameters["type"] == "object"));
 }
+
+#[tokio::test]
+async fn a_server_that_cannot_start_is_a_clear_connect_error() {
+    let err = McpServer::stdio("/nonexistent/mcp-server", ["--stdio"]).connect().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("could not connect to the MCP server `mcp-server`: cannot start"), "{text}");
+    assert!(!text.contains("base URL"), "{text}");
+    assert_eq!(err.kind(), fanout::error::ErrorKind::Connect);
+}

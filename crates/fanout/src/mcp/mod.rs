@@ -390,7 +390,7 @@ impl IntoAgentTools for MultiMCPTools {
 async fn list(session: &Arc<Session>) -> Result<Vec<Arc<dyn Tool>>> {
     let server = &session.server;
     let listed = session.connection()?.peer.list_all_tools().await.map_err(|e| {
-        Error::invalid_response("mcp", format!("MCP server `{}`: tools/list failed: {e}", server.name))
+        Error::invalid_response("MCP", format!("MCP server `{}`: tools/list failed: {e}", server.name))
     })?;
     let mut tools: Vec<Arc<dyn Tool>> = Vec::with_capacity(listed.len());
     for remote in listed.into_iter().filter(|tool| server.wants(&tool.name)) {

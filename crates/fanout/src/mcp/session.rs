@@ -155,7 +155,8 @@ impl Session {
                     "the MCP server `{}` is not connected; it is reconnected before the next turn",
                     self.server.name
                 ),
-            )),
+            )
+            .with_provider("MCP")),
         }
     }
 
@@ -212,6 +213,7 @@ async fn start(server: &McpServer, notices: &Arc<Notices>) -> Result<Service> {
     let name = &server.name;
     let failed = |err: &dyn std::fmt::Display| {
         Error::new(ErrorKind::Connect, format!("could not connect to the MCP server `{name}`: {err}"))
+            .with_provider("MCP")
     };
     let handshake = async {
         match &server.endpoint {
