@@ -362,6 +362,8 @@ async fn stream_turn<'a>(
         let wait = if output_shown { None } else { inner.settings.retry.wait_before(retry, &err) };
         let Some(wait) = wait else { return Err(err) };
         phase.cancel_running(&err, sink);
+        // Abort them now, not after the wait: they must not run to their end meanwhile.
+        drop(phase);
         announce_retry(inner, turn, retry, wait, err, sink);
         tokio::time::sleep(wait).await;
     }
