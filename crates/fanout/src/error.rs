@@ -270,6 +270,8 @@ impl Error {
             (ErrorKind::Status, Some(404)) => Some("check the model id and the base URL"),
             (ErrorKind::Status, Some(429)) => Some("rate limited: wait, or lower the request rate"),
             (ErrorKind::Status, Some(500..)) => Some("the provider failed: try again later"),
+            // An MCP server's errors name the server and say what failed.
+            (ErrorKind::Connect, _) if self.inner.provider == Some("MCP") => None,
             (ErrorKind::Connect, _) => Some("check the base URL and the network"),
             _ => None,
         }

@@ -45,6 +45,21 @@ pub enum RunEvent {
         /// The call, its result and its timing.
         execution: ToolExecution,
     },
+    /// A running tool call reported progress: an MCP server's `notifications/progress`, or
+    /// [`report_progress`](crate::tool::report_progress) in a tool of one's own. Arrives
+    /// between the call's `ToolCallStarted` and `ToolCallCompleted`.
+    ToolCallProgress {
+        /// The model turn it belongs to.
+        turn: usize,
+        /// Position of the call in its turn.
+        index: usize,
+        /// Progress so far (increases with each report).
+        progress: f64,
+        /// What `progress` counts to, when known.
+        total: Option<f64>,
+        /// What the call is doing now.
+        message: Option<String>,
+    },
     /// A tool call that had started was cancelled before it finished, because the model turn
     /// it belongs to failed and is tried again: a consumer never sees a start without an end.
     ToolCallCancelled {

@@ -26,7 +26,8 @@ use tokio::task::JoinSet;
 
 pub(crate) use crate::output::ToolExecution;
 use crate::tool::{
-    CacheKey, Entry, Hooks, Invocation, MemoryCache, ToolCache, ToolCall, ToolError, ToolResult, ToolSet,
+    CacheKey, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall, ToolError,
+    ToolProgress, ToolResult, ToolSet,
 };
 
 /// Limits on a batch; all off by default.
@@ -208,6 +209,8 @@ impl Executor {
                         on_event(ToolEvent::Completed { index, execution });
                     }
                 }
+                // Progress is for runs' events; a plain batch reports starts and ends.
+                BatchEvent::Progress { .. } => {}
             }
         }
         batch.into_executions()
@@ -216,6 +219,7 @@ impl Executor {
     /// An open batch: calls can be added while earlier ones already run (eager start).
     pub(crate) fn batch(&self) -> Batch {
         let (started_tx, started_rx) = mpsc::unbounded_channel();
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         Batch {
             executor: self.clone(),
             slots: self.limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1)))),
@@ -231,7 +235,17 @@ impl Executor {
             started: VecDeque::new(),
             started_tx,
             started_rx,
+            progress_tx,
+            progress_rx,
         }
+    }
+
+    /// The same executor (limits, slots, hooks, cache) over another tool set: a run's tools for
+    /// one turn, when a [`ToolSource`](crate::tool::ToolSource) changed them.
+    pub fn with_tools(&self, tools: Arc<ToolSet>) -> Self {
+        let caches = tools.options_iter().any(|options| options.cache_ttl.is_some());
+        let cache = self.cache.clone().or_else(|| caches.then(|| Arc::new(MemoryCache::default()) as _));
+        Self { tools, cache, ..self.clone() }
     }
 
     fn timeout_for(&self, name: &str) -> Option<Duration> {
@@ -241,7 +255,7 @@ impl Executor {
 
 /// Progress of a [`Batch`], by call index; look the call up with [`Batch::call`] and the result
 /// with [`Batch::execution`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum BatchEvent {
     /// Call `index` started running: its task was spawned, or, under a concurrency limit, it
     /// got its slot.
@@ -255,6 +269,13 @@ pub(crate) enum BatchEvent {
     Completed {
         /// Position of the call in the batch.
         index: usize,
+    },
+    /// Running call `index` reported progress.
+    Progress {
+        /// Position of the call in the batch.
+        index: usize,
+        /// How far it got.
+        progress: ToolProgress,
     },
 }
 
@@ -285,6 +306,9 @@ pub(crate) struct Batch {
     /// Starts of calls that waited for a concurrency slot, sent by their tasks.
     started_tx: mpsc::UnboundedSender<(usize, Instant)>,
     started_rx: mpsc::UnboundedReceiver<(usize, Instant)>,
+    /// Progress reported by running calls (see [`ProgressReporter`]).
+    progress_tx: mpsc::UnboundedSender<(usize, ToolProgress)>,
+    progress_rx: mpsc::UnboundedReceiver<(usize, ToolProgress)>,
 }
 
 impl Batch {
@@ -384,6 +408,7 @@ impl Batch {
         let started_tx = self.started_tx.clone();
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
+        let progress = ProgressReporter::new(index, self.progress_tx.clone());
         let spawned_at = Instant::now();
         let unlimited = limits.is_empty();
         if unlimited {
@@ -417,7 +442,7 @@ impl Batch {
                 let _ = started_tx.send((index, at));
                 at
             };
-            let result = run_call(&tools, &hooks, &call, timeout).await;
+            let result = progress.scope(run_call(&tools, &hooks, &call, timeout)).await;
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {
                 cache.put(key, text.clone(), ttl).await;
             }
@@ -457,6 +482,12 @@ impl Batch {
             tokio::select! {
                 biased;
                 Some((index, at)) = self.started_rx.recv() => return Some(BatchEvent::Started { index, at }),
+                Some((index, progress)) = self.progress_rx.recv() => {
+                    // A report that lost the race with its call's completion is stale.
+                    if matches!(self.done.get(index), Some(None)) {
+                        return Some(BatchEvent::Progress { index, progress });
+                    }
+                }
                 Some(joined) = self.running.join_next() => match joined {
                     Ok((index, execution)) => {
                         let followers: Vec<usize> =

@@ -9,6 +9,9 @@ pub mod event;
 pub mod exec;
 #[cfg(feature = "terminal")]
 pub mod log;
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub mod mcp;
 mod model;
 pub mod output;
 #[cfg(feature = "terminal")]

@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 use crate::exec::{ConcurrencyLimit, ExecLimits, Executor};
 use crate::model::Model;
 use crate::retry::RetryPolicy;
-use crate::tool::{Hooks, PostHook, PreHook, Tool, ToolCache, ToolSet};
+use crate::tool::{
+    AgentTools, Hooks, IntoAgentTools, PostHook, PreHook, Tool, ToolCache, ToolSet, ToolSource,
+};
 
 /// The default cap on model turns per run: generous for real work, finite so a model that never
 /// stops calling tools cannot loop forever.
@@ -37,6 +39,7 @@ pub const DEFAULT_MAX_TURNS: usize = 25;
 pub struct AgentBuilder {
     model: Option<Arc<dyn Model>>,
     tools: Vec<Arc<dyn Tool>>,
+    sources: Vec<Arc<dyn ToolSource>>,
     system_message: Option<String>,
     instructions: Vec<String>,
     limits: ExecLimits,
@@ -51,6 +54,7 @@ impl Default for AgentBuilder {
         Self {
             model: None,
             tools: Vec::new(),
+            sources: Vec::new(),
             system_message: None,
             instructions: Vec::new(),
             limits: ExecLimits::default(),
@@ -83,9 +87,14 @@ impl AgentBuilder {
         self
     }
 
-    /// Add tools: `tools![atask1, atask2]`, a [`Toolkit`](crate::tool::Toolkit), …
-    pub fn tools(mut self, tools: impl IntoIterator<Item = Arc<dyn Tool>>) -> Self {
-        self.tools.extend(tools);
+    /// Add tools: `tools![atask1, atask2]`, a [`Toolkit`](crate::tool::Toolkit), an MCP
+    /// server's tools (`fanout::mcp::MCPTools`, feature `mcp`), any
+    /// [`ToolSource`](crate::tool::ToolSource), …
+    pub fn tools(mut self, tools: impl IntoAgentTools) -> Self {
+        match tools.into_agent_tools() {
+            AgentTools::Fixed(tools) => self.tools.extend(tools),
+            AgentTools::Source(source) => self.sources.push(source),
+        }
         self
     }
 
@@ -195,7 +204,10 @@ impl AgentBuilder {
     pub fn build(self) -> Result<Agent> {
         let model =
             self.model.ok_or(Error::config("the agent has no model: call `.model(...)` on the builder"))?;
-        let tools = ToolSet::new(self.tools)?;
+        let lists: Vec<_> = self.sources.iter().map(|source| source.tools()).collect();
+        let versions = lists.iter().map(|list| list.version).collect();
+        let listed = lists.into_iter().flat_map(|list| list.tools);
+        let tools = ToolSet::new(self.tools.iter().cloned().chain(listed))?;
         let system_prompt = self.system_message.or_else(|| {
             let mut lines: Vec<String> = self.instructions;
             lines.extend(tools.instructions().map(str::to_owned));
@@ -219,6 +231,10 @@ impl AgentBuilder {
         if let Some(cache) = self.cache {
             executor = executor.with_cache(cache);
         }
-        Ok(Agent { inner: Arc::new(Inner { model, executor, system_prompt, settings: self.settings }) })
+        let sources = (!self.sources.is_empty())
+            .then(|| super::sources::Sources::new(self.tools, self.sources, versions, executor.clone()));
+        Ok(Agent {
+            inner: Arc::new(Inner { model, executor, sources, system_prompt, settings: self.settings }),
+        })
     }
 }

@@ -15,6 +15,7 @@ mod builder;
 #[cfg(feature = "terminal")]
 mod print;
 mod run;
+mod sources;
 
 use std::sync::Arc;
 
@@ -70,8 +71,21 @@ pub struct Agent {
 struct Inner {
     model: Arc<dyn Model>,
     executor: Executor,
+    /// Only when some tools come from [`ToolSource`](crate::tool::ToolSource)s.
+    sources: Option<sources::Sources>,
     system_prompt: Option<String>,
     settings: Settings,
+}
+
+impl Inner {
+    /// The executor for the next model turn: the agent's own, or one over the tool sources'
+    /// current lists.
+    async fn turn_executor(&self) -> Result<Executor> {
+        match &self.sources {
+            None => Ok(self.executor.clone()),
+            Some(sources) => sources.executor().await,
+        }
+    }
 }
 
 /// Run settings fixed at build time.

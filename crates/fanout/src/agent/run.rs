@@ -13,12 +13,12 @@ use tokio::task::JoinHandle;
 use super::Inner;
 use crate::error::{Error, Result};
 use crate::event::RunEvent;
-use crate::exec::{Batch, BatchEvent};
+use crate::exec::{Batch, BatchEvent, Executor};
 use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
 use crate::output::ToolExecution;
 use crate::output::{Metrics, RunOutput, RunStatus, TurnMetrics};
 
-use crate::tool::{ToolCall, ToolError};
+use crate::tool::{ToolCall, ToolError, ToolProgress};
 
 /// Where a run reports its events.
 pub(super) type Sink<'a> = &'a mut (dyn FnMut(RunEvent) + Send);
@@ -63,7 +63,8 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             state.metrics.duration += state.run_start.elapsed();
             state.run_start = Instant::now();
             let budget = budget(inner, &state, done.len());
-            let mut phase = ToolPhase::new(inner, turn, budget, true);
+            let executor = inner.turn_executor().await?;
+            let mut phase = ToolPhase::new(inner, &executor, turn, budget, true);
             phase.calls = calls;
             for index in pending {
                 let id = &phase.calls[index].id;
@@ -81,9 +82,15 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             done.extend(batch.executions);
             done.sort_by_key(|(index, _)| *index);
             let executions = done.into_iter().map(|(_, e)| e).collect();
-            if let Some(status) =
-                record_batch(inner, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
-            {
+            if let Some(status) = record_batch(
+                inner,
+                &executor,
+                &mut state,
+                batch.calls,
+                (text, replay),
+                executions,
+                batch.limit_hit,
+            ) {
                 return Ok(finish(state, status, String::new(), None));
             }
             (state, turn + 1)
@@ -92,9 +99,11 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
 
     let settings = &inner.settings;
     for turn in first_turn..settings.max_turns {
+        // The same executor every turn, unless a tool source changed its list.
+        let executor = inner.turn_executor().await?;
         let request = ModelRequest {
             messages: state.messages.clone(),
-            tools: Arc::clone(inner.executor.tools().definitions()),
+            tools: Arc::clone(executor.tools().definitions()),
             tool_choice: None,
             parallel_tool_calls: settings.parallel_tool_calls,
         };
@@ -110,10 +119,11 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
         let turn_start = Instant::now();
         let budget = budget(inner, &state, 0);
         let mut phase = if streaming {
-            stream_turn(inner, &request, turn, state.run_start, budget, &mut state.metrics, sink).await?
+            stream_turn(inner, &executor, &request, turn, state.run_start, budget, &mut state.metrics, sink)
+                .await?
         } else {
             let response = complete_turn(inner, &request, turn, sink).await?;
-            let mut phase = ToolPhase::new(inner, turn, budget, false);
+            let mut phase = ToolPhase::new(inner, &executor, turn, budget, false);
             phase.content = response.content.unwrap_or_default();
             if !phase.content.is_empty() {
                 sink(RunEvent::ContentDelta(phase.content.clone()));
@@ -179,9 +189,15 @@ pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink
             return Ok(finish(state, RunStatus::Paused { pending: pending_calls }, content, Some(paused)));
         }
         let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
-        if let Some(status) =
-            record_batch(inner, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
-        {
+        if let Some(status) = record_batch(
+            inner,
+            &executor,
+            &mut state,
+            batch.calls,
+            (text, replay),
+            executions,
+            batch.limit_hit,
+        ) {
             return Ok(finish(state, status, String::new(), None));
         }
     }
@@ -197,6 +213,7 @@ fn budget(inner: &Inner, state: &RunState, extra: usize) -> Option<usize> {
 /// Append a finished batch to the conversation; returns the status if the run must end here.
 fn record_batch(
     inner: &Inner,
+    executor: &Executor,
     state: &mut RunState,
     calls: Vec<ToolCall>,
     (text, replay): (Option<String>, Option<Replay>),
@@ -204,7 +221,7 @@ fn record_batch(
     limit_hit: bool,
 ) -> Option<RunStatus> {
     state.messages.push(Message::Assistant { content: text, tool_calls: calls, replay });
-    let tools = inner.executor.tools();
+    let tools = executor.tools();
     let mut stop = false;
     for execution in &executions {
         state.messages.push(Message::Tool {
@@ -304,8 +321,10 @@ fn announce_retry(inner: &Inner, turn: usize, retry: u32, wait: Duration, err: E
 /// [`RetryPolicy`](crate::RetryPolicy) as long as no text has reached the caller. Calls started
 /// eagerly in a failed attempt are cancelled (and reported so) before the retry, so none runs
 /// twice at once and every reported start has an end.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 async fn stream_turn<'a>(
     inner: &'a Inner,
+    executor: &Executor,
     request: &ModelRequest,
     turn: usize,
     run_start: Instant,
@@ -316,7 +335,7 @@ async fn stream_turn<'a>(
     let mut retry = 0;
     loop {
         let sent = Instant::now();
-        let mut phase = ToolPhase::new(inner, turn, budget, inner.settings.eager_start);
+        let mut phase = ToolPhase::new(inner, executor, turn, budget, inner.settings.eager_start);
         let mut output_shown = false;
         let mut stream = inner.model.stream(request);
         let failure = loop {
@@ -368,6 +387,8 @@ struct ToolPhase<'a> {
     inner: &'a Inner,
     turn: usize,
     eager: bool,
+    /// The turn's tools (see [`Inner::turn_executor`]).
+    executor: Executor,
     /// Calls the run may still make, when limited.
     budget: Option<usize>,
     limit_hit: bool,
@@ -390,14 +411,15 @@ struct ToolPhase<'a> {
 }
 
 impl<'a> ToolPhase<'a> {
-    fn new(inner: &'a Inner, turn: usize, budget: Option<usize>, eager: bool) -> Self {
+    fn new(inner: &'a Inner, executor: &Executor, turn: usize, budget: Option<usize>, eager: bool) -> Self {
         Self {
             inner,
             turn,
             eager,
+            executor: executor.clone(),
             budget,
             limit_hit: false,
-            batch: inner.executor.batch(),
+            batch: executor.batch(),
             calls: Vec::new(),
             call_of_entry: Vec::new(),
             deferred: Vec::new(),
@@ -414,7 +436,7 @@ impl<'a> ToolPhase<'a> {
     /// A call arrived: start it now if eager start applies to it, else at the end of the turn.
     fn add(&mut self, call: ToolCall) {
         let index = self.calls.len();
-        let options = self.inner.executor.tools().options(&call.name);
+        let options = self.executor.tools().options(&call.name);
         self.calls.push(call);
         if options.is_some_and(|o| o.requires_confirmation) {
             self.held.push(index);
@@ -453,6 +475,11 @@ impl<'a> ToolPhase<'a> {
     fn report(&mut self, event: BatchEvent, run_start: Instant, sink: Sink<'_>) {
         let entry = match event {
             BatchEvent::Started { index, .. } | BatchEvent::Completed { index } => index,
+            BatchEvent::Progress { index, progress } => {
+                let ToolProgress { progress, total, message } = progress;
+                let index = self.call_of_entry[index];
+                return sink(RunEvent::ToolCallProgress { turn: self.turn, index, progress, total, message });
+            }
         };
         if self.running.len() <= entry {
             self.running.resize(entry + 1, false);
@@ -465,6 +492,7 @@ impl<'a> ToolPhase<'a> {
                 call: self.batch.call(index).clone(),
                 at: at.saturating_duration_since(run_start),
             }),
+            BatchEvent::Progress { .. } => {}
             BatchEvent::Completed { index } => {
                 if let Some(execution) = self.batch.execution(index) {
                     sink(RunEvent::ToolCallCompleted {

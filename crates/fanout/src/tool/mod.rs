@@ -15,8 +15,10 @@ mod function;
 mod hooks;
 mod options;
 mod output;
+mod progress;
 mod schema;
 mod set;
+mod source;
 mod toolkit;
 
 use std::fmt;
@@ -31,9 +33,11 @@ pub use cache::{CacheKey, MemoryCache, ToolCache};
 pub use function::FunctionTool;
 pub use hooks::{Hooks, PostHook, PreHook};
 pub use options::{Configured, ToolExt, ToolOptions};
+pub use progress::{ProgressReporter, ToolProgress, report_progress};
 pub use schema::{parameters_schema, strict_schema};
 pub(crate) use set::Entry;
 pub use set::ToolSet;
+pub use source::{AgentTools, IntoAgentTools, ToolList, ToolSource};
 pub use toolkit::Toolkit;
 
 #[doc(hidden)]
