@@ -125,3 +125,59 @@ async fn reasoning_gets_its_own_panel_and_show_result_prints_results() {
     assert!(reasoning < response);
     assert!(output.contains("┃ Thinking it over."), "{output}");
 }
+
+/// Progress reported by a running call (an MCP server's, say) shows as a bar on its line; a
+/// retried turn says so and starts its calls over, the cancelled ones included.
+#[tokio::test(start_paused = true)]
+async fn progress_bars_and_retries_are_drawn() {
+    let mut options = PrintOptions::default();
+    options.width = Some(80);
+    options.height = Some(40);
+    options.mode = Some(Mode::Live);
+    let mut printer = Printer::new(Vec::new(), options);
+    printer.start("go").unwrap();
+    let call = ToolCall::new("c1", "long_operation", r#"{"steps":4}"#);
+    let started = RunEvent::ToolCallStarted { turn: 0, index: 0, call: call.clone(), at: Duration::ZERO };
+    printer.event(&started).unwrap();
+    let progress = RunEvent::ToolCallProgress {
+        turn: 0,
+        index: 0,
+        progress: 2.0,
+        total: Some(4.0),
+        message: Some("step 2\x1b[2J".into()),
+    };
+    printer.event(&progress).unwrap();
+    printer.tick().unwrap();
+    let cancelled = RunEvent::ToolCallCancelled {
+        turn: 0,
+        index: 0,
+        call: call.clone(),
+        reason: "the turn is retried".into(),
+    };
+    printer.event(&cancelled).unwrap();
+    let error = fanout::Error::status_error("openai", 503, "down");
+    let retry = RunEvent::ModelRetry {
+        turn: 0,
+        retry: 1,
+        max_retries: 2,
+        wait: Duration::from_millis(500),
+        error: std::sync::Arc::new(error),
+    };
+    printer.event(&retry).unwrap();
+    printer.tick().unwrap();
+    printer.event(&started).unwrap();
+    let execution = ToolExecution {
+        call,
+        result: Ok("done".into()),
+        started_at: Instant::now(),
+        waited: Duration::ZERO,
+        duration: Duration::from_millis(5),
+    };
+    printer.event(&RunEvent::ToolCallCompleted { turn: 0, index: 0, execution }).unwrap();
+    printer.finish().unwrap();
+    let output = String::from_utf8(printer.into_inner()).unwrap();
+    assert!(output.contains("[█████░░░░░] 2/4 step 2␛[2J"), "{output}");
+    assert!(output.contains("↻ retry 1 of 2 in 0.5s: openai API error 503: down"), "{output}");
+    assert!(output.contains("✓\x1b[0m long_operation(steps=4)"), "the retried call ran: {output}");
+    assert!(!output.contains("\x1b[2J"), "the tool's text stays inert");
+}

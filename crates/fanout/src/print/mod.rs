@@ -95,6 +95,8 @@ struct CallView {
     execution: Option<ToolExecution>,
     /// Waits for the user to approve it.
     awaits_confirmation: bool,
+    /// The last progress the tool reported: done, out of, what it does now (made inert).
+    progress: Option<(f64, Option<f64>, Option<String>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -187,6 +189,8 @@ pub struct Printer<W: Write> {
     response: Body,
     reasoning: Body,
     note: Option<String>,
+    /// A model turn failed and is about to be retried (live mode; plain mode prints it).
+    retrying: Option<String>,
     /// Why the run failed or stopped early: reported once, after the panels.
     failure: Option<String>,
     /// Something changed since the last frame.
@@ -230,6 +234,7 @@ impl<W: Write> Printer<W> {
             message: Vec::new(),
             batches: Vec::new(),
             note: None,
+            retrying: None,
             failure: None,
             dirty: false,
             finished: false,
@@ -273,6 +278,9 @@ impl<W: Write> Printer<W> {
     /// Take one event into account. Nothing is drawn until the next [`tick`](Printer::tick) (or
     /// [`finish`](Printer::finish)), so a burst of events costs one frame.
     pub fn event(&mut self, event: &RunEvent) -> io::Result<()> {
+        if !matches!(event, RunEvent::ModelRetry { .. }) {
+            self.retrying = None;
+        }
         match event {
             RunEvent::ContentDelta(text) => self.response.push(text),
             RunEvent::ReasoningDelta(text) => self.reasoning.push(text),
@@ -286,6 +294,43 @@ impl<W: Write> Printer<W> {
                 let view = self.call_view(*turn, *index, &call.name, &call.arguments);
                 view.started.get_or_insert(started);
                 view.execution = Some(execution.clone());
+            }
+            RunEvent::ToolCallProgress { turn, index, progress, total, message } => {
+                if let Some(Some(view)) = self.batches.get_mut(*turn).and_then(|b| b.calls.get_mut(*index)) {
+                    let message = message.as_deref().map(|m| inert_line(m).into_owned());
+                    view.progress = Some((*progress, *total, message));
+                }
+            }
+            RunEvent::ToolCallCancelled { turn, index, .. } => {
+                // The turn is tried again: its calls start over, this one included.
+                if let Some(batch) = self.batches.get_mut(*turn) {
+                    if let Some(slot) = batch.calls.get_mut(*index) {
+                        *slot = None;
+                    }
+                    batch.panel = None;
+                }
+            }
+            RunEvent::ModelRetry { turn, retry, max_retries, wait, error } => {
+                // The turn starts over: so do its calls.
+                if let Some(batch) = self.batches.get_mut(*turn) {
+                    *batch = BatchView::default();
+                }
+                let error = error.to_string();
+                let line = format!(
+                    "↻ retry {retry} of {max_retries} in {:.1}s: {}",
+                    wait.as_secs_f64(),
+                    inert_line(error.lines().next().unwrap_or_default())
+                );
+                let line = truncate(&line, self.width);
+                if self.mode == Mode::Plain {
+                    let color = self.color();
+                    writeln!(self.out, "{}", Line::styled(line, Style::color(Color::Yellow)).render(color))?;
+                } else {
+                    self.retrying = Some(line);
+                }
+                // Text shown before a failure that is retried is not part of the answer.
+                self.response.clear();
+                self.reasoning.clear();
             }
             RunEvent::ModelTurnCompleted { turn, tool_calls, .. } if *tool_calls > 0 => {
                 let batch = self.batch(*turn);
@@ -446,6 +491,7 @@ impl<W: Write> Printer<W> {
             started: None,
             execution: None,
             awaits_confirmation: false,
+            progress: None,
         });
         view.awaits_confirmation = false;
         view
@@ -464,6 +510,7 @@ impl<W: Write> Printer<W> {
                 started: None,
                 execution: None,
                 awaits_confirmation: true,
+                progress: None,
             });
         }
     }
@@ -523,6 +570,11 @@ impl<W: Write> Printer<W> {
         }
         if self.shows_response(final_frame) {
             self.response_panels(&mut frame);
+        }
+        if !final_frame && let Some(retrying) = &self.retrying {
+            let line = retrying.clone();
+            let color = self.color();
+            frame.push(|| Line::styled(line, Style::color(Color::Yellow)).render(color));
         }
         if final_frame && let Some(note) = &self.note {
             let note = inert_line(note).into_owned();
@@ -641,7 +693,10 @@ impl<W: Write> Printer<W> {
             }
             (None, Some(started)) => {
                 let elapsed = started.elapsed();
-                let time = format!("{:.1}s", elapsed.as_secs_f64());
+                let mut time = format!("{:.1}s", elapsed.as_secs_f64());
+                if let Some(progress) = &call.progress {
+                    time = format!("{}  {time}", progress_text(progress));
+                }
                 let mark = if self.mode == Mode::Live {
                     SPINNER[(elapsed.as_millis() / 80) as usize % SPINNER.len()]
                 } else {
@@ -666,6 +721,30 @@ impl<W: Write> Printer<W> {
         }
         line
     }
+}
+
+/// `[█████░░░░░] 2/4 message` when the total is known, else `2 message`.
+fn progress_text((done, total, message): &(f64, Option<f64>, Option<String>)) -> String {
+    const WIDTH: usize = 10;
+    let count = |v: f64| if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.1}") };
+    let mut text = match total.filter(|t| *t > 0.0) {
+        Some(total) => {
+            let filled = ((done / total).clamp(0.0, 1.0) * WIDTH as f64).round() as usize;
+            format!(
+                "[{}{}] {}/{}",
+                "█".repeat(filled),
+                "░".repeat(WIDTH - filled),
+                count(*done),
+                count(total)
+            )
+        }
+        None => count(*done),
+    };
+    if let Some(message) = message.as_deref().filter(|m| !m.is_empty()) {
+        text.push(' ');
+        text.push_str(&truncate(message, 30));
+    }
+    text
 }
 
 /// Python-call style, like Agno: `atask1(delay=3)`; made inert, on one line.
