@@ -62,11 +62,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
+use super::http::{self, ErrorBody, ErrorFormat, HttpSettings};
 use super::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -284,79 +283,12 @@ impl Claude {
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
-        let state = StreamState {
-            model: self,
-            body: Some(self.body(request, true)),
-            events: None,
-            assembler: stream::Assembler::default(),
-            queue: VecDeque::new(),
-            finished: false,
-            pending_error: None,
+        let response = async move { self.send(self.body(request, true)?, true).await };
+        // Errors reported inside the stream carry the request's id.
+        let assemble = |response: &reqwest::Response| {
+            stream::Assembler::new(http::header(response.headers(), ERRORS.request_id_header))
         };
-        futures::stream::unfold(state, |mut state| async move {
-            let item = state.next().await?;
-            Some((item, state))
-        })
-        .boxed()
-    }
-}
-
-/// The state of one streamed turn.
-struct StreamState<'a> {
-    model: &'a Claude,
-    /// The encoded request, until it is sent.
-    body: Option<Result<Vec<u8>>>,
-    events: Option<SseBody>,
-    assembler: stream::Assembler,
-    queue: VecDeque<ModelDelta>,
-    finished: bool,
-    pending_error: Option<Error>,
-}
-
-impl StreamState<'_> {
-    async fn next(&mut self) -> Option<Result<ModelDelta>> {
-        loop {
-            if let Some(delta) = self.queue.pop_front() {
-                return Some(Ok(delta));
-            }
-            if let Some(err) = self.pending_error.take() {
-                return Some(Err(err));
-            }
-            if self.finished {
-                return None;
-            }
-            let events = match (&mut self.events, self.body.take()) {
-                (Some(events), _) => events,
-                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
-                    Ok(response) => {
-                        let request_id = http::header(response.headers(), ERRORS.request_id_header);
-                        self.assembler = stream::Assembler::new(request_id);
-                        let idle = self.model.config.http.idle_timeout;
-                        self.events.insert(SseBody::new(PROVIDER, response, idle))
-                    }
-                    Err(err) => return self.fail(err),
-                },
-                (None, None) => return None,
-            };
-            let outcome = match events.next().await {
-                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
-                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
-                Err(err) => Err(err),
-            };
-            match outcome {
-                Ok(done) => self.finished = done,
-                Err(err) => {
-                    // Deliver what was parsed before the failure, then the error.
-                    self.finished = true;
-                    self.pending_error = Some(err);
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, err: Error) -> Option<Result<ModelDelta>> {
-        self.finished = true;
-        Some(Err(err))
+        http::sse_deltas(PROVIDER, self.config.http.idle_timeout, response, assemble)
     }
 }
 

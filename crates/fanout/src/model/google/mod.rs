@@ -48,11 +48,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
+use super::http::{self, ErrorBody, ErrorFormat, HttpSettings};
 use super::{DeltaStream, Model, ModelDelta, ModelRequest, ModelResponse};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -278,76 +277,9 @@ impl Gemini {
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
-        let state = StreamState {
-            model: self,
-            body: Some(self.body(request)),
-            events: None,
-            assembler: stream::Assembler::default(),
-            queue: VecDeque::new(),
-            finished: false,
-            pending_error: None,
-        };
-        futures::stream::unfold(state, |mut state| async move {
-            let item = state.next().await?;
-            Some((item, state))
-        })
-        .boxed()
-    }
-}
-
-/// The state of one streamed turn.
-struct StreamState<'a> {
-    model: &'a Gemini,
-    /// The encoded request, until it is sent.
-    body: Option<Result<Vec<u8>>>,
-    events: Option<SseBody>,
-    assembler: stream::Assembler,
-    queue: VecDeque<ModelDelta>,
-    finished: bool,
-    pending_error: Option<Error>,
-}
-
-impl StreamState<'_> {
-    async fn next(&mut self) -> Option<Result<ModelDelta>> {
-        loop {
-            if let Some(delta) = self.queue.pop_front() {
-                return Some(Ok(delta));
-            }
-            if let Some(err) = self.pending_error.take() {
-                return Some(Err(err));
-            }
-            if self.finished {
-                return None;
-            }
-            let events = match (&mut self.events, self.body.take()) {
-                (Some(events), _) => events,
-                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
-                    Ok(response) => {
-                        let idle = self.model.config.http.idle_timeout;
-                        self.events.insert(SseBody::new(PROVIDER, response, idle))
-                    }
-                    Err(err) => {
-                        self.finished = true;
-                        return Some(Err(err));
-                    }
-                },
-                (None, None) => return None,
-            };
-            // Gemini has no end marker: the turn ends with the body, after a finish reason.
-            let outcome = match events.next().await {
-                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue).map(|()| false),
-                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
-                Err(err) => Err(err),
-            };
-            match outcome {
-                Ok(done) => self.finished = done,
-                Err(err) => {
-                    // Deliver what was parsed before the failure, then the error.
-                    self.finished = true;
-                    self.pending_error = Some(err);
-                }
-            }
-        }
+        let response = async move { self.send(self.body(request)?, true).await };
+        let idle = self.config.http.idle_timeout;
+        http::sse_deltas(PROVIDER, idle, response, |_| stream::Assembler::default())
     }
 }
 

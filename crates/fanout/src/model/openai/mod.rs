@@ -89,19 +89,15 @@ mod stream;
 mod text_calls;
 mod wire;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
-use super::{
-    DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse, new_call_id, parallel,
-};
+use super::http::{self, ErrorBody, ErrorFormat, HttpSettings};
+use super::{DeltaStream, FinishReason, Model, ModelRequest, ModelResponse, new_call_id, parallel};
 use crate::error::{Error, Result};
 use crate::tool::ToolCall;
 use presets::Preset;
@@ -343,83 +339,15 @@ impl OpenAIChat {
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
-        let state = StreamState {
-            model: self,
-            body: Some(self.body(request, true)),
-            events: None,
-            assembler: stream::Assembler::new(
-                self.config.preset.provider,
-                request.tools.clone(),
-                self.config.preset.quirks.replay_reasoning,
-            )
-            .with_text_calls(self.config.text_tool_calls),
-            queue: VecDeque::new(),
-            finished: false,
-            pending_error: None,
-        };
-        futures::stream::unfold(state, |mut state| async move {
-            let item = state.next().await?;
-            Some((item, state))
-        })
-        .boxed()
-    }
-}
-
-/// The state of one streamed turn.
-struct StreamState<'a> {
-    model: &'a OpenAIChat,
-    /// The encoded request, until it is sent.
-    body: Option<Result<Vec<u8>>>,
-    events: Option<SseBody>,
-    assembler: stream::Assembler,
-    queue: VecDeque<ModelDelta>,
-    finished: bool,
-    pending_error: Option<Error>,
-}
-
-impl StreamState<'_> {
-    async fn next(&mut self) -> Option<Result<ModelDelta>> {
-        loop {
-            if let Some(delta) = self.queue.pop_front() {
-                return Some(Ok(delta));
-            }
-            if let Some(err) = self.pending_error.take() {
-                return Some(Err(err));
-            }
-            if self.finished {
-                return None;
-            }
-            let events = match (&mut self.events, self.body.take()) {
-                (Some(events), _) => events,
-                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
-                    Ok(response) => {
-                        let (provider, idle) =
-                            (self.model.config.preset.provider, self.model.config.http.idle_timeout);
-                        self.events.insert(SseBody::new(provider, response, idle))
-                    }
-                    Err(err) => return self.fail(err),
-                },
-                (None, None) => return None,
-            };
-            let outcome = match events.next().await {
-                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
-                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
-                Err(err) => Err(err),
-            };
-            match outcome {
-                Ok(done) => self.finished = done,
-                Err(err) => {
-                    // Deliver what was parsed before the failure, then the error.
-                    self.finished = true;
-                    self.pending_error = Some(err);
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, err: Error) -> Option<Result<ModelDelta>> {
-        self.finished = true;
-        Some(Err(err))
+        let config = &self.config;
+        let assembler = stream::Assembler::new(
+            config.preset.provider,
+            request.tools.clone(),
+            config.preset.quirks.replay_reasoning,
+        )
+        .with_text_calls(config.text_tool_calls);
+        let response = async move { self.send(self.body(request, true)?, true).await };
+        http::sse_deltas(config.preset.provider, config.http.idle_timeout, response, |_| assembler)
     }
 }
 
