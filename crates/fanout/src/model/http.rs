@@ -31,6 +31,38 @@ const MAX_ERROR_BODY: usize = 64 << 10;
 /// A whole (non-streamed) answer larger than this is refused.
 pub(crate) const MAX_BODY: usize = 64 << 20;
 
+/// The builder methods of every provider's transport settings (`http_client`, `timeout`,
+/// `idle_timeout`, `header`), for a type with `fn with(self, impl FnOnce(&mut Config)) -> Self`
+/// whose config holds an [`HttpSettings`] named `http`: the same words and docs everywhere.
+macro_rules! transport_methods {
+    () => {
+        /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest
+        /// of your program) instead of fanout's shared one.
+        pub fn http_client(self, client: reqwest::Client) -> Self {
+            self.with(|c| c.http.client = Some(client))
+        }
+
+        /// Give up on a whole answer after `timeout`, and on a streamed one when its headers
+        /// have not arrived by then (10 minutes by default, like the SDKs). A stream that keeps
+        /// sending is never cut: see [`idle_timeout`](Self::idle_timeout).
+        pub fn timeout(self, timeout: std::time::Duration) -> Self {
+            self.with(|c| c.http.timeout = timeout)
+        }
+
+        /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
+        /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
+        pub fn idle_timeout(self, timeout: std::time::Duration) -> Self {
+            self.with(|c| c.http.idle_timeout = timeout)
+        }
+
+        /// Add a header to every request (a beta flag, a gateway's routing header …).
+        pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.with(|c| c.http.headers.push((name.into(), value.into())))
+        }
+    };
+}
+pub(crate) use transport_methods;
+
 /// The transport settings of a provider.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpSettings {

@@ -46,7 +46,6 @@ mod wire;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -170,29 +169,7 @@ impl Gemini {
         self.with(|c| c.base_url = url.into())
     }
 
-    /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest of
-    /// your program) instead of fanout's shared one.
-    pub fn http_client(self, client: reqwest::Client) -> Self {
-        self.with(|c| c.http.client = Some(client))
-    }
-
-    /// Give up on a whole answer after `timeout`, and on a streamed one when its headers have
-    /// not arrived by then (10 minutes by default). A stream that keeps sending is never cut:
-    /// see [`idle_timeout`](Self::idle_timeout).
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.http.timeout = timeout)
-    }
-
-    /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
-    /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
-    pub fn idle_timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.http.idle_timeout = timeout)
-    }
-
-    /// Add a header to every request.
-    pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.with(|c| c.http.headers.push((name.into(), value.into())))
-    }
+    super::http::transport_methods!();
 
     /// Sampling temperature.
     pub fn temperature(self, temperature: f32) -> Self {
@@ -441,7 +418,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(body.code.as_deref(), Some("RESOURCE_EXHAUSTED"));
-        assert_eq!(body.retry_after, Some(Duration::from_millis(1500)));
+        assert_eq!(body.retry_after, Some(std::time::Duration::from_millis(1500)));
         let body = parse_error_body(
             r#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[
                 {"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#,

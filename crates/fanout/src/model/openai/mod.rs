@@ -47,33 +47,11 @@ macro_rules! connection_methods {
             self.with(|c| c.project = Some(project.into()))
         }
 
-        /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest
-        /// of your program) instead of fanout's shared one.
-        pub fn http_client(self, client: reqwest::Client) -> Self {
-            self.with(|c| c.http.client = Some(client))
-        }
-
-        /// Give up on a whole answer after `timeout`, and on a streamed one when its headers
-        /// have not arrived by then (10 minutes by default, like the SDKs). A stream that keeps
-        /// sending is never cut: see [`idle_timeout`](Self::idle_timeout).
-        pub fn timeout(self, timeout: Duration) -> Self {
-            self.with(|c| c.http.timeout = timeout)
-        }
-
-        /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
-        /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
-        pub fn idle_timeout(self, timeout: Duration) -> Self {
-            self.with(|c| c.http.idle_timeout = timeout)
-        }
+        super::http::transport_methods!();
 
         /// Add a query parameter to every request (Azure's `api-version`).
         pub fn query(self, name: impl Into<String>, value: impl Into<String>) -> Self {
             self.with(|c| c.query.push((name.into(), value.into())))
-        }
-
-        /// Add a header to every request.
-        pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-            self.with(|c| c.http.headers.push((name.into(), value.into())))
         }
 
         /// True when a key is configured (from the environment or [`api_key`](Self::api_key)).
@@ -91,7 +69,6 @@ mod wire;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
