@@ -12,6 +12,10 @@ mod model;
 pub mod output;
 pub mod print;
 pub mod retry;
+mod spans;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod telemetry;
 pub mod tool;
 
 /// Models: the [`Model`](crate::models::Model) trait and its request, message and delta types, and the providers by

@@ -66,6 +66,7 @@ pub struct Agent {
 /// Everything a run needs, shared by all runs of an agent.
 #[derive(Debug)]
 struct Inner {
+    name: Option<String>,
     model: Arc<dyn Model>,
     executor: Executor,
     system_prompt: Option<String>,
@@ -93,6 +94,11 @@ impl Agent {
     /// The agent's model.
     pub fn model(&self) -> &Arc<dyn Model> {
         &self.inner.model
+    }
+
+    /// The agent's name, if it was given one (it names the run's trace span).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
     }
 
     /// The system prompt sent at the start of each run, if any.
