@@ -10,7 +10,7 @@
 //!
 //! They are plain `tracing` spans at INFO level: when no subscriber listens (or only fanout's
 //! logger, which ignores spans), a span costs one cached callsite check and the field values are
-//! never computed. `otel.name`, `otel.kind` and `otel.status_code` are the fields
+//! never computed. `otel.name`, `otel.kind` and `otel.status_description` are the fields
 //! `tracing-opentelemetry` maps to the OpenTelemetry span name, kind and status.
 
 use std::sync::OnceLock;
@@ -43,8 +43,7 @@ pub(crate) fn agent(name: Option<&str>, model: &dyn Model) -> Span {
         "invoke_agent",
         otel.name = %name.map_or_else(|| "invoke_agent".to_owned(), |n| format!("invoke_agent {n}")),
         otel.kind = "internal",
-        otel.status_code = Empty,
-        otel.status_message = Empty,
+        otel.status_description = Empty,
         gen_ai.operation.name = "invoke_agent",
         gen_ai.provider.name = model.provider(),
         gen_ai.request.model = model.id(),
@@ -64,8 +63,7 @@ pub(crate) fn agent(name: Option<&str>, model: &dyn Model) -> Span {
 pub(crate) fn agent_done(span: &Span, outcome: Result<(&Usage, &crate::output::RunStatus), &Error>) {
     match outcome {
         Ok((usage, status)) => {
-            span.record("gen_ai.usage.input_tokens", usage.input_tokens);
-            span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+            record_usage(span, usage);
             span.record("fanout.run.status", tracing::field::debug(status));
         }
         Err(err) => failed(span, &error_type(err), &err.to_string()),
@@ -78,8 +76,7 @@ pub(crate) fn chat(model: &dyn Model, turn: usize, attempt: u32, streaming: bool
         "chat",
         otel.name = %format!("chat {}", model.id()),
         otel.kind = "client",
-        otel.status_code = Empty,
-        otel.status_message = Empty,
+        otel.status_description = Empty,
         gen_ai.operation.name = "chat",
         gen_ai.provider.name = model.provider(),
         gen_ai.request.model = model.id(),
@@ -87,8 +84,8 @@ pub(crate) fn chat(model: &dyn Model, turn: usize, attempt: u32, streaming: bool
         gen_ai.usage.output_tokens = Empty,
         gen_ai.response.finish_reasons = Empty,
         error.type = Empty,
-        fanout.turn = turn,
-        fanout.retry = attempt,
+        fanout.turn = int(turn),
+        fanout.retry = i64::from(attempt),
         fanout.stream = streaming,
         fanout.tool_calls = Empty,
     )
@@ -105,13 +102,22 @@ pub(crate) fn chat_done(
         return;
     }
     if let Some(usage) = usage {
-        span.record("gen_ai.usage.input_tokens", usage.input_tokens);
-        span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+        record_usage(span, usage);
     }
-    span.record("fanout.tool_calls", tool_calls);
+    span.record("fanout.tool_calls", int(tool_calls));
     if let Some(reason) = finish {
         finish_reasons(span, finish_reason(reason));
     }
+}
+
+fn record_usage(span: &Span, usage: &Usage) {
+    span.record("gen_ai.usage.input_tokens", int(usage.input_tokens));
+    span.record("gen_ai.usage.output_tokens", int(usage.output_tokens));
+}
+
+/// Integers as `i64`: `tracing-opentelemetry` exports unsigned ones as text.
+fn int(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
 }
 
 /// The conventions' `string[]`: an array where the OpenTelemetry layer is ours (the `otel`
@@ -147,8 +153,9 @@ pub(crate) fn chat_failed(span: &Span, err: &Error) {
 
 fn failed(span: &Span, error_type: &str, message: &str) {
     span.record("error.type", error_type);
-    span.record("otel.status_code", "error");
-    span.record("otel.status_message", message);
+    // Sets the status to error with this description (a separate `otel.status_code` would set
+    // it first without one, and the SDK keeps the first error status).
+    span.record("otel.status_description", message);
 }
 
 /// A low-cardinality name for a model error: the HTTP status when there is one (as the
@@ -186,8 +193,7 @@ impl ToolSpan {
             "execute_tool",
             otel.name = %format!("execute_tool {}", call.name),
             otel.kind = "internal",
-            otel.status_code = Empty,
-            otel.status_message = Empty,
+                otel.status_description = Empty,
             gen_ai.operation.name = "execute_tool",
             gen_ai.tool.name = %call.name,
             gen_ai.tool.call.id = %call.id,
@@ -267,4 +273,23 @@ fn bounded(text: &str) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+    use crate::model::scripted::ScriptedModel;
+
+    #[test]
+    fn fanouts_logger_neither_records_nor_prints_spans() {
+        let model = ScriptedModel::new([]);
+        let subscriber = tracing_subscriber::registry().with(crate::log::layer());
+        tracing::subscriber::with_default(subscriber, || {
+            // Disabled: no span data is allocated, no field computed, nothing reaches the lines.
+            assert!(agent(Some("a"), &model).is_disabled());
+            assert!(chat(&model, 0, 0, true).is_disabled());
+        });
+    }
 }
