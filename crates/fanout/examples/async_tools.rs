@@ -6,6 +6,12 @@
 //!
 //! With `OPENAI_API_KEY` set (and optionally `OPENAI_BASE_URL` for any OpenAI-compatible server)
 //! it talks to `gpt-5-mini`; without it, it runs on fanout's built-in scripted model and says so.
+//!
+//! To see the concurrency in a trace viewer (Jaeger, an OpenTelemetry Collector, …):
+//!
+//! ```text
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --example async_tools --features otel
+//! ```
 
 use std::time::Duration;
 
@@ -60,6 +66,9 @@ async fn atask3(delay: u64) -> String {
 
 #[tokio::main]
 async fn main() -> fanout::Result<()> {
+    // Built with `--features otel` and OTEL_EXPORTER_OTLP_ENDPOINT set: the run is exported as a trace.
+    #[cfg(feature = "otel")]
+    let _telemetry = fanout::telemetry::init_if_configured()?;
     let agent = Agent::builder()
         .model(openai_or_scripted(OpenAIChat::new("gpt-5-mini"), offline_model()))
         .tools(tools![atask2, atask1, atask3])

@@ -85,6 +85,16 @@ pub fn init() -> Result<Telemetry> {
     Ok(telemetry)
 }
 
+/// [`init`] when the environment names a collector (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set), else nothing: for programs that export only
+/// when asked to, rather than to the default `localhost:4318`.
+pub fn init_if_configured() -> Result<Option<Telemetry>> {
+    let configured = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        .iter()
+        .any(|var| std::env::var(var).is_ok_and(|value| !value.trim().is_empty()));
+    configured.then(init).transpose()
+}
+
 /// A tracer provider that exports fanout's spans; a guard that sends the last ones and shuts the
 /// exporter down when dropped.
 #[derive(Debug)]
