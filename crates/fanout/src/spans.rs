@@ -6,7 +6,9 @@
 //!   `error.type`, and the retry warning is an event on it);
 //! - `execute_tool {tool}` for each tool call that runs, a child of the span current when its
 //!   batch was created — the agent span —, so the calls of a batch are overlapping siblings of
-//!   the chat spans, even those started eagerly while the model still streams.
+//!   the chat spans, even those started eagerly while the model still streams. Calls that never
+//!   run (over a limit, rejected by the user, given the result of an identical running call) have
+//!   none: their results are in the run's output and events.
 //!
 //! They are plain `tracing` spans at INFO level: when no subscriber listens (or only fanout's
 //! logger, which ignores spans), a span costs one cached callsite check and the field values are
