@@ -415,10 +415,11 @@ impl Batch {
                     let _ = started_tx.send((index, at));
                 }
                 let waited = at.saturating_duration_since(queued_at);
-                ToolSpan::start(&parent, &tools, &call, capture).cached().finish(&Ok(hit.clone()));
+                let result = Ok(hit);
+                ToolSpan::start(&parent, &tools, &call, capture).cached().finish(&result);
                 return (
                     index,
-                    ToolExecution { call, result: Ok(hit), started_at: at, waited, duration: Duration::ZERO },
+                    ToolExecution { call, result, started_at: at, waited, duration: Duration::ZERO },
                 );
             }
             let mut permits = Vec::with_capacity(limits.len());

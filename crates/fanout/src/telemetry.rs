@@ -156,7 +156,7 @@ impl Telemetry {
 
     /// The `tracing-opentelemetry` layer that turns spans into OpenTelemetry spans for this
     /// provider (nothing when exporting is off). Filter it as you like; [`init`] keeps INFO and
-    /// above.
+    /// above. It exports while this `Telemetry` lives: keep it until the end of `main`.
     pub fn layer<S>(&self) -> impl Layer<S> + 'static
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
