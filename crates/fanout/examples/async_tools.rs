@@ -8,6 +8,12 @@
 //! it talks to `gpt-5-mini`; `FANOUT_MODEL=provider:model` picks any other provider
 //! (`groq:llama-3.3-70b-versatile`, `ollama:qwen3` …); without a key it runs on fanout's
 //! built-in scripted model and says so.
+//!
+//! To see the concurrency in a trace viewer (Jaeger, an OpenTelemetry Collector, …):
+//!
+//! ```text
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --example async_tools --features otel
+//! ```
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -63,6 +69,9 @@ async fn atask3(delay: u64) -> String {
 
 #[tokio::main]
 async fn main() -> fanout::Result<ExitCode> {
+    // Built with `--features otel` and OTEL_EXPORTER_OTLP_ENDPOINT set: the run is exported as a trace.
+    #[cfg(feature = "otel")]
+    let _telemetry = fanout::telemetry::init_if_configured()?;
     let agent = Agent::builder()
         .model(from_env_or_scripted("openai:gpt-5-mini", offline_model())?)
         .tools(tools![atask2, atask1, atask3])

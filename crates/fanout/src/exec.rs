@@ -23,8 +23,10 @@ use tokio::time::Instant;
 use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 pub(crate) use crate::output::ToolExecution;
+use crate::spans::ToolSpan;
 use crate::tool::{
     CacheKey, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall, ToolError,
     ToolProgress, ToolResult, ToolSet,
@@ -144,6 +146,8 @@ pub struct Executor {
     hooks: Arc<Hooks>,
     /// Only when a tool caches its results (or the user gave one).
     cache: Option<Arc<dyn ToolCache>>,
+    /// Record arguments and results on the calls' spans.
+    capture_content: bool,
 }
 
 type Done = (usize, ToolExecution);
@@ -159,7 +163,8 @@ impl Executor {
     pub fn new(tools: Arc<ToolSet>, limits: ExecLimits) -> Self {
         let caches = tools.options_iter().any(|options| options.cache_ttl.is_some());
         let cache = caches.then(|| Arc::new(MemoryCache::default()) as Arc<dyn ToolCache>);
-        Self { tools, limits, shared: None, hooks: no_hooks(), cache }
+        let capture_content = crate::spans::capture_content_from_env();
+        Self { tools, limits, shared: None, hooks: no_hooks(), cache, capture_content }
     }
 
     /// Also hold a slot of `limit` for every call (see [`ConcurrencyLimit`]).
@@ -179,6 +184,12 @@ impl Executor {
     /// Keep results of tools with a `cache_ttl` in `cache` (an in-memory one by default).
     pub fn with_cache(mut self, cache: Arc<dyn ToolCache>) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    /// Record the calls' arguments and results on their spans (off unless the env var says so).
+    pub(crate) fn with_content_capture(mut self, capture: bool) -> Self {
+        self.capture_content |= capture;
         self
     }
 
@@ -216,13 +227,15 @@ impl Executor {
         batch.into_executions()
     }
 
-    /// An open batch: calls can be added while earlier ones already run (eager start).
+    /// An open batch: calls can be added while earlier ones already run (eager start). The
+    /// calls' spans are children of the span current now.
     pub(crate) fn batch(&self) -> Batch {
         let (started_tx, started_rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         Batch {
             executor: self.clone(),
             slots: self.limits.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            span: tracing::Span::current(),
             calls: Vec::new(),
             pushed_at: Vec::new(),
             done: Vec::new(),
@@ -287,6 +300,8 @@ pub(crate) struct Batch {
     executor: Executor,
     /// This run's concurrency slots.
     slots: Option<Arc<Semaphore>>,
+    /// The parent of the calls' spans.
+    span: tracing::Span,
     calls: Vec<ToolCall>,
     /// When each call was pushed: its wait counts from there.
     pushed_at: Vec<Instant>,
@@ -409,6 +424,7 @@ impl Batch {
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
         let progress = ProgressReporter::new(index, self.progress_tx.clone());
+        let (parent, capture) = (self.span.clone(), self.executor.capture_content);
         let spawned_at = Instant::now();
         let unlimited = limits.is_empty();
         if unlimited {
@@ -424,9 +440,11 @@ impl Batch {
                     let _ = started_tx.send((index, at));
                 }
                 let waited = at.saturating_duration_since(queued_at);
+                let result = Ok(hit);
+                ToolSpan::start(&parent, &tools, &call, capture).cached().finish(&result);
                 return (
                     index,
-                    ToolExecution { call, result: Ok(hit), started_at: at, waited, duration: Duration::ZERO },
+                    ToolExecution { call, result, started_at: at, waited, duration: Duration::ZERO },
                 );
             }
             let mut permits = Vec::with_capacity(limits.len());
@@ -442,7 +460,12 @@ impl Batch {
                 let _ = started_tx.send((index, at));
                 at
             };
-            let result = progress.scope(run_call(&tools, &hooks, &call, timeout)).await;
+            let span = ToolSpan::start(&parent, &tools, &call, capture);
+            let result = progress
+                .scope(run_call(&tools, &hooks, &call, timeout))
+                .instrument(span.span().clone())
+                .await;
+            span.finish(&result);
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {
                 cache.put(key, text.clone(), ttl).await;
             }
@@ -559,8 +582,10 @@ async fn invoke(entry: &Entry, args: serde_json::Value, timeout: Option<Duration
                 AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|p| Err(panic_error(p)))
             }
             Invocation::Blocking(f) => {
-                match tokio::task::spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(f))).await
-                {
+                // The tool's own events belong to the call's span, on its thread too.
+                let span = tracing::Span::current();
+                let on_thread = move || span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(f)));
+                match tokio::task::spawn_blocking(on_thread).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(panic)) => Err(panic_error(panic)),
                     Err(err) => Err(ToolError::Failed(format!("the tool's thread failed: {err}"))),

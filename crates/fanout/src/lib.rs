@@ -17,6 +17,10 @@ pub mod output;
 #[cfg(feature = "terminal")]
 pub mod print;
 pub mod retry;
+mod spans;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod telemetry;
 #[cfg(feature = "terminal")]
 pub mod terminal;
 pub mod tool;

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -30,11 +30,18 @@ pub fn init() {
     if tracing::dispatcher::has_been_set() {
         return;
     }
+    // Fails only if another subscriber won a race to be set: then that one is kept.
+    let _ = tracing_subscriber::registry().with(layer()).try_init();
+}
+
+/// The logger as a layer, for a subscriber that also exports traces. It takes events only:
+/// spans (fanout's trace spans included) are neither recorded nor printed by it, so they cost
+/// nothing when nothing else listens.
+pub(crate) fn layer<S: Subscriber + for<'a> LookupSpan<'a>>() -> impl Layer<S> {
     let default = if DEBUG.load(Ordering::Relaxed) { "info,fanout=debug" } else { "info" };
     let filter = EnvFilter::try_from_env("FANOUT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let color = io::IsTerminal::is_terminal(&io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    // Fails only if another subscriber won a race to be set: then that one is kept.
-    let _ = tracing_subscriber::registry().with(filter).with(AgnoLines { color }).try_init();
+    AgnoLines { color }.with_filter(filter.and(filter_fn(|metadata| metadata.is_event())))
 }
 
 /// Show fanout's debug lines (set by `debug_mode(true)`); takes effect if fanout installs the

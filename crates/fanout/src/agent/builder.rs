@@ -37,7 +37,9 @@ pub const DEFAULT_MAX_TURNS: usize = 25;
 /// ```
 #[derive(Debug)]
 pub struct AgentBuilder {
+    name: Option<String>,
     model: Option<Arc<dyn Model>>,
+    trace_tool_content: bool,
     tools: Vec<Arc<dyn Tool>>,
     sources: Vec<Arc<dyn ToolSource>>,
     system_message: Option<String>,
@@ -52,7 +54,9 @@ pub struct AgentBuilder {
 impl Default for AgentBuilder {
     fn default() -> Self {
         Self {
+            name: None,
             model: None,
+            trace_tool_content: false,
             tools: Vec::new(),
             sources: Vec::new(),
             system_message: None,
@@ -78,6 +82,21 @@ impl AgentBuilder {
     /// The model (required).
     pub fn model(mut self, model: impl Model) -> Self {
         self.model = Some(Arc::new(model));
+        self
+    }
+
+    /// Name the agent: its runs are traced as `invoke_agent {name}` (see the README's "Tracing").
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Record each tool call's arguments and result on its trace span
+    /// (`gen_ai.tool.call.arguments` / `.result`, up to 16 KiB each). Off by default, as the
+    /// OpenTelemetry GenAI conventions ask, since they may hold sensitive data; the env var
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` turns it on for every agent.
+    pub fn trace_tool_content(mut self, capture: bool) -> Self {
+        self.trace_tool_content = capture;
         self
     }
 
@@ -224,7 +243,9 @@ impl AgentBuilder {
         if self.settings.debug_mode {
             crate::log::enable_debug();
         }
-        let mut executor = Executor::new(Arc::new(tools), self.limits).with_hooks(self.hooks);
+        let mut executor = Executor::new(Arc::new(tools), self.limits)
+            .with_hooks(self.hooks)
+            .with_content_capture(self.trace_tool_content);
         if let Some(limit) = self.shared_limit {
             executor = executor.with_concurrency_limit(limit);
         }
@@ -234,7 +255,14 @@ impl AgentBuilder {
         let sources = (!self.sources.is_empty())
             .then(|| super::sources::Sources::new(self.tools, self.sources, versions, executor.clone()));
         Ok(Agent {
-            inner: Arc::new(Inner { model, executor, sources, system_prompt, settings: self.settings }),
+            inner: Arc::new(Inner {
+                name: self.name,
+                model,
+                executor,
+                sources,
+                system_prompt,
+                settings: self.settings,
+            }),
         })
     }
 }

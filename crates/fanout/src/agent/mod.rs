@@ -69,6 +69,7 @@ pub struct Agent {
 /// Everything a run needs, shared by all runs of an agent.
 #[derive(Debug)]
 struct Inner {
+    name: Option<String>,
     model: Arc<dyn Model>,
     executor: Executor,
     /// Only when some tools come from [`ToolSource`](crate::tool::ToolSource)s.
@@ -109,6 +110,11 @@ impl Agent {
     /// The agent's model.
     pub fn model(&self) -> &Arc<dyn Model> {
         &self.inner.model
+    }
+
+    /// The agent's name, if it was given one (it names the run's trace span).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
     }
 
     /// The system prompt sent at the start of each run, if any.

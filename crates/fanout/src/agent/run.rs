@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::Inner;
 use crate::error::{Error, Result};
@@ -17,6 +18,7 @@ use crate::exec::{Batch, BatchEvent, Executor};
 use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
 use crate::output::ToolExecution;
 use crate::output::{Metrics, RunOutput, RunStatus, TurnMetrics};
+use crate::spans;
 
 use crate::tool::{ToolCall, ToolError, ToolProgress};
 
@@ -41,6 +43,13 @@ struct RunState {
 /// Run to the end, or to a pause. `streaming` selects streamed model turns (and with them eager
 /// tool start).
 pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_>) -> Result<RunOutput> {
+    let span = spans::agent(inner.name.as_deref(), &*inner.model);
+    let outcome = run_in_span(inner, start, streaming, sink).instrument(span.clone()).await;
+    spans::agent_done(&span, outcome.as_ref().map(|output| (&output.metrics.usage, &output.status)));
+    outcome
+}
+
+async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_>) -> Result<RunOutput> {
     let (mut state, first_turn) = match start {
         Start::Input(input) => {
             let mut messages = Vec::with_capacity(8);
@@ -300,13 +309,21 @@ async fn complete_turn(
 ) -> Result<crate::model::ModelResponse> {
     let mut retry = 0;
     loop {
-        let err = match inner.model.complete(request).await {
-            Ok(response) => return Ok(response),
+        let span = spans::chat(&*inner.model, turn, retry, false);
+        let err = match inner.model.complete(request).instrument(span.clone()).await {
+            Ok(response) => {
+                let (usage, finish) = (response.usage.as_ref(), response.finish_reason.as_ref());
+                spans::chat_done(&span, usage, finish, response.tool_calls.len());
+                return Ok(response);
+            }
             Err(err) => err,
         };
+        spans::chat_failed(&span, &err);
         retry += 1;
         let Some(wait) = inner.settings.retry.wait_before(retry, &err) else { return Err(err) };
-        announce_retry(inner, turn, retry, wait, err, sink);
+        // The warning is an event of the failed attempt's span, which ends before the wait.
+        span.in_scope(|| announce_retry(inner, turn, retry, wait, err, sink));
+        drop(span);
         tokio::time::sleep(wait).await;
     }
 }
@@ -335,12 +352,14 @@ async fn stream_turn<'a>(
     let mut retry = 0;
     loop {
         let sent = Instant::now();
+        // Created outside the chat span: the calls' spans are its siblings, not its children.
         let mut phase = ToolPhase::new(inner, executor, turn, budget, inner.settings.eager_start);
+        let span = spans::chat(&*inner.model, turn, retry, true);
         let mut output_shown = false;
-        let mut stream = inner.model.stream(request);
+        let mut stream = span.in_scope(|| inner.model.stream(request));
         let failure = loop {
             tokio::select! {
-                delta = stream.next() => match delta {
+                delta = stream.next().instrument(span.clone()) => match delta {
                     None => break None,
                     Some(Err(err)) => break Some(err),
                     Some(Ok(delta)) => {
@@ -367,16 +386,21 @@ async fn stream_turn<'a>(
             }
         };
         drop(stream);
-        let Some(err) = failure else { return Ok(phase) };
+        let Some(err) = failure else {
+            let (usage, finish) = (phase.usage.as_ref(), phase.finish_reason.as_ref());
+            spans::chat_done(&span, usage, finish, phase.calls.len());
+            return Ok(phase);
+        };
+        spans::chat_failed(&span, &err);
         retry += 1;
         // Text already shown cannot be taken back: the turn fails rather than repeat it.
         let wait = if output_shown { None } else { inner.settings.retry.wait_before(retry, &err) };
         let Some(wait) = wait else { return Err(err) };
         phase.cancel_running(&err, sink);
-        // Abort them now, not when the next attempt replaces the phase: a call reported
-        // cancelled must not run on to its end during the backoff.
+        // Abort the cancelled calls now, not after the wait.
         drop(phase);
-        announce_retry(inner, turn, retry, wait, err, sink);
+        span.in_scope(|| announce_retry(inner, turn, retry, wait, err, sink));
+        drop(span);
         tokio::time::sleep(wait).await;
     }
 }
@@ -545,13 +569,16 @@ struct FinishedBatch {
 
 /// Start a streamed run on its own task, on first poll; dropping the stream aborts it.
 pub(super) fn spawn_stream(inner: Arc<Inner>, start: Start, streaming: bool) -> EventStream {
-    EventStream { pending: Some((inner, start)), streaming, rx: None, task: None }
+    // The run's span is a child of the caller's, though it runs on a task of its own.
+    let span = tracing::Span::current();
+    EventStream { pending: Some((inner, start)), streaming, span, rx: None, task: None }
 }
 
 /// The stream behind [`Agent::run_stream`](super::Agent::run_stream).
 pub(super) struct EventStream {
     pending: Option<(Arc<Inner>, Start)>,
     streaming: bool,
+    span: tracing::Span,
     rx: Option<mpsc::UnboundedReceiver<Result<RunEvent>>>,
     task: Option<JoinHandle<()>>,
 }
@@ -563,15 +590,18 @@ impl Stream for EventStream {
         if let Some((inner, start)) = self.pending.take() {
             let (tx, rx) = mpsc::unbounded_channel();
             let streaming = self.streaming;
-            self.task = Some(tokio::spawn(async move {
-                let events = tx.clone();
-                let outcome = run(&inner, start, streaming, &mut |event| {
-                    // A closed receiver means the caller stopped listening; the task is aborted.
-                    let _ = events.send(Ok(event));
-                })
-                .await;
-                let _ = tx.send(outcome.map(|output| RunEvent::RunCompleted(Box::new(output))));
-            }));
+            self.task = Some(tokio::spawn(
+                async move {
+                    let events = tx.clone();
+                    let outcome = run(&inner, start, streaming, &mut |event| {
+                        // A closed receiver means the caller stopped listening; the task is aborted.
+                        let _ = events.send(Ok(event));
+                    })
+                    .await;
+                    let _ = tx.send(outcome.map(|output| RunEvent::RunCompleted(Box::new(output))));
+                }
+                .instrument(self.span.clone()),
+            ));
             self.rx = Some(rx);
         }
         match &mut self.rx {
