@@ -17,6 +17,7 @@ pub mod output;
 #[cfg(feature = "terminal")]
 pub mod print;
 pub mod retry;
+pub mod structured;
 #[cfg(feature = "terminal")]
 pub mod terminal;
 pub mod tool;

@@ -252,6 +252,7 @@ impl Claude {
             cache_prompt: config.cache_prompt,
             settings: &config.settings,
             stream,
+            output: self.output_mode(request),
         };
         let wire = wire::MessagesRequest::new(options, request);
         serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
@@ -277,10 +278,25 @@ impl Claude {
         http::send(&ERRORS, request, config.http.timeout).await
     }
 
+    /// How this request asks for the output schema: natively on the models that have
+    /// structured outputs, else with the `json` tool.
+    fn output_mode(&self, request: &ModelRequest) -> wire::OutputMode {
+        match request.output_schema {
+            None => wire::OutputMode::Free,
+            Some(_) if has_structured_outputs(&self.config.id) => wire::OutputMode::Native,
+            Some(_) => wire::OutputMode::JsonTool,
+        }
+    }
+
     async fn complete_inner(&self, request: &ModelRequest) -> Result<ModelResponse> {
+        let json_tool = self.output_mode(request) == wire::OutputMode::JsonTool;
         let response = self.send(self.body(request, false)?, false).await?;
         let request_id = http::header(response.headers(), ERRORS.request_id_header);
-        parse_response(&http::read_body(PROVIDER, response).await?, request_id)
+        let mut response = parse_response(&http::read_body(PROVIDER, response).await?, request_id)?;
+        if json_tool {
+            answer_from_json_tool(&mut response);
+        }
+        Ok(response)
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
@@ -289,6 +305,7 @@ impl Claude {
             body: Some(self.body(request, true)),
             events: None,
             assembler: stream::Assembler::default(),
+            json_tool: self.output_mode(request) == wire::OutputMode::JsonTool,
             queue: VecDeque::new(),
             finished: false,
             pending_error: None,
@@ -308,6 +325,8 @@ struct StreamState<'a> {
     body: Option<Result<Vec<u8>>>,
     events: Option<SseBody>,
     assembler: stream::Assembler,
+    /// The answer comes as a call of the `json` tool: it is turned into text.
+    json_tool: bool,
     queue: VecDeque<ModelDelta>,
     finished: bool,
     pending_error: Option<Error>,
@@ -317,7 +336,7 @@ impl StreamState<'_> {
     async fn next(&mut self) -> Option<Result<ModelDelta>> {
         loop {
             if let Some(delta) = self.queue.pop_front() {
-                return Some(Ok(delta));
+                return Some(Ok(if self.json_tool { json_tool_delta(delta) } else { delta }));
             }
             if let Some(err) = self.pending_error.take() {
                 return Some(Err(err));
@@ -357,6 +376,42 @@ impl StreamState<'_> {
     fn fail(&mut self, err: Error) -> Option<Result<ModelDelta>> {
         self.finished = true;
         Some(Err(err))
+    }
+}
+
+/// True for the models with structured outputs (`output_config.format`): Claude 4.5 and later
+/// (Sonnet, Opus, Haiku).
+fn has_structured_outputs(id: &str) -> bool {
+    let Some(rest) =
+        ["sonnet-", "opus-", "haiku-"].iter().find_map(|family| id.split_once(family).map(|(_, r)| r))
+    else {
+        return false;
+    };
+    let mut parts = rest.split('-').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), _) if major > 4 && major < 100 => true,
+        (Some(4), Some(minor)) => (5..100).contains(&minor),
+        _ => false,
+    }
+}
+
+/// A whole answer given as a `json` tool call: its input becomes the answer text.
+fn answer_from_json_tool(response: &mut ModelResponse) {
+    let Some(at) = response.tool_calls.iter().position(|c| c.name == wire::JSON_TOOL) else { return };
+    let call = response.tool_calls.remove(at);
+    response.content = Some(call.arguments);
+    if response.tool_calls.is_empty() {
+        response.finish_reason = Some(FinishReason::Stop);
+    }
+}
+
+/// [`answer_from_json_tool`] for a streamed turn. Other calls of the turn keep their index:
+/// the run loop orders calls by arrival, not by index.
+fn json_tool_delta(delta: ModelDelta) -> ModelDelta {
+    match delta {
+        ModelDelta::ToolCall { call, .. } if call.name == wire::JSON_TOOL => ModelDelta::Text(call.arguments),
+        ModelDelta::Finish(FinishReason::ToolCalls) => ModelDelta::Finish(FinishReason::Stop),
+        other => other,
     }
 }
 

@@ -72,6 +72,15 @@ const ERRORS: ErrorFormat = ErrorFormat {
     key_hint: "check GEMINI_API_KEY",
 };
 
+/// Gemini 3 and later take a response schema together with function calling.
+fn is_gemini_3_or_later(id: &str) -> bool {
+    let id = id.strip_prefix("models/").unwrap_or(id);
+    id.strip_prefix("gemini-")
+        .and_then(|rest| rest.split(['-', '.']).next())
+        .and_then(|major| major.parse::<u32>().ok())
+        .is_some_and(|major| major >= 3)
+}
+
 /// Whether fanout made this call id up (it is then kept out of the wire).
 fn is_synthetic_id(id: &str) -> bool {
     id.starts_with(SYNTHETIC_ID_PREFIX)
@@ -242,7 +251,8 @@ impl Gemini {
     }
 
     fn body(&self, request: &ModelRequest) -> Result<Vec<u8>> {
-        let wire = wire::GenerateRequest::new(&self.config.settings, request);
+        let wire =
+            wire::GenerateRequest::new(&self.config.settings, request, is_gemini_3_or_later(&self.config.id));
         serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
     }
 

@@ -319,6 +319,8 @@ impl OpenAIChat {
 
     fn body(&self, request: &ModelRequest, stream: bool) -> Result<Vec<u8>> {
         let config = &self.config;
+        let output = (request.output_schema.as_deref())
+            .map(|schema| wire::OutputFormat::new(schema, config.preset.quirks.json_object_only));
         let wire = wire::ChatRequest::new(
             &config.id,
             config.preset.provider,
@@ -326,6 +328,7 @@ impl OpenAIChat {
             &config.settings,
             request,
             stream,
+            output.as_ref(),
         );
         serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
     }

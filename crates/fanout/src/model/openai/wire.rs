@@ -5,7 +5,7 @@ use serde::de::{self, DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::model::{Message, ModelRequest, ToolChoice, Usage};
+use crate::model::{Message, ModelRequest, OutputSchema, ToolChoice, Usage};
 use crate::tool::ToolDefinition;
 
 use super::Settings;
@@ -23,6 +23,8 @@ pub(super) struct ChatRequest<'a> {
     tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,8 +90,9 @@ impl<'a> ChatRequest<'a> {
         settings: &'a Settings,
         request: &'a ModelRequest,
         stream: bool,
+        output: Option<&'a OutputFormat>,
     ) -> Self {
-        let messages = request
+        let mut messages: Vec<WireMessage<'a>> = request
             .messages
             .iter()
             .map(|message| match message {
@@ -121,6 +124,9 @@ impl<'a> ChatRequest<'a> {
                 },
             })
             .collect();
+        if let Some(instructions) = output.and_then(|o| o.instructions.as_deref()) {
+            messages.push(WireMessage::text(system_role, instructions));
+        }
         let tools = request.tools.iter().map(|tool| WireTool::from(&**tool)).collect();
         let tool_choice = request.tool_choice.as_ref().map(|choice| match choice {
             ToolChoice::Auto => Value::from("auto"),
@@ -134,9 +140,38 @@ impl<'a> ChatRequest<'a> {
             tools,
             tool_choice,
             parallel_tool_calls: request.parallel_tool_calls,
+            response_format: output.map(|o| o.response_format.clone()),
             stream,
             stream_options: stream.then_some(StreamOptions { include_usage: true }),
             settings,
+        }
+    }
+}
+
+/// How a request asks for structured output: `response_format`, and the instructions that
+/// carry the schema where the format cannot.
+pub(super) struct OutputFormat {
+    response_format: Value,
+    instructions: Option<String>,
+}
+
+impl OutputFormat {
+    /// `json_schema` in strict mode, or JSON mode plus the schema as instructions.
+    pub(super) fn new(schema: &OutputSchema, json_object_only: bool) -> Self {
+        if json_object_only {
+            return Self {
+                response_format: serde_json::json!({"type": "json_object"}),
+                instructions: Some(schema.instructions()),
+            };
+        }
+        let json_schema = serde_json::json!({
+            "name": schema.name(),
+            "schema": schema.strict_schema(),
+            "strict": true,
+        });
+        Self {
+            response_format: serde_json::json!({"type": "json_schema", "json_schema": json_schema}),
+            instructions: None,
         }
     }
 }
