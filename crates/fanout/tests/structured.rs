@@ -223,6 +223,28 @@ async fn older_claude_answers_through_a_forced_json_tool() {
     }
 }
 
+#[tokio::test]
+async fn a_json_tool_answer_is_sent_back_as_text_in_the_repair_turn() {
+    let wrong = r#"{"city": "Lyon"}"#;
+    let server = Server::start(Script::sequence([
+        anthropic::Turn::new().text("Calling the tool.").tool_use("toolu_1", "json", wrong).reply(),
+        anthropic::Turn::new().tool_use("toolu_2", "json", TRIP).reply(),
+    ]))
+    .await
+    .unwrap();
+    let output = streamed(&agent(claude(&server, "claude-3-7-sonnet-latest"))).await.unwrap();
+    assert_eq!(output.parse::<Trip>().unwrap(), trip());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let messages = &requests[1].body["messages"];
+    assert_eq!(
+        messages[1]["content"],
+        json!([{"type": "text", "text": "Calling the tool."}, {"type": "text", "text": r#"{"city":"Lyon"}"#}])
+    );
+    let repair = messages[2]["content"][0]["text"].as_str().unwrap();
+    assert!(repair.contains("missing field `days`"), "{repair}");
+}
+
 fn recordings() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/recorded-streams/anthropic");
     if dir.is_dir() {

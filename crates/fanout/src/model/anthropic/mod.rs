@@ -292,11 +292,7 @@ impl Claude {
         let json_tool = self.output_mode(request) == wire::OutputMode::JsonTool;
         let response = self.send(self.body(request, false)?, false).await?;
         let request_id = http::header(response.headers(), ERRORS.request_id_header);
-        let mut response = parse_response(&http::read_body(PROVIDER, response).await?, request_id)?;
-        if json_tool {
-            answer_from_json_tool(&mut response);
-        }
-        Ok(response)
+        parse_response(&http::read_body(PROVIDER, response).await?, request_id, json_tool)
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
@@ -395,27 +391,29 @@ fn has_structured_outputs(id: &str) -> bool {
     }
 }
 
-/// A whole answer given as a `json` tool call: its input becomes the answer text.
-fn answer_from_json_tool(response: &mut ModelResponse) {
-    let Some(at) = response.tool_calls.iter().position(|c| c.name == wire::JSON_TOOL) else { return };
-    let call = response.tool_calls.remove(at);
-    response.content = Some(call.arguments);
-    if response.tool_calls.is_empty() {
-        response.finish_reason = Some(FinishReason::Stop);
-    }
-}
-
-/// [`answer_from_json_tool`] for a streamed turn. Other calls of the turn keep their index:
-/// the run loop orders calls by arrival, not by index.
+/// In [`OutputMode::JsonTool`](wire::OutputMode::JsonTool), the answer comes as a call of the
+/// `json` tool: it becomes answer text, and a block of text in the turn's replay too (a
+/// `tool_use` sent back without a result is refused, as in a repair turn). Other calls of the
+/// turn keep their index: the run loop orders calls by arrival, not by index.
 fn json_tool_delta(delta: ModelDelta) -> ModelDelta {
+    let is_json_call =
+        |block: &serde_json::Value| block["type"] == "tool_use" && block["name"] == wire::JSON_TOOL;
     match delta {
         ModelDelta::ToolCall { call, .. } if call.name == wire::JSON_TOOL => ModelDelta::Text(call.arguments),
         ModelDelta::Finish(FinishReason::ToolCalls) => ModelDelta::Finish(FinishReason::Stop),
+        ModelDelta::Replay(mut replay) => {
+            if let Some(blocks) = replay.data.get_mut("content").and_then(serde_json::Value::as_array_mut) {
+                for block in blocks.iter_mut().filter(|block| is_json_call(block)) {
+                    *block = serde_json::json!({"type": "text", "text": block["input"].to_string()});
+                }
+            }
+            ModelDelta::Replay(replay)
+        }
         other => other,
     }
 }
 
-fn parse_response(bytes: &[u8], request_id: Option<String>) -> Result<ModelResponse> {
+fn parse_response(bytes: &[u8], request_id: Option<String>, json_tool: bool) -> Result<ModelResponse> {
     let message: wire::WireMessageOut = serde_json::from_slice(bytes).map_err(|e| {
         let body = http::truncate(&String::from_utf8_lossy(bytes), 200);
         Error::invalid_response(PROVIDER, format!("the response is not a message ({e}): {body}"))
@@ -424,7 +422,7 @@ fn parse_response(bytes: &[u8], request_id: Option<String>) -> Result<ModelRespo
     stream::Assembler::new(request_id).on_message(message, &mut deltas)?;
     let mut response = ModelResponse::default();
     for delta in deltas {
-        match delta {
+        match if json_tool { json_tool_delta(delta) } else { delta } {
             ModelDelta::Text(text) => response.content.get_or_insert_default().push_str(&text),
             ModelDelta::Reasoning(text) => response.reasoning.get_or_insert_default().push_str(&text),
             ModelDelta::ToolCall { call, .. } => response.tool_calls.push(call),
