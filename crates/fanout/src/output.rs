@@ -164,7 +164,7 @@ impl RunOutput {
     /// use fanout::prelude::*;
     /// use fanout::models::scripted::{ScriptedModel, Turn};
     ///
-    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
     /// struct Point { x: i32, y: i32 }
     ///
     /// # #[tokio::main] async fn main() -> fanout::Result<()> {
