@@ -528,6 +528,28 @@ mod tests {
     }
 
     #[test]
+    fn structured_outputs_from_claude_4_5() {
+        for id in [
+            "claude-sonnet-4-5",
+            "claude-sonnet-4-5-20250929",
+            "claude-haiku-4-5",
+            "claude-opus-4-6",
+            "claude-sonnet-5",
+        ] {
+            assert!(has_structured_outputs(id), "{id}");
+        }
+        for id in [
+            "claude-sonnet-4-0",
+            "claude-opus-4-1",
+            "claude-3-7-sonnet-latest",
+            "claude-sonnet-4-20250514",
+            "other",
+        ] {
+            assert!(!has_structured_outputs(id), "{id}");
+        }
+    }
+
+    #[test]
     fn stop_reasons() {
         assert_eq!(finish_reason("end_turn"), FinishReason::Stop);
         assert_eq!(finish_reason("stop_sequence"), FinishReason::Stop);

@@ -478,6 +478,18 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn response_schema_with_tools_from_gemini_3() {
+        for (id, yes) in [
+            ("gemini-3-pro-preview", true),
+            ("models/gemini-3.5-flash", true),
+            ("gemini-2.5-flash", false),
+            ("gemini-flash-latest", false),
+        ] {
+            assert_eq!(is_gemini_3_or_later(id), yes, "{id}");
+        }
+    }
+
+    #[test]
     fn debug_never_shows_the_key() {
         let model = Gemini::new("gemini-2.5-flash").api_key("AIza-secret-key");
         let debug = format!("{model:?}");
