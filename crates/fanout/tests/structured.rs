@@ -10,7 +10,7 @@ use fanout::error::ErrorKind;
 use fanout::models::anthropic::Claude;
 use fanout::models::deepseek::DeepSeek;
 use fanout::models::google::Gemini;
-use fanout::models::openai::{OpenAIChat, OpenAIResponses};
+use fanout::models::openai::{OpenAIChat, OpenAIResponses, StructuredMode};
 use fanout::models::scripted::{ScriptedModel, Turn};
 use fanout::models::{Message, Model};
 use fanout::prelude::*;
@@ -168,6 +168,21 @@ async fn json_mode_presets_get_the_schema_as_instructions_and_fenced_answers_par
         assert_eq!(last["role"], "system");
         assert!(last["content"].as_str().unwrap().contains("\"stops\""), "{last}");
     }
+}
+
+#[tokio::test]
+async fn a_server_without_response_format_gets_the_schema_as_instructions_only() {
+    let server = Server::start(Script::sequence([Reply::text(format!("{TRIP} Have fun!"))])).await.unwrap();
+    let model = OpenAIChat::new("local-model")
+        .base_url(server.url())
+        .api_key("none")
+        .structured_mode(StructuredMode::Instructions);
+    let output = agent(model).run("Plan a trip").await.unwrap();
+    assert_eq!(output.parse::<Trip>().unwrap(), trip());
+    let body = &server.requests()[0].body;
+    assert!(body.get("response_format").is_none(), "{body}");
+    let last = body["messages"].as_array().unwrap().last().unwrap().clone();
+    assert!(last["content"].as_str().unwrap().starts_with("Your final answer must be only a JSON object"));
 }
 
 #[tokio::test]

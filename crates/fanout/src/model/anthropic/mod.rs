@@ -20,6 +20,12 @@
 //! - [`AgentBuilder::parallel_tool_calls(false)`](crate::AgentBuilder::parallel_tool_calls) sends
 //!   `tool_choice.disable_parallel_tool_use: true`.
 //!
+//! Structured output ([`AgentBuilder::output_schema`](crate::AgentBuilder::output_schema)):
+//! `output_config.format` (`json_schema`, strict) on Claude 4.5 and later; older models get a
+//! `json` tool whose input is the answer, which they must call (`tool_choice` `tool`, or `any`
+//! when other tools are on offer; `auto` with extended thinking, which allows nothing else). The
+//! call comes back as answer text, and goes back to the API as text too.
+//!
 //! Usage: `input_tokens` is the whole prompt — Anthropic's `input_tokens` (after the last cache
 //! breakpoint) plus `cache_creation_input_tokens` and `cache_read_input_tokens` — of which
 //! `cached_input_tokens` were cache reads; `total_tokens` is input plus output. Stop reasons:

@@ -18,7 +18,11 @@
 //! - tool schemas are converted to the OpenAPI subset Gemini accepts (`$ref`s inlined,
 //!   `Option<T>` as `nullable`, unsupported keywords dropped);
 //! - tool choice becomes `toolConfig.functionCallingConfig` (`AUTO`, `ANY`, `NONE`, `ANY` with
-//!   `allowedFunctionNames`); `parallel_tool_calls` has no Gemini equivalent and is not sent.
+//!   `allowedFunctionNames`); `parallel_tool_calls` has no Gemini equivalent and is not sent;
+//! - an [output schema](crate::AgentBuilder::output_schema) becomes `generationConfig`'s
+//!   `responseSchema` (converted like tool schemas) with `responseMimeType: application/json`;
+//!   with tools on offer only from Gemini 3 (older models refuse both together and get the
+//!   schema in the system instruction instead).
 //!
 //! Usage: `output_tokens` includes the thoughts (`candidatesTokenCount + thoughtsTokenCount`),
 //! as OpenAI's completion tokens include reasoning; `reasoning_tokens` is `thoughtsTokenCount`.

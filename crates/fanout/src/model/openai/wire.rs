@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::model::{Message, ModelRequest, OutputSchema, ToolChoice, Usage};
 use crate::tool::ToolDefinition;
 
-use super::Settings;
+use super::{Settings, StructuredMode};
 
 /// The key of the reasoning text in a `Replay` written by this provider.
 pub(super) const REASONING_KEY: &str = "reasoning_content";
@@ -140,7 +140,7 @@ impl<'a> ChatRequest<'a> {
             tools,
             tool_choice,
             parallel_tool_calls: request.parallel_tool_calls,
-            response_format: output.map(|o| o.response_format.clone()),
+            response_format: output.and_then(|o| o.response_format.clone()),
             stream,
             stream_options: stream.then_some(StreamOptions { include_usage: true }),
             settings,
@@ -151,28 +151,27 @@ impl<'a> ChatRequest<'a> {
 /// How a request asks for structured output: `response_format`, and the instructions that
 /// carry the schema where the format cannot.
 pub(super) struct OutputFormat {
-    response_format: Value,
+    response_format: Option<Value>,
     instructions: Option<String>,
 }
 
 impl OutputFormat {
-    /// `json_schema` in strict mode, or JSON mode plus the schema as instructions.
-    pub(super) fn new(schema: &OutputSchema, json_object_only: bool) -> Self {
-        if json_object_only {
-            return Self {
-                response_format: serde_json::json!({"type": "json_object"}),
-                instructions: Some(schema.instructions()),
-            };
-        }
-        let json_schema = serde_json::json!({
-            "name": schema.name(),
-            "schema": schema.strict_schema(),
-            "strict": true,
-        });
-        Self {
-            response_format: serde_json::json!({"type": "json_schema", "json_schema": json_schema}),
-            instructions: None,
-        }
+    pub(super) fn new(schema: &OutputSchema, mode: StructuredMode) -> Self {
+        let (response_format, instructions) = match mode {
+            StructuredMode::JsonObject => {
+                (Some(serde_json::json!({"type": "json_object"})), Some(schema.instructions()))
+            }
+            StructuredMode::Instructions => (None, Some(schema.instructions())),
+            StructuredMode::JsonSchema => {
+                let json_schema = serde_json::json!({
+                    "name": schema.name(),
+                    "schema": schema.strict_schema(),
+                    "strict": true,
+                });
+                (Some(serde_json::json!({"type": "json_schema", "json_schema": json_schema})), None)
+            }
+        };
+        Self { response_format, instructions }
     }
 }
 
