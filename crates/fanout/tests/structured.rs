@@ -216,7 +216,11 @@ async fn claude_4_5_uses_native_json_output() {
     .await;
     for body in bodies {
         assert_eq!(body["output_config"]["format"]["type"], "json_schema");
-        assert_eq!(body["output_config"]["format"]["schema"]["additionalProperties"], false);
+        let schema = &body["output_config"]["format"]["schema"];
+        assert_eq!(schema["additionalProperties"], false);
+        // Bounds Claude refuses are described instead; nullable types are `anyOf`.
+        assert_eq!(schema["properties"]["days"], json!({"type": "integer", "description": "(minimum: 0)"}));
+        assert_eq!(schema["properties"]["budget"]["anyOf"][1], json!({"type": "null"}));
         assert!(body.get("tools").is_none(), "{body}");
     }
 }

@@ -60,6 +60,7 @@
 //! # }
 //! ```
 
+mod schema;
 mod stream;
 mod wire;
 

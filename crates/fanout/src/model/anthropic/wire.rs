@@ -218,7 +218,7 @@ impl<'a> MessagesRequest<'a> {
         let output_config = match (options.output, schema) {
             (OutputMode::Native, Some(schema)) => Some(serde_json::json!({"format": {
                 "type": "json_schema",
-                "schema": schema.strict_schema(),
+                "schema": super::schema::output_schema(schema.strict_schema()),
             }})),
             _ => None,
         };
