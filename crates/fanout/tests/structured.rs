@@ -154,6 +154,42 @@ async fn openai_chat_tool_turn_then_typed_answer() {
 }
 
 #[tokio::test]
+async fn an_openai_refusal_is_the_raw_answer_of_the_error() {
+    const NO: &str = "I'm sorry, I cannot help with that.";
+    let whole = || {
+        let message = json!({"role": "assistant", "content": null, "refusal": NO});
+        let body =
+            json!({"id": "c1", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]});
+        Reply::raw(Raw::json(200, body.to_string()))
+    };
+    let streamed_reply = || {
+        let chunk = |delta: Value, finish: Value| {
+            json!({"id": "c1", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+                .to_string()
+        };
+        Reply::raw(Raw::sse([
+            (
+                None::<String>,
+                chunk(json!({"role": "assistant", "content": null, "refusal": ""}), Value::Null),
+            ),
+            (None, chunk(json!({"refusal": NO}), Value::Null)),
+            (None, chunk(json!({}), json!("stop"))),
+            (None, "[DONE]".to_owned()),
+        ]))
+    };
+    for streaming in [false, true] {
+        let replies = if streaming { [streamed_reply(), streamed_reply()] } else { [whole(), whole()] };
+        let server = Server::start(Script::sequence(replies)).await.unwrap();
+        let agent = agent(OpenAIChat::new("gpt-5-mini").api_key("sk-test").base_url(server.url()));
+        let err =
+            if streaming { streamed(&agent).await } else { agent.run("Plan a trip").await }.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidOutput, "{err}");
+        assert_eq!(err.raw_output(), Some(NO));
+        assert_eq!(server.requests().len(), 2, "one repair turn");
+    }
+}
+
+#[tokio::test]
 async fn json_mode_presets_get_the_schema_as_instructions_and_fenced_answers_parse() {
     let fenced = format!("Here is your trip:\n```json\n{TRIP}\n```\nEnjoy!");
     let bodies = both_ways(

@@ -471,6 +471,7 @@ fn parse_response(
     };
     let mut message = choice.message;
     let reasoning = message.take_reasoning().filter(|r| !r.is_empty());
+    let mut content = message.take_text();
     let mut tool_calls = Vec::with_capacity(message.tool_calls.len());
     for (index, call) in message.tool_calls.into_iter().enumerate() {
         let name = call.function.name.filter(|n| !n.is_empty()).ok_or_else(|| {
@@ -485,7 +486,6 @@ fn parse_response(
         };
         tool_calls.extend(parallel::expand(call, tools.iter().map(|t| &**t)));
     }
-    let mut content = message.content.text.filter(|c| !c.is_empty());
     let mut finish_reason =
         choice.finish_reason.filter(|r| !r.is_empty()).map(|r| FinishReason::from_wire(&r));
     if let Some(text) = content.take_if(|_| text_tool_calls) {

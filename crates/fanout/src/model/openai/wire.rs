@@ -292,9 +292,18 @@ pub(super) struct Delta {
     reasoning: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub(super) tool_calls: Vec<DeltaToolCall>,
+    /// OpenAI's refusal to give a structured answer: passed on as the answer text, which the
+    /// run then reports as not fitting the schema (with the refusal as the raw answer).
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) refusal: Option<String>,
 }
 
 impl Delta {
+    /// The answer text of this piece: its content, else its refusal.
+    pub(super) fn take_text(&mut self) -> Option<String> {
+        self.content.text.take().or_else(|| self.refusal.take()).filter(|t| !t.is_empty())
+    }
+
     /// The reasoning text, from whichever field carries it, and from Mistral's `thinking`
     /// parts.
     pub(super) fn take_reasoning(&mut self) -> Option<String> {
