@@ -9,12 +9,16 @@ use std::collections::VecDeque;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use std::future::Future;
+
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::sse::SseParser;
+use super::{DeltaStream, ModelDelta};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How long a request may take: for a whole answer, the request; for a stream, until its
@@ -26,6 +30,38 @@ pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_ERROR_BODY: usize = 64 << 10;
 /// A whole (non-streamed) answer larger than this is refused.
 pub(crate) const MAX_BODY: usize = 64 << 20;
+
+/// The builder methods of every provider's transport settings (`http_client`, `timeout`,
+/// `idle_timeout`, `header`), for a type with `fn with(self, impl FnOnce(&mut Config)) -> Self`
+/// whose config holds an [`HttpSettings`] named `http`: the same words and docs everywhere.
+macro_rules! transport_methods {
+    () => {
+        /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest
+        /// of your program) instead of fanout's shared one.
+        pub fn http_client(self, client: reqwest::Client) -> Self {
+            self.with(|c| c.http.client = Some(client))
+        }
+
+        /// Give up on a whole answer after `timeout`, and on a streamed one when its headers
+        /// have not arrived by then (10 minutes by default, like the SDKs). A stream that keeps
+        /// sending is never cut: see [`idle_timeout`](Self::idle_timeout).
+        pub fn timeout(self, timeout: std::time::Duration) -> Self {
+            self.with(|c| c.http.timeout = timeout)
+        }
+
+        /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
+        /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
+        pub fn idle_timeout(self, timeout: std::time::Duration) -> Self {
+            self.with(|c| c.http.idle_timeout = timeout)
+        }
+
+        /// Add a header to every request (a beta flag, a gateway's routing header …).
+        pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.with(|c| c.http.headers.push((name.into(), value.into())))
+        }
+    };
+}
+pub(crate) use transport_methods;
 
 /// The transport settings of a provider.
 #[derive(Debug, Clone)]
@@ -269,6 +305,87 @@ impl SseBody {
                 .feed(&chunk, &mut self.scratch)
                 .map_err(|too_large| Error::invalid_response(self.provider, too_large.to_string()))?;
             self.events.extend(self.scratch.drain(..));
+        }
+    }
+}
+
+/// How a provider turns the events of its stream into deltas.
+pub(crate) trait Assemble: Send {
+    /// Handle one event's data; `Ok(true)` once the provider's end marker was seen.
+    fn on_event(&mut self, data: &str, out: &mut VecDeque<ModelDelta>) -> Result<bool>;
+    /// The body ended: an error unless the turn is complete.
+    fn on_end(&mut self, out: &mut VecDeque<ModelDelta>) -> Result<()>;
+}
+
+/// One streamed model turn, the same for every provider: wait for `response` (one request,
+/// no retries), build the provider's assembler from it (`assemble`, which may read headers such
+/// as the request id), then read its SSE events — bounded in size, with `idle_timeout` — into
+/// deltas. What was parsed before a failure is delivered first, then the error.
+pub(crate) fn sse_deltas<'a, A: Assemble + 'a>(
+    provider: &'static str,
+    idle_timeout: Duration,
+    response: impl Future<Output = Result<reqwest::Response>> + Send + 'a,
+    assemble: impl FnOnce(&reqwest::Response) -> A + Send + 'a,
+) -> DeltaStream<'a> {
+    let connect = async move {
+        let response = response.await?;
+        let assembler = assemble(&response);
+        Ok(Turn {
+            events: SseBody::new(provider, response, idle_timeout),
+            assembler,
+            queue: VecDeque::new(),
+            finished: false,
+            pending_error: None,
+        })
+    };
+    let start: BoxFuture<'a, Result<Turn<A>>> = Box::pin(connect);
+    futures::stream::unfold(Some(Err(start)), |state| async move {
+        let mut turn = match state? {
+            Ok(turn) => turn,
+            Err(connect) => match connect.await {
+                Ok(turn) => turn,
+                Err(err) => return Some((Err(err), None)),
+            },
+        };
+        let item = turn.next().await?;
+        Some((item, Some(Ok(turn))))
+    })
+    .boxed()
+}
+
+/// A streamed turn once its response arrived.
+struct Turn<A> {
+    events: SseBody,
+    assembler: A,
+    queue: VecDeque<ModelDelta>,
+    finished: bool,
+    pending_error: Option<Error>,
+}
+
+impl<A: Assemble> Turn<A> {
+    async fn next(&mut self) -> Option<Result<ModelDelta>> {
+        loop {
+            if let Some(delta) = self.queue.pop_front() {
+                return Some(Ok(delta));
+            }
+            if let Some(err) = self.pending_error.take() {
+                return Some(Err(err));
+            }
+            if self.finished {
+                return None;
+            }
+            let outcome = match self.events.next().await {
+                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
+                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
+                Err(err) => Err(err),
+            };
+            match outcome {
+                Ok(done) => self.finished = done,
+                Err(err) => {
+                    self.finished = true;
+                    self.pending_error = Some(err);
+                }
+            }
         }
     }
 }

@@ -67,13 +67,12 @@ mod wire;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
+use super::http::{self, ErrorBody, ErrorFormat, HttpSettings};
 use super::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -162,29 +161,7 @@ impl Claude {
         self.with(|c| c.base_url = url.into())
     }
 
-    /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest of
-    /// your program) instead of fanout's shared one.
-    pub fn http_client(self, client: reqwest::Client) -> Self {
-        self.with(|c| c.http.client = Some(client))
-    }
-
-    /// Give up on a whole answer after `timeout`, and on a streamed one when its headers have
-    /// not arrived by then (10 minutes by default, like the SDKs). A stream that keeps sending
-    /// is never cut: see [`idle_timeout`](Self::idle_timeout).
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.http.timeout = timeout)
-    }
-
-    /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
-    /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
-    pub fn idle_timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.http.idle_timeout = timeout)
-    }
-
-    /// Add a header to every request (e.g. `anthropic-beta`).
-    pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.with(|c| c.http.headers.push((name.into(), value.into())))
-    }
+    super::http::transport_methods!();
 
     /// Cap on generated tokens, thinking included. The API requires one: by default 8,192
     /// (4,096 for Claude 3 models), plus the thinking budget when thinking is on.
@@ -303,82 +280,14 @@ impl Claude {
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
-        let state = StreamState {
-            model: self,
-            body: Some(self.body(request, true)),
-            events: None,
-            assembler: stream::Assembler::default(),
-            json_tool: self.output_mode(request) == wire::OutputMode::JsonTool,
-            queue: VecDeque::new(),
-            finished: false,
-            pending_error: None,
+        let json_tool = self.output_mode(request) == wire::OutputMode::JsonTool;
+        let response = async move { self.send(self.body(request, true)?, true).await };
+        // Errors reported inside the stream carry the request's id.
+        let assemble = |response: &reqwest::Response| {
+            stream::Assembler::new(http::header(response.headers(), ERRORS.request_id_header))
         };
-        futures::stream::unfold(state, |mut state| async move {
-            let item = state.next().await?;
-            Some((item, state))
-        })
-        .boxed()
-    }
-}
-
-/// The state of one streamed turn.
-struct StreamState<'a> {
-    model: &'a Claude,
-    /// The encoded request, until it is sent.
-    body: Option<Result<Vec<u8>>>,
-    events: Option<SseBody>,
-    assembler: stream::Assembler,
-    /// The answer comes as a call of the `json` tool: it is turned into text.
-    json_tool: bool,
-    queue: VecDeque<ModelDelta>,
-    finished: bool,
-    pending_error: Option<Error>,
-}
-
-impl StreamState<'_> {
-    async fn next(&mut self) -> Option<Result<ModelDelta>> {
-        loop {
-            if let Some(delta) = self.queue.pop_front() {
-                return Some(Ok(if self.json_tool { json_tool_delta(delta) } else { delta }));
-            }
-            if let Some(err) = self.pending_error.take() {
-                return Some(Err(err));
-            }
-            if self.finished {
-                return None;
-            }
-            let events = match (&mut self.events, self.body.take()) {
-                (Some(events), _) => events,
-                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
-                    Ok(response) => {
-                        let request_id = http::header(response.headers(), ERRORS.request_id_header);
-                        self.assembler = stream::Assembler::new(request_id);
-                        let idle = self.model.config.http.idle_timeout;
-                        self.events.insert(SseBody::new(PROVIDER, response, idle))
-                    }
-                    Err(err) => return self.fail(err),
-                },
-                (None, None) => return None,
-            };
-            let outcome = match events.next().await {
-                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
-                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
-                Err(err) => Err(err),
-            };
-            match outcome {
-                Ok(done) => self.finished = done,
-                Err(err) => {
-                    // Deliver what was parsed before the failure, then the error.
-                    self.finished = true;
-                    self.pending_error = Some(err);
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, err: Error) -> Option<Result<ModelDelta>> {
-        self.finished = true;
-        Some(Err(err))
+        let deltas = http::sse_deltas(PROVIDER, self.config.http.idle_timeout, response, assemble);
+        if json_tool { deltas.map(|delta| delta.map(json_tool_delta)).boxed() } else { deltas }
     }
 }
 

@@ -50,13 +50,11 @@ mod wire;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
+use super::http::{self, ErrorBody, ErrorFormat, HttpSettings};
 use super::{DeltaStream, Model, ModelDelta, ModelRequest, ModelResponse};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -184,29 +182,7 @@ impl Gemini {
         self.with(|c| c.base_url = url.into())
     }
 
-    /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest of
-    /// your program) instead of fanout's shared one.
-    pub fn http_client(self, client: reqwest::Client) -> Self {
-        self.with(|c| c.http.client = Some(client))
-    }
-
-    /// Give up on a whole answer after `timeout`, and on a streamed one when its headers have
-    /// not arrived by then (10 minutes by default). A stream that keeps sending is never cut:
-    /// see [`idle_timeout`](Self::idle_timeout).
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.http.timeout = timeout)
-    }
-
-    /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
-    /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
-    pub fn idle_timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.http.idle_timeout = timeout)
-    }
-
-    /// Add a header to every request.
-    pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.with(|c| c.http.headers.push((name.into(), value.into())))
-    }
+    super::http::transport_methods!();
 
     /// Sampling temperature.
     pub fn temperature(self, temperature: f32) -> Self {
@@ -292,76 +268,9 @@ impl Gemini {
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
-        let state = StreamState {
-            model: self,
-            body: Some(self.body(request)),
-            events: None,
-            assembler: stream::Assembler::default(),
-            queue: VecDeque::new(),
-            finished: false,
-            pending_error: None,
-        };
-        futures::stream::unfold(state, |mut state| async move {
-            let item = state.next().await?;
-            Some((item, state))
-        })
-        .boxed()
-    }
-}
-
-/// The state of one streamed turn.
-struct StreamState<'a> {
-    model: &'a Gemini,
-    /// The encoded request, until it is sent.
-    body: Option<Result<Vec<u8>>>,
-    events: Option<SseBody>,
-    assembler: stream::Assembler,
-    queue: VecDeque<ModelDelta>,
-    finished: bool,
-    pending_error: Option<Error>,
-}
-
-impl StreamState<'_> {
-    async fn next(&mut self) -> Option<Result<ModelDelta>> {
-        loop {
-            if let Some(delta) = self.queue.pop_front() {
-                return Some(Ok(delta));
-            }
-            if let Some(err) = self.pending_error.take() {
-                return Some(Err(err));
-            }
-            if self.finished {
-                return None;
-            }
-            let events = match (&mut self.events, self.body.take()) {
-                (Some(events), _) => events,
-                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
-                    Ok(response) => {
-                        let idle = self.model.config.http.idle_timeout;
-                        self.events.insert(SseBody::new(PROVIDER, response, idle))
-                    }
-                    Err(err) => {
-                        self.finished = true;
-                        return Some(Err(err));
-                    }
-                },
-                (None, None) => return None,
-            };
-            // Gemini has no end marker: the turn ends with the body, after a finish reason.
-            let outcome = match events.next().await {
-                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue).map(|()| false),
-                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
-                Err(err) => Err(err),
-            };
-            match outcome {
-                Ok(done) => self.finished = done,
-                Err(err) => {
-                    // Deliver what was parsed before the failure, then the error.
-                    self.finished = true;
-                    self.pending_error = Some(err);
-                }
-            }
-        }
+        let response = async move { self.send(self.body(request)?, true).await };
+        let idle = self.config.http.idle_timeout;
+        http::sse_deltas(PROVIDER, idle, response, |_| stream::Assembler::default())
     }
 }
 
@@ -535,7 +444,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(body.code.as_deref(), Some("RESOURCE_EXHAUSTED"));
-        assert_eq!(body.retry_after, Some(Duration::from_millis(1500)));
+        assert_eq!(body.retry_after, Some(std::time::Duration::from_millis(1500)));
         let body = parse_error_body(
             r#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[
                 {"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#,

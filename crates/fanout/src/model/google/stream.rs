@@ -41,6 +41,16 @@ struct PartialCall {
     signature: Option<String>,
 }
 
+impl crate::model::http::Assemble for Assembler {
+    fn on_event(&mut self, data: &str, out: &mut VecDeque<ModelDelta>) -> Result<bool> {
+        Assembler::on_event(self, data, out).map(|()| false)
+    }
+
+    fn on_end(&mut self, out: &mut VecDeque<ModelDelta>) -> Result<()> {
+        Assembler::on_end(self, out)
+    }
+}
+
 impl Assembler {
     /// Read one `data:` payload.
     pub(super) fn on_event(&mut self, data: &str, out: &mut VecDeque<ModelDelta>) -> Result<()> {

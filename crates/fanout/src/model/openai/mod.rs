@@ -47,33 +47,11 @@ macro_rules! connection_methods {
             self.with(|c| c.project = Some(project.into()))
         }
 
-        /// Send requests through this client (a proxy, custom TLS, a pool shared with the rest
-        /// of your program) instead of fanout's shared one.
-        pub fn http_client(self, client: reqwest::Client) -> Self {
-            self.with(|c| c.http.client = Some(client))
-        }
-
-        /// Give up on a whole answer after `timeout`, and on a streamed one when its headers
-        /// have not arrived by then (10 minutes by default, like the SDKs). A stream that keeps
-        /// sending is never cut: see [`idle_timeout`](Self::idle_timeout).
-        pub fn timeout(self, timeout: Duration) -> Self {
-            self.with(|c| c.http.timeout = timeout)
-        }
-
-        /// Treat a stream that sends nothing for `timeout` as broken (2 minutes by default); the
-        /// turn is then retried by the agent's [`RetryPolicy`](crate::RetryPolicy).
-        pub fn idle_timeout(self, timeout: Duration) -> Self {
-            self.with(|c| c.http.idle_timeout = timeout)
-        }
+        super::http::transport_methods!();
 
         /// Add a query parameter to every request (Azure's `api-version`).
         pub fn query(self, name: impl Into<String>, value: impl Into<String>) -> Self {
             self.with(|c| c.query.push((name.into(), value.into())))
-        }
-
-        /// Add a header to every request.
-        pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-            self.with(|c| c.http.headers.push((name.into(), value.into())))
         }
 
         /// True when a key is configured (from the environment or [`api_key`](Self::api_key)).
@@ -89,19 +67,14 @@ mod stream;
 mod text_calls;
 mod wire;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::http::{self, ErrorBody, ErrorFormat, HttpSettings, SseBody};
-use super::{
-    DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse, new_call_id, parallel,
-};
+use super::http::{self, ErrorBody, ErrorFormat, HttpSettings};
+use super::{DeltaStream, FinishReason, Model, ModelRequest, ModelResponse, new_call_id, parallel};
 use crate::error::{Error, Result};
 use crate::tool::ToolCall;
 use presets::Preset;
@@ -374,83 +347,15 @@ impl OpenAIChat {
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
-        let state = StreamState {
-            model: self,
-            body: Some(self.body(request, true)),
-            events: None,
-            assembler: stream::Assembler::new(
-                self.config.preset.provider,
-                request.tools.clone(),
-                self.config.preset.quirks.replay_reasoning,
-            )
-            .with_text_calls(self.config.text_tool_calls),
-            queue: VecDeque::new(),
-            finished: false,
-            pending_error: None,
-        };
-        futures::stream::unfold(state, |mut state| async move {
-            let item = state.next().await?;
-            Some((item, state))
-        })
-        .boxed()
-    }
-}
-
-/// The state of one streamed turn.
-struct StreamState<'a> {
-    model: &'a OpenAIChat,
-    /// The encoded request, until it is sent.
-    body: Option<Result<Vec<u8>>>,
-    events: Option<SseBody>,
-    assembler: stream::Assembler,
-    queue: VecDeque<ModelDelta>,
-    finished: bool,
-    pending_error: Option<Error>,
-}
-
-impl StreamState<'_> {
-    async fn next(&mut self) -> Option<Result<ModelDelta>> {
-        loop {
-            if let Some(delta) = self.queue.pop_front() {
-                return Some(Ok(delta));
-            }
-            if let Some(err) = self.pending_error.take() {
-                return Some(Err(err));
-            }
-            if self.finished {
-                return None;
-            }
-            let events = match (&mut self.events, self.body.take()) {
-                (Some(events), _) => events,
-                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
-                    Ok(response) => {
-                        let (provider, idle) =
-                            (self.model.config.preset.provider, self.model.config.http.idle_timeout);
-                        self.events.insert(SseBody::new(provider, response, idle))
-                    }
-                    Err(err) => return self.fail(err),
-                },
-                (None, None) => return None,
-            };
-            let outcome = match events.next().await {
-                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
-                Ok(None) => self.assembler.on_end(&mut self.queue).map(|()| true),
-                Err(err) => Err(err),
-            };
-            match outcome {
-                Ok(done) => self.finished = done,
-                Err(err) => {
-                    // Deliver what was parsed before the failure, then the error.
-                    self.finished = true;
-                    self.pending_error = Some(err);
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, err: Error) -> Option<Result<ModelDelta>> {
-        self.finished = true;
-        Some(Err(err))
+        let config = &self.config;
+        let assembler = stream::Assembler::new(
+            config.preset.provider,
+            request.tools.clone(),
+            config.preset.quirks.replay_reasoning,
+        )
+        .with_text_calls(config.text_tool_calls);
+        let response = async move { self.send(self.body(request, true)?, true).await };
+        http::sse_deltas(config.preset.provider, config.http.idle_timeout, response, |_| assembler)
     }
 }
 

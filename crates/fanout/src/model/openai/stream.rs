@@ -62,6 +62,16 @@ pub(crate) struct Assembler {
     done: bool,
 }
 
+impl crate::model::http::Assemble for Assembler {
+    fn on_event(&mut self, data: &str, out: &mut VecDeque<ModelDelta>) -> Result<bool> {
+        Assembler::on_event(self, data, out)
+    }
+
+    fn on_end(&mut self, out: &mut VecDeque<ModelDelta>) -> Result<()> {
+        Assembler::on_end(self, out)
+    }
+}
+
 impl Assembler {
     pub(crate) fn new(
         provider: &'static str,

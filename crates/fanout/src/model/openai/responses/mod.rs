@@ -50,20 +50,17 @@
 mod stream;
 mod wire;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::super::http::{self, SseBody};
+use super::super::http::{self};
 use super::presets::{OPENAI, Preset};
 use super::{Config, OpenAIChat, is_reasoning_model};
 use crate::error::{Error, Result};
-use crate::model::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse};
+use crate::model::{DeltaStream, FinishReason, Model, ModelRequest, ModelResponse};
 use crate::tool::ToolDefinition;
 use stream::{api_error, incomplete_response};
 use wire::{OutputItem, WireResponse};
@@ -208,79 +205,10 @@ impl OpenAIResponses {
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
-        let state = StreamState {
-            model: self,
-            body: Some(self.body(request, true)),
-            events: None,
-            assembler: stream::Assembler::new(self.config.preset.provider, request.tools.clone()),
-            queue: VecDeque::new(),
-            finished: false,
-            pending_error: None,
-        };
-        futures::stream::unfold(state, |mut state| async move {
-            let item = state.next().await?;
-            Some((item, state))
-        })
-        .boxed()
-    }
-}
-
-/// The state of one streamed turn.
-struct StreamState<'a> {
-    model: &'a OpenAIResponses,
-    /// The encoded request, until it is sent.
-    body: Option<Result<Vec<u8>>>,
-    events: Option<SseBody>,
-    assembler: stream::Assembler,
-    queue: VecDeque<ModelDelta>,
-    finished: bool,
-    pending_error: Option<Error>,
-}
-
-impl StreamState<'_> {
-    async fn next(&mut self) -> Option<Result<ModelDelta>> {
-        loop {
-            if let Some(delta) = self.queue.pop_front() {
-                return Some(Ok(delta));
-            }
-            if let Some(err) = self.pending_error.take() {
-                return Some(Err(err));
-            }
-            if self.finished {
-                return None;
-            }
-            let events = match (&mut self.events, self.body.take()) {
-                (Some(events), _) => events,
-                (None, Some(body)) => match async { self.model.send(body?, true).await }.await {
-                    Ok(response) => {
-                        let config = &self.model.config;
-                        self.events.insert(SseBody::new(
-                            config.preset.provider,
-                            response,
-                            config.http.idle_timeout,
-                        ))
-                    }
-                    Err(err) => {
-                        self.finished = true;
-                        return Some(Err(err));
-                    }
-                },
-                (None, None) => return None,
-            };
-            let outcome = match events.next().await {
-                Ok(Some(data)) => self.assembler.on_event(&data, &mut self.queue),
-                Ok(None) => self.assembler.on_end().map(|()| true),
-                Err(err) => Err(err),
-            };
-            match outcome {
-                Ok(done) => self.finished = done,
-                Err(err) => {
-                    // Deliver what was parsed before the failure, then the error.
-                    self.finished = true;
-                    self.pending_error = Some(err);
-                }
-            }
-        }
+        let config = &self.config;
+        let assembler = stream::Assembler::new(config.preset.provider, request.tools.clone());
+        let response = async move { self.send(self.body(request, true)?, true).await };
+        http::sse_deltas(config.preset.provider, config.http.idle_timeout, response, |_| assembler)
     }
 }
 
