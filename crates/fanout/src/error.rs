@@ -54,6 +54,9 @@ pub enum ErrorKind {
     Cancelled,
     /// Writing to the terminal failed.
     Io,
+    /// The final answer does not fit the run's output schema, even after the repair turns
+    /// (see [`structured`](crate::structured)); [`Error::raw_output`] holds the answer.
+    InvalidOutput,
     /// Anything else a model reported (a scripted model out of turns, a third-party model's own
     /// failure).
     Other,
@@ -75,6 +78,7 @@ struct Inner {
     retry_after: Option<Duration>,
     retryable: Option<bool>,
     source: Option<BoxError>,
+    raw_output: Option<String>,
 }
 
 impl Error {
@@ -92,8 +96,22 @@ impl Error {
                 retry_after: None,
                 retryable: None,
                 source: None,
+                raw_output: None,
             }),
         }
+    }
+
+    /// A final answer that does not fit the output schema ([`ErrorKind::InvalidOutput`]):
+    /// `message` says why, `raw` is the answer.
+    pub fn invalid_output(message: impl Into<String>, raw: impl Into<String>) -> Self {
+        let mut err = Self::new(ErrorKind::InvalidOutput, message);
+        err.inner.raw_output = Some(raw.into());
+        err
+    }
+
+    /// The model's answer, when it did not fit the output schema ([`ErrorKind::InvalidOutput`]).
+    pub fn raw_output(&self) -> Option<&str> {
+        self.inner.raw_output.as_deref()
     }
 
     /// A configuration error ([`ErrorKind::Config`]).
@@ -304,6 +322,7 @@ impl fmt::Display for Error {
             }
             ErrorKind::Cancelled => f.write_str(&inner.message)?,
             ErrorKind::Io => write!(f, "terminal output: {}", inner.message)?,
+            ErrorKind::InvalidOutput => f.write_str(&inner.message)?,
             ErrorKind::Other => match inner.provider {
                 Some(provider) => write!(f, "{provider}: {}", inner.message)?,
                 None => f.write_str(&inner.message)?,

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 pub use crate::model::{
-    DeltaStream, FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, Replay, ToolChoice,
-    Usage, anthropic, google, openai, scripted,
+    DeltaStream, FinishReason, Message, Model, ModelDelta, ModelRequest, ModelResponse, OutputSchema, Replay,
+    ToolChoice, Usage, anthropic, google, openai, scripted,
 };
 
 use crate::error::{Error, Result};

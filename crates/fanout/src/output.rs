@@ -113,6 +113,9 @@ pub struct RunOutput {
     pub tool_executions: Vec<ToolExecution>,
     /// Tokens and timings.
     pub metrics: Metrics,
+    /// The final answer as JSON, checked against the agent's
+    /// [`output_schema`](crate::AgentBuilder::output_schema) (`None` without one).
+    pub structured: Option<serde_json::Value>,
     /// What is needed to continue a paused run: taken once, by [`take_paused`](Self::take_paused).
     pub(crate) paused: Option<PausedSlot>,
 }
@@ -150,6 +153,29 @@ impl RunOutput {
             Ok(mut paused) => paused.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         }
+    }
+
+    /// The final answer as a `T`: the JSON object in [`content`](Self::content) (found
+    /// leniently: code fences and prose around it are skipped, see
+    /// [`extract_json`](crate::structured::extract_json)). The error names the field that does
+    /// not fit and keeps the text ([`Error::raw_output`](crate::Error::raw_output)).
+    ///
+    /// ```
+    /// use fanout::prelude::*;
+    /// use fanout::models::scripted::{ScriptedModel, Turn};
+    ///
+    /// #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    /// struct Point { x: i32, y: i32 }
+    ///
+    /// # #[tokio::main] async fn main() -> fanout::Result<()> {
+    /// let agent = Agent::builder().model(ScriptedModel::new([Turn::text(r#"{"x": 1, "y": "two"}"#)])).build()?;
+    /// let err = agent.run("A point").await?.parse::<Point>().unwrap_err();
+    /// assert!(err.to_string().contains("y: invalid type"));
+    /// assert_eq!(err.raw_output(), Some(r#"{"x": 1, "y": "two"}"#));
+    /// # Ok(()) }
+    /// ```
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
+        crate::structured::parse(&self.content)
     }
 
     /// The calls waiting for confirmation when the run is paused (empty otherwise).

@@ -181,3 +181,39 @@ async fn progress_bars_and_retries_are_drawn() {
     assert!(output.contains("✓\x1b[0m long_operation(steps=4)"), "the retried call ran: {output}");
     assert!(!output.contains("\x1b[2J"), "the tool's text stays inert");
 }
+
+/// A structured answer is shown as its value, pretty-printed: not the prose around it, not an
+/// answer a repair turn replaced, and the model's control characters stay escaped.
+#[tokio::test]
+async fn a_structured_answer_is_shown_pretty_printed() {
+    use fanout::models::scripted::{ScriptedModel, Turn};
+    use fanout::prelude::*;
+    use futures::StreamExt;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Answer {
+        name: String,
+        tags: Vec<String>,
+    }
+    let model = ScriptedModel::new([
+        Turn::text("first try \x1b[31m"),
+        Turn::text("Sure:\n```json\n{\"name\": \"x\\u001b[2J\", \"tags\": [\"a\", \"b\"]}\n```"),
+    ]);
+    let agent = Agent::builder().model(model).output_schema::<Answer>().build().unwrap();
+    let mut options = PrintOptions::default();
+    options.width = Some(60);
+    options.mode = Some(Mode::Plain);
+    let mut printer = Printer::new(Vec::new(), options);
+    printer.start("go").unwrap();
+    let mut events = agent.run_stream("go");
+    while let Some(event) = events.next().await {
+        printer.event(&event.unwrap()).unwrap();
+    }
+    printer.finish().unwrap();
+    let output = String::from_utf8(printer.into_inner()).unwrap();
+    assert!(!output.contains('\x1b'), "{output:?}");
+    assert!(!output.contains("Sure:") && !output.contains("first try"), "{output}");
+    assert!(output.contains("┃     \"name\": \"x\\u001b[2J\","), "{output}");
+    assert!(output.contains("┃       \"a\","), "{output}");
+}

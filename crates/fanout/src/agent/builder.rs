@@ -16,6 +16,9 @@ use crate::tool::{
 /// stops calling tools cannot loop forever.
 pub const DEFAULT_MAX_TURNS: usize = 25;
 
+/// The default number of repair turns for a final answer that does not fit the output schema.
+pub const DEFAULT_OUTPUT_REPAIRS: usize = 1;
+
 /// Builds an [`Agent`]; start with [`Agent::builder`].
 ///
 /// ```
@@ -73,6 +76,8 @@ impl Default for AgentBuilder {
                 debug_mode: false,
                 markdown: false,
                 retry: RetryPolicy::default(),
+                output_schema: None,
+                output_repairs: DEFAULT_OUTPUT_REPAIRS,
             },
         }
     }
@@ -97,6 +102,38 @@ impl AgentBuilder {
     /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` turns it on for every agent.
     pub fn trace_tool_content(mut self, capture: bool) -> Self {
         self.trace_tool_content = capture;
+        self
+    }
+
+    /// Make the final answer a `T`: its JSON Schema goes to the model with every turn (natively
+    /// where the provider supports it; tools stay usable), the answer is checked against `T`,
+    /// and [`RunOutput::parse`](crate::RunOutput::parse) returns it. See
+    /// [`structured`](crate::structured).
+    ///
+    /// ```
+    /// use fanout::prelude::*;
+    /// use fanout::models::scripted::{ScriptedModel, Turn};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Verdict { approved: bool, reasons: Vec<String> }
+    ///
+    /// # #[tokio::main] async fn main() -> fanout::Result<()> {
+    /// let model = ScriptedModel::new([Turn::text(r#"{"approved": true, "reasons": ["tests pass"]}"#)]);
+    /// let agent = Agent::builder().model(model).output_schema::<Verdict>().build()?;
+    /// let verdict: Verdict = agent.run("Review this change").await?.parse()?;
+    /// assert!(verdict.approved);
+    /// # Ok(()) }
+    /// ```
+    pub fn output_schema<T: schemars::JsonSchema + serde::de::DeserializeOwned>(mut self) -> Self {
+        self.settings.output_schema = Some(Arc::new(crate::structured::OutputSchema::of::<T>()));
+        self
+    }
+
+    /// How many repair turns a final answer that does not fit the output schema gets (default
+    /// [`DEFAULT_OUTPUT_REPAIRS`]): the model is told what is wrong and answers again. After
+    /// them the run fails with [`ErrorKind::InvalidOutput`](crate::error::ErrorKind::InvalidOutput).
+    pub fn output_repairs(mut self, repairs: usize) -> Self {
+        self.settings.output_repairs = repairs;
         self
     }
 

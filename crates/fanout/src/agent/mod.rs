@@ -22,7 +22,7 @@ use std::sync::Arc;
 use futures::stream::Stream;
 use tokio_util::sync::CancellationToken;
 
-pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS};
+pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS};
 #[cfg(feature = "terminal")]
 pub use print::PrintResponse;
 pub use run::{Decision, PausedRun};
@@ -99,6 +99,10 @@ struct Settings {
     debug_mode: bool,
     markdown: bool,
     retry: crate::retry::RetryPolicy,
+    /// The schema of the final answer, sent with every turn and checked at the end.
+    output_schema: Option<Arc<crate::structured::OutputSchema>>,
+    /// How many repair turns an answer that does not fit the schema gets.
+    output_repairs: usize,
 }
 
 impl Agent {

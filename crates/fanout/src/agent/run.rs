@@ -107,6 +107,7 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
     };
 
     let settings = &inner.settings;
+    let mut repairs = 0;
     for turn in first_turn..settings.max_turns {
         // The same executor every turn, unless a tool source changed its list.
         let executor = inner.turn_executor().await?;
@@ -115,6 +116,7 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
             tools: Arc::clone(executor.tools().definitions()),
             tool_choice: None,
             parallel_tool_calls: settings.parallel_tool_calls,
+            output_schema: settings.output_schema.clone(),
         };
         if settings.debug_mode {
             tracing::debug!(
@@ -178,7 +180,14 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
                 tool_calls: Vec::new(),
                 replay,
             });
-            return Ok(finish(state, RunStatus::Completed, text, None));
+            let structured = match check_answer(inner, &text, &mut repairs, &mut state.messages)? {
+                Answer::Free => None,
+                Answer::Fits(value) => Some(value),
+                Answer::Repair => continue,
+            };
+            let mut output = finish(state, RunStatus::Completed, text, None);
+            output.structured = structured;
+            return Ok(output);
         }
         let text = (!text.is_empty()).then_some(text);
         let replay = phase.replay.take();
@@ -260,8 +269,44 @@ fn finish(mut state: RunState, status: RunStatus, content: String, paused: Optio
         messages: state.messages,
         tool_executions: state.executions,
         metrics: state.metrics,
+        structured: None,
         paused: paused.map(crate::output::PausedSlot::new),
     }
+}
+
+/// A final answer, checked against the output schema.
+enum Answer {
+    /// No schema: free text.
+    Free,
+    /// It fits; the JSON value.
+    Fits(serde_json::Value),
+    /// It does not fit, and the model was asked (in a new user message) to answer again.
+    Repair,
+}
+
+/// Check a final answer against the agent's output schema. One that does not fit gets up to
+/// `output_repairs` repair turns, then fails the run with the raw answer in the error.
+fn check_answer(
+    inner: &Inner,
+    text: &str,
+    repairs: &mut usize,
+    messages: &mut Vec<Message>,
+) -> Result<Answer> {
+    let Some(schema) = &inner.settings.output_schema else { return Ok(Answer::Free) };
+    let problem = match schema.check(text) {
+        Ok(value) => return Ok(Answer::Fits(value)),
+        Err(problem) => problem,
+    };
+    if *repairs >= inner.settings.output_repairs {
+        return Err(crate::structured::invalid(text, problem));
+    }
+    *repairs += 1;
+    tracing::warn!("the answer does not fit the output schema ({problem}); asking the model to repair it");
+    messages.push(Message::user(format!(
+        "Your answer does not fit the required JSON Schema: {problem}. Answer again with only the \
+         corrected JSON object."
+    )));
+    Ok(Answer::Repair)
 }
 
 /// A run waiting for the user to approve or reject calls of tools that require confirmation.

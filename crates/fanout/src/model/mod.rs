@@ -18,6 +18,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+pub use crate::structured::OutputSchema;
 use crate::tool::{ToolCall, ToolDefinition};
 
 /// One message of a conversation.
@@ -134,6 +135,9 @@ pub struct ModelRequest {
     pub tool_choice: Option<ToolChoice>,
     /// `None` leaves the provider's default (on for OpenAI); only sent when set.
     pub parallel_tool_calls: Option<bool>,
+    /// The schema the final answer must follow, sent with the provider's native mechanism (see
+    /// [`structured`](crate::structured)); `None` for free text.
+    pub output_schema: Option<Arc<OutputSchema>>,
 }
 
 /// Token counts of one model turn.

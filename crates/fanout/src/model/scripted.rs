@@ -5,7 +5,9 @@
 //! with OpenAI. Token counts are synthetic (about four characters a token).
 //!
 //! The turn it plays is chosen from the request itself — the number of assistant messages since
-//! the last user message — so one scripted model can serve many concurrent runs.
+//! the last user message (the first one when the request has an output schema, so that
+//! structured output's repair turns play the next turn) — so one scripted model can serve many
+//! concurrent runs.
 //!
 //! ```
 //! use fanout::models::scripted::{ScriptedModel, Turn};
@@ -155,8 +157,16 @@ impl ScriptedModel {
         if let Ok(mut log) = self.inner.requests.lock() {
             log.push(request.clone());
         }
-        let since_user = request.messages.iter().rev().take_while(|m| !matches!(m, Message::User { .. }));
-        let turn_index = since_user.filter(|m| matches!(m, Message::Assistant { .. })).count();
+        let is_user = |m: &&Message| matches!(m, Message::User { .. });
+        let turn_index = if request.output_schema.is_some() {
+            // The repair turns of structured output (a user message saying what was wrong)
+            // continue the script: count from the run's first user message.
+            let from_first = request.messages.iter().skip_while(|m| !is_user(m));
+            from_first.filter(|m| matches!(m, Message::Assistant { .. })).count()
+        } else {
+            let since_user = request.messages.iter().rev().take_while(|m| !is_user(m));
+            since_user.filter(|m| matches!(m, Message::Assistant { .. })).count()
+        };
         let turn = self.inner.turns.get(turn_index).ok_or_else(|| {
             script_error(format!(
                 "the script has {} turn(s) but the run asked for turn {}",

@@ -46,6 +46,11 @@ impl Body {
         self.changed |= !text.is_empty();
     }
 
+    /// `json` as this body shows code: in a fenced block when it renders markdown.
+    pub(crate) fn fenced_json(&self, json: &str) -> String {
+        if self.markdown { format!("```json\n{json}\n```\n") } else { json.to_owned() }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.source.clear();
         self.open = 0;

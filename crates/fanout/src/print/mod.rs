@@ -343,6 +343,13 @@ impl<W: Write> Printer<W> {
             }
             RunEvent::RunCompleted(output) => {
                 self.note = status_note(output);
+                // A structured answer is shown as the value, pretty-printed, whatever the
+                // model wrapped it in (and without answers that a repair turn replaced).
+                if let Some(value) = &output.structured {
+                    let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
+                    self.response.clear();
+                    self.response.push(&self.response.fenced_json(&pretty));
+                }
                 if let RunStatus::Paused { pending } = &output.status {
                     self.show_pending(pending);
                 }

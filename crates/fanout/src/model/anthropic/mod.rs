@@ -20,6 +20,12 @@
 //! - [`AgentBuilder::parallel_tool_calls(false)`](crate::AgentBuilder::parallel_tool_calls) sends
 //!   `tool_choice.disable_parallel_tool_use: true`.
 //!
+//! Structured output ([`AgentBuilder::output_schema`](crate::AgentBuilder::output_schema)):
+//! `output_config.format` (`json_schema`, strict) on Claude 4.5 and later; older models get a
+//! `json` tool whose input is the answer, which they must call (`tool_choice` `tool`, or `any`
+//! when other tools are on offer; `auto` with extended thinking, which allows nothing else). The
+//! call comes back as answer text, and goes back to the API as text too.
+//!
 //! Usage: `input_tokens` is the whole prompt — Anthropic's `input_tokens` (after the last cache
 //! breakpoint) plus `cache_creation_input_tokens` and `cache_read_input_tokens` — of which
 //! `cached_input_tokens` were cache reads; `total_tokens` is input plus output. Stop reasons:
@@ -54,6 +60,7 @@
 //! # }
 //! ```
 
+mod schema;
 mod stream;
 mod wire;
 
@@ -61,6 +68,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
@@ -228,6 +236,7 @@ impl Claude {
             cache_prompt: config.cache_prompt,
             settings: &config.settings,
             stream,
+            output: self.output_mode(request),
         };
         let wire = wire::MessagesRequest::new(options, request);
         serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
@@ -253,23 +262,74 @@ impl Claude {
         http::send(&ERRORS, request, config.http.timeout).await
     }
 
+    /// How this request asks for the output schema: natively on the models that have
+    /// structured outputs, else with the `json` tool.
+    fn output_mode(&self, request: &ModelRequest) -> wire::OutputMode {
+        match request.output_schema {
+            None => wire::OutputMode::Free,
+            Some(_) if has_structured_outputs(&self.config.id) => wire::OutputMode::Native,
+            Some(_) => wire::OutputMode::JsonTool,
+        }
+    }
+
     async fn complete_inner(&self, request: &ModelRequest) -> Result<ModelResponse> {
+        let json_tool = self.output_mode(request) == wire::OutputMode::JsonTool;
         let response = self.send(self.body(request, false)?, false).await?;
         let request_id = http::header(response.headers(), ERRORS.request_id_header);
-        parse_response(&http::read_body(PROVIDER, response).await?, request_id)
+        parse_response(&http::read_body(PROVIDER, response).await?, request_id, json_tool)
     }
 
     fn stream_inner<'a>(&'a self, request: &'a ModelRequest) -> DeltaStream<'a> {
+        let json_tool = self.output_mode(request) == wire::OutputMode::JsonTool;
         let response = async move { self.send(self.body(request, true)?, true).await };
         // Errors reported inside the stream carry the request's id.
         let assemble = |response: &reqwest::Response| {
             stream::Assembler::new(http::header(response.headers(), ERRORS.request_id_header))
         };
-        http::sse_deltas(PROVIDER, self.config.http.idle_timeout, response, assemble)
+        let deltas = http::sse_deltas(PROVIDER, self.config.http.idle_timeout, response, assemble);
+        if json_tool { deltas.map(|delta| delta.map(json_tool_delta)).boxed() } else { deltas }
     }
 }
 
-fn parse_response(bytes: &[u8], request_id: Option<String>) -> Result<ModelResponse> {
+/// True for the models with structured outputs (`output_config.format`): Claude 4.5 and later
+/// (Sonnet, Opus, Haiku).
+fn has_structured_outputs(id: &str) -> bool {
+    let Some(rest) =
+        ["sonnet-", "opus-", "haiku-"].iter().find_map(|family| id.split_once(family).map(|(_, r)| r))
+    else {
+        return false;
+    };
+    let mut parts = rest.split('-').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), _) if major > 4 && major < 100 => true,
+        (Some(4), Some(minor)) => (5..100).contains(&minor),
+        _ => false,
+    }
+}
+
+/// In [`OutputMode::JsonTool`](wire::OutputMode::JsonTool), the answer comes as a call of the
+/// `json` tool: it becomes answer text, and a block of text in the turn's replay too (a
+/// `tool_use` sent back without a result is refused, as in a repair turn). Other calls of the
+/// turn keep their index: the run loop orders calls by arrival, not by index.
+fn json_tool_delta(delta: ModelDelta) -> ModelDelta {
+    let is_json_call =
+        |block: &serde_json::Value| block["type"] == "tool_use" && block["name"] == wire::JSON_TOOL;
+    match delta {
+        ModelDelta::ToolCall { call, .. } if call.name == wire::JSON_TOOL => ModelDelta::Text(call.arguments),
+        ModelDelta::Finish(FinishReason::ToolCalls) => ModelDelta::Finish(FinishReason::Stop),
+        ModelDelta::Replay(mut replay) => {
+            if let Some(blocks) = replay.data.get_mut("content").and_then(serde_json::Value::as_array_mut) {
+                for block in blocks.iter_mut().filter(|block| is_json_call(block)) {
+                    *block = serde_json::json!({"type": "text", "text": block["input"].to_string()});
+                }
+            }
+            ModelDelta::Replay(replay)
+        }
+        other => other,
+    }
+}
+
+fn parse_response(bytes: &[u8], request_id: Option<String>, json_tool: bool) -> Result<ModelResponse> {
     let message: wire::WireMessageOut = serde_json::from_slice(bytes).map_err(|e| {
         let body = http::truncate(&String::from_utf8_lossy(bytes), 200);
         Error::invalid_response(PROVIDER, format!("the response is not a message ({e}): {body}"))
@@ -278,7 +338,7 @@ fn parse_response(bytes: &[u8], request_id: Option<String>) -> Result<ModelRespo
     stream::Assembler::new(request_id).on_message(message, &mut deltas)?;
     let mut response = ModelResponse::default();
     for delta in deltas {
-        match delta {
+        match if json_tool { json_tool_delta(delta) } else { delta } {
             ModelDelta::Text(text) => response.content.get_or_insert_default().push_str(&text),
             ModelDelta::Reasoning(text) => response.reasoning.get_or_insert_default().push_str(&text),
             ModelDelta::ToolCall { call, .. } => response.tool_calls.push(call),
@@ -381,6 +441,28 @@ mod tests {
         assert_eq!(max(Claude::new("claude-sonnet-4-5").thinking(2000)), Some(10_192));
         assert_eq!(max(Claude::new("claude-sonnet-4-5").max_tokens(3000).thinking(2000)), Some(3000));
         assert_eq!(max(Claude::new("claude-sonnet-4-5").max_tokens(2000).thinking(2000)), None);
+    }
+
+    #[test]
+    fn structured_outputs_from_claude_4_5() {
+        for id in [
+            "claude-sonnet-4-5",
+            "claude-sonnet-4-5-20250929",
+            "claude-haiku-4-5",
+            "claude-opus-4-6",
+            "claude-sonnet-5",
+        ] {
+            assert!(has_structured_outputs(id), "{id}");
+        }
+        for id in [
+            "claude-sonnet-4-0",
+            "claude-opus-4-1",
+            "claude-3-7-sonnet-latest",
+            "claude-sonnet-4-20250514",
+            "other",
+        ] {
+            assert!(!has_structured_outputs(id), "{id}");
+        }
     }
 
     #[test]

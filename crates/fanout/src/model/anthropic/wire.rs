@@ -22,6 +22,9 @@ pub(super) struct MessagesRequest<'a> {
     tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking: Option<Thinking>,
+    /// Structured output on models that have it: `{format: {type: json_schema, schema}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_config: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(flatten)]
@@ -107,7 +110,23 @@ pub(super) struct Options<'a> {
     pub(super) cache_prompt: bool,
     pub(super) settings: &'a Settings,
     pub(super) stream: bool,
+    pub(super) output: OutputMode,
 }
+
+/// How the request asks for the output schema's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OutputMode {
+    /// No schema.
+    Free,
+    /// `output_config.format`, on the models that support it.
+    Native,
+    /// A `json` tool whose input is the answer, which the model must call (or, with other tools
+    /// on offer, must call some tool): older models.
+    JsonTool,
+}
+
+/// The name of the tool that carries the answer in [`OutputMode::JsonTool`].
+pub(super) const JSON_TOOL: &str = "json";
 
 impl<'a> MessagesRequest<'a> {
     pub(super) fn new(options: Options<'a>, request: &'a ModelRequest) -> Self {
@@ -169,10 +188,39 @@ impl<'a> MessagesRequest<'a> {
                 last.cache_control = Some(EPHEMERAL);
             }
         }
-        let tool_choice = if tools.is_empty() {
+        let schema = request.output_schema.as_deref();
+        let mut tool_choice = if tools.is_empty() {
             None
         } else {
             tool_choice(request.tool_choice.as_ref(), request.parallel_tool_calls == Some(false))
+        };
+        if let (OutputMode::JsonTool, Some(schema)) = (options.output, schema) {
+            // Extended thinking allows only `auto`: the tool's description then asks for it.
+            if options.thinking_budget.is_none() {
+                let mut forced = if tools.is_empty() {
+                    serde_json::json!({"type": "tool", "name": JSON_TOOL})
+                } else {
+                    serde_json::json!({"type": "any"})
+                };
+                if request.parallel_tool_calls == Some(false) {
+                    forced["disable_parallel_tool_use"] = Value::Bool(true);
+                }
+                tool_choice = Some(forced);
+            }
+            tools.push(WireTool {
+                name: JSON_TOOL,
+                description: "Give the final answer: call this tool with it as the input, once all \
+                              other work is done.",
+                input_schema: schema.schema(),
+                cache_control: None,
+            });
+        }
+        let output_config = match (options.output, schema) {
+            (OutputMode::Native, Some(schema)) => Some(serde_json::json!({"format": {
+                "type": "json_schema",
+                "schema": super::schema::output_schema(schema.strict_schema()),
+            }})),
+            _ => None,
         };
         Self {
             model: options.model,
@@ -184,6 +232,7 @@ impl<'a> MessagesRequest<'a> {
             thinking: options
                 .thinking_budget
                 .map(|budget_tokens| Thinking { r#type: "enabled", budget_tokens }),
+            output_config,
             stream: options.stream,
             settings: options.settings,
         }

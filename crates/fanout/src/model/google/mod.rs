@@ -18,7 +18,11 @@
 //! - tool schemas are converted to the OpenAPI subset Gemini accepts (`$ref`s inlined,
 //!   `Option<T>` as `nullable`, unsupported keywords dropped);
 //! - tool choice becomes `toolConfig.functionCallingConfig` (`AUTO`, `ANY`, `NONE`, `ANY` with
-//!   `allowedFunctionNames`); `parallel_tool_calls` has no Gemini equivalent and is not sent.
+//!   `allowedFunctionNames`); `parallel_tool_calls` has no Gemini equivalent and is not sent;
+//! - an [output schema](crate::AgentBuilder::output_schema) becomes `generationConfig`'s
+//!   `responseSchema` (converted like tool schemas) with `responseMimeType: application/json`;
+//!   with tools on offer only from Gemini 3 (older models refuse both together and get the
+//!   schema in the system instruction instead).
 //!
 //! Usage: `output_tokens` includes the thoughts (`candidatesTokenCount + thoughtsTokenCount`),
 //! as OpenAI's completion tokens include reasoning; `reasoning_tokens` is `thoughtsTokenCount`.
@@ -69,6 +73,15 @@ const ERRORS: ErrorFormat = ErrorFormat {
     parse: parse_error_body,
     key_hint: "check GEMINI_API_KEY",
 };
+
+/// Gemini 3 and later take a response schema together with function calling.
+fn is_gemini_3_or_later(id: &str) -> bool {
+    let id = id.strip_prefix("models/").unwrap_or(id);
+    id.strip_prefix("gemini-")
+        .and_then(|rest| rest.split(['-', '.']).next())
+        .and_then(|major| major.parse::<u32>().ok())
+        .is_some_and(|major| major >= 3)
+}
 
 /// Whether fanout made this call id up (it is then kept out of the wire).
 fn is_synthetic_id(id: &str) -> bool {
@@ -218,7 +231,8 @@ impl Gemini {
     }
 
     fn body(&self, request: &ModelRequest) -> Result<Vec<u8>> {
-        let wire = wire::GenerateRequest::new(&self.config.settings, request);
+        let wire =
+            wire::GenerateRequest::new(&self.config.settings, request, is_gemini_3_or_later(&self.config.id));
         serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
     }
 
@@ -375,6 +389,18 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn response_schema_with_tools_from_gemini_3() {
+        for (id, yes) in [
+            ("gemini-3-pro-preview", true),
+            ("models/gemini-3.5-flash", true),
+            ("gemini-2.5-flash", false),
+            ("gemini-flash-latest", false),
+        ] {
+            assert_eq!(is_gemini_3_or_later(id), yes, "{id}");
+        }
+    }
 
     #[test]
     fn debug_never_shows_the_key() {

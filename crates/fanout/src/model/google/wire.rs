@@ -26,7 +26,13 @@ pub(super) struct GenerateRequest {
 }
 
 impl GenerateRequest {
-    pub(super) fn new(settings: &Settings, request: &ModelRequest) -> Self {
+    /// `schema_with_tools`: the model takes a response schema together with function calling
+    /// (Gemini 3); older ones answer 400, so with tools on offer they get the schema as
+    /// instructions instead and the run checks the answer.
+    pub(super) fn new(settings: &Settings, request: &ModelRequest, schema_with_tools: bool) -> Self {
+        let output = request.output_schema.as_deref();
+        let native = output.is_some() && (request.tools.is_empty() || schema_with_tools);
+        let instructions = output.filter(|_| !native).map(|schema| schema.instructions());
         let system: Vec<&str> = request
             .messages
             .iter()
@@ -34,6 +40,7 @@ impl GenerateRequest {
                 Message::System { content } => Some(content.as_str()),
                 _ => None,
             })
+            .chain(instructions.as_deref())
             .collect();
         let system_instruction =
             (!system.is_empty()).then(|| json!({"parts": [{"text": system.join("\n\n")}]}));
@@ -57,7 +64,17 @@ impl GenerateRequest {
             system_instruction,
             tools,
             tool_config,
-            generation_config: settings.generation_config(),
+            generation_config: match output.filter(|_| native) {
+                None => settings.generation_config(),
+                Some(schema) => {
+                    let mut config = settings.generation_config().unwrap_or_else(|| json!({}));
+                    config["responseMimeType"] = Value::from("application/json");
+                    if let Some(converted) = super::schema::parameters(schema.schema()) {
+                        config["responseSchema"] = converted;
+                    }
+                    Some(config)
+                }
+            },
         }
     }
 }

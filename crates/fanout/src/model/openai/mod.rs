@@ -116,8 +116,23 @@ struct Config {
     system_role: Option<&'static str>,
     /// Recognise tool calls written as text.
     text_tool_calls: bool,
+    /// How an output schema is asked for, when not the preset's way.
+    structured_mode: Option<StructuredMode>,
     settings: Settings,
     http: HttpSettings,
+}
+
+/// How [`OpenAIChat`] asks for a run's output schema (see [`OpenAIChat::structured_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StructuredMode {
+    /// `response_format: {type: json_schema, json_schema: {name, schema, strict: true}}`, the
+    /// schema rewritten for strict mode.
+    JsonSchema,
+    /// JSON mode, `response_format: {type: json_object}`, with the schema in the instructions.
+    JsonObject,
+    /// No `response_format`: the schema in the instructions only.
+    Instructions,
 }
 
 /// Whether `id` names one of OpenAI's reasoning models (gpt-5*, o1/o3/o4*), also behind a
@@ -214,6 +229,7 @@ impl OpenAIChat {
             project: None,
             system_role: None,
             text_tool_calls: false,
+            structured_mode: None,
             settings: Settings::default(),
             http: HttpSettings::default(),
         };
@@ -240,6 +256,14 @@ impl OpenAIChat {
     /// become a call, and anything that does not is passed on unchanged.
     pub fn text_tool_calls(self, on: bool) -> Self {
         self.with(|c| c.text_tool_calls = on)
+    }
+
+    /// How to ask for a run's [output schema](crate::AgentBuilder::output_schema): by default
+    /// [`StructuredMode::JsonSchema`], or [`StructuredMode::JsonObject`] for DeepSeek and
+    /// Moonshot, which only have JSON mode. Set it for a server or model that refuses
+    /// `response_format`. Whatever the mode, the run checks the answer against the schema.
+    pub fn structured_mode(self, mode: StructuredMode) -> Self {
+        self.with(|c| c.structured_mode = Some(mode))
     }
 
     /// Sampling temperature.
@@ -292,6 +316,12 @@ impl OpenAIChat {
 
     fn body(&self, request: &ModelRequest, stream: bool) -> Result<Vec<u8>> {
         let config = &self.config;
+        let mode = config.structured_mode.unwrap_or(if config.preset.quirks.json_object_only {
+            StructuredMode::JsonObject
+        } else {
+            StructuredMode::JsonSchema
+        });
+        let output = request.output_schema.as_deref().map(|schema| wire::OutputFormat::new(schema, mode));
         let wire = wire::ChatRequest::new(
             &config.id,
             config.preset.provider,
@@ -299,6 +329,7 @@ impl OpenAIChat {
             &config.settings,
             request,
             stream,
+            output.as_ref(),
         );
         serde_json::to_vec(&wire).map_err(|e| Error::config(format!("the request could not be encoded: {e}")))
     }
@@ -345,6 +376,7 @@ fn parse_response(
     };
     let mut message = choice.message;
     let reasoning = message.take_reasoning().filter(|r| !r.is_empty());
+    let mut content = message.take_text();
     let mut tool_calls = Vec::with_capacity(message.tool_calls.len());
     for (index, call) in message.tool_calls.into_iter().enumerate() {
         let name = call.function.name.filter(|n| !n.is_empty()).ok_or_else(|| {
@@ -359,7 +391,6 @@ fn parse_response(
         };
         tool_calls.extend(parallel::expand(call, tools.iter().map(|t| &**t)));
     }
-    let mut content = message.content.text.filter(|c| !c.is_empty());
     let mut finish_reason =
         choice.finish_reason.filter(|r| !r.is_empty()).map(|r| FinishReason::from_wire(&r));
     if let Some(text) = content.take_if(|_| text_tool_calls) {

@@ -96,9 +96,13 @@ pub(super) struct Quirks {
     /// (DeepSeek answers 400 without it, Moonshot loses the thread). Everywhere else fanout
     /// never sends reasoning back: some providers reject it.
     pub(super) replay_reasoning: bool,
+    /// Structured output only as JSON mode (`response_format: {type: json_object}`, DeepSeek,
+    /// Moonshot): the schema then goes into the instructions and the answer is checked by the
+    /// run. Everywhere else the schema is sent as `json_schema`, strict.
+    pub(super) json_object_only: bool,
 }
 
-const NONE: Quirks = Quirks { replay_reasoning: false };
+const NONE: Quirks = Quirks { replay_reasoning: false, json_object_only: false };
 
 /// A cloud API with a bearer key.
 const fn cloud(
@@ -181,7 +185,7 @@ const DEEPSEEK: Preset = cloud(
     "DEEPSEEK_BASE_URL",
     &["DEEPSEEK_API_KEY"],
     "check DEEPSEEK_API_KEY",
-    Quirks { replay_reasoning: true },
+    Quirks { replay_reasoning: true, json_object_only: true },
 );
 const MISTRAL: Preset = cloud(
     "mistral",
@@ -239,7 +243,7 @@ const MOONSHOT: Preset = cloud(
     "MOONSHOT_BASE_URL",
     &["MOONSHOT_API_KEY"],
     "check MOONSHOT_API_KEY",
-    Quirks { replay_reasoning: true },
+    Quirks { replay_reasoning: true, json_object_only: true },
 );
 const DASHSCOPE: Preset = cloud(
     "dashscope",

@@ -144,7 +144,7 @@ impl Assembler {
                 }
                 out.push_back(ModelDelta::Reasoning(text));
             }
-            if let Some(text) = delta.content.text.filter(|t| !t.is_empty()) {
+            if let Some(text) = delta.take_text() {
                 self.any_output = true;
                 self.on_text(text, out);
             }

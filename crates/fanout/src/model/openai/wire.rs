@@ -5,10 +5,10 @@ use serde::de::{self, DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::model::{Message, ModelRequest, ToolChoice, Usage};
+use crate::model::{Message, ModelRequest, OutputSchema, ToolChoice, Usage};
 use crate::tool::ToolDefinition;
 
-use super::Settings;
+use super::{Settings, StructuredMode};
 
 /// The key of the reasoning text in a `Replay` written by this provider.
 pub(super) const REASONING_KEY: &str = "reasoning_content";
@@ -23,6 +23,8 @@ pub(super) struct ChatRequest<'a> {
     tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,8 +90,9 @@ impl<'a> ChatRequest<'a> {
         settings: &'a Settings,
         request: &'a ModelRequest,
         stream: bool,
+        output: Option<&'a OutputFormat>,
     ) -> Self {
-        let messages = request
+        let mut messages: Vec<WireMessage<'a>> = request
             .messages
             .iter()
             .map(|message| match message {
@@ -121,6 +124,9 @@ impl<'a> ChatRequest<'a> {
                 },
             })
             .collect();
+        if let Some(instructions) = output.and_then(|o| o.instructions.as_deref()) {
+            messages.push(WireMessage::text(system_role, instructions));
+        }
         let tools = request.tools.iter().map(|tool| WireTool::from(&**tool)).collect();
         let tool_choice = request.tool_choice.as_ref().map(|choice| match choice {
             ToolChoice::Auto => Value::from("auto"),
@@ -134,10 +140,38 @@ impl<'a> ChatRequest<'a> {
             tools,
             tool_choice,
             parallel_tool_calls: request.parallel_tool_calls,
+            response_format: output.and_then(|o| o.response_format.clone()),
             stream,
             stream_options: stream.then_some(StreamOptions { include_usage: true }),
             settings,
         }
+    }
+}
+
+/// How a request asks for structured output: `response_format`, and the instructions that
+/// carry the schema where the format cannot.
+pub(super) struct OutputFormat {
+    response_format: Option<Value>,
+    instructions: Option<String>,
+}
+
+impl OutputFormat {
+    pub(super) fn new(schema: &OutputSchema, mode: StructuredMode) -> Self {
+        let (response_format, instructions) = match mode {
+            StructuredMode::JsonObject => {
+                (Some(serde_json::json!({"type": "json_object"})), Some(schema.instructions()))
+            }
+            StructuredMode::Instructions => (None, Some(schema.instructions())),
+            StructuredMode::JsonSchema => {
+                let json_schema = serde_json::json!({
+                    "name": schema.name(),
+                    "schema": schema.strict_schema(),
+                    "strict": true,
+                });
+                (Some(serde_json::json!({"type": "json_schema", "json_schema": json_schema})), None)
+            }
+        };
+        Self { response_format, instructions }
     }
 }
 
@@ -258,9 +292,18 @@ pub(super) struct Delta {
     reasoning: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub(super) tool_calls: Vec<DeltaToolCall>,
+    /// OpenAI's refusal to give a structured answer: passed on as the answer text, which the
+    /// run then reports as not fitting the schema (with the refusal as the raw answer).
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) refusal: Option<String>,
 }
 
 impl Delta {
+    /// The answer text of this piece: its content, else its refusal.
+    pub(super) fn take_text(&mut self) -> Option<String> {
+        self.content.text.take().or_else(|| self.refusal.take()).filter(|t| !t.is_empty())
+    }
+
     /// The reasoning text, from whichever field carries it, and from Mistral's `thinking`
     /// parts.
     pub(super) fn take_reasoning(&mut self) -> Option<String> {

@@ -27,6 +27,9 @@ pub(super) struct ResponsesRequest<'a> {
     tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
+    /// Structured output: `{format: {type: json_schema, name, schema, strict: true}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<Value>,
     store: bool,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     include: &'static [&'static str],
@@ -144,6 +147,14 @@ impl<'a> ResponsesRequest<'a> {
             tools: request.tools.iter().map(|tool| WireTool::from(&**tool)).collect(),
             tool_choice,
             parallel_tool_calls: request.parallel_tool_calls,
+            text: request.output_schema.as_deref().map(|schema| {
+                serde_json::json!({"format": {
+                    "type": "json_schema",
+                    "name": schema.name(),
+                    "schema": schema.strict_schema(),
+                    "strict": true,
+                }})
+            }),
             store,
             // Without storage, the reasoning can only be carried across turns encrypted; other
             // models refuse to be asked for it.
