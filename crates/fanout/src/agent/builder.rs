@@ -289,8 +289,9 @@ impl AgentBuilder {
         if let Some(cache) = self.cache {
             executor = executor.with_cache(cache);
         }
-        let sources = (!self.sources.is_empty())
-            .then(|| super::sources::Sources::new(self.tools, self.sources, versions, executor.clone()));
+        let sources = (!self.sources.is_empty()).then(|| {
+            Box::new(super::sources::Sources::new(self.tools, self.sources, versions, executor.clone()))
+        });
         Ok(Agent {
             inner: Arc::new(Inner {
                 name: self.name,

@@ -73,7 +73,7 @@ struct Inner {
     model: Arc<dyn Model>,
     executor: Executor,
     /// Only when some tools come from [`ToolSource`](crate::tool::ToolSource)s.
-    sources: Option<sources::Sources>,
+    sources: Option<Box<sources::Sources>>,
     system_prompt: Option<String>,
     settings: Settings,
 }
