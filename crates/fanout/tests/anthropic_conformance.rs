@@ -5,6 +5,8 @@
 //! Text, thinking, tool calls (id, name, arguments), usage and stop reason are checked exactly.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::path::PathBuf;
 
 use fanout::models::anthropic::Claude;
@@ -274,17 +276,7 @@ fn expectations() -> Vec<(&'static str, Vec<Expect>)> {
 }
 
 fn recordings() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/recorded-streams/anthropic");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "the recorded streams are missing: {}",
-        dir.display()
-    );
-    eprintln!("notice: {} is missing; the Anthropic conformance replay is skipped", dir.display());
-    None
+    support::recorded_streams("anthropic")
 }
 
 /// A streamed recording as its responses, each ending with its `message_stop`.

@@ -6,6 +6,8 @@
 //! checked. The Vertex partial-argument streams are included: the provider assembles them.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,13 +18,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 fn folder() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/recorded-streams/gemini");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "recorded streams missing at {}", dir.display());
-    eprintln!("notice: recorded streams not found at {}; skipping", dir.display());
-    None
+    support::recorded_streams("gemini")
 }
 
 struct Expected {

@@ -5,6 +5,8 @@
 //! written by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,19 +18,8 @@ use fanout_testserver::{Raw, Reply, Script, Server};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-/// The recorded replies, or `None` (with a notice) when they are missing outside CI.
 fn recorded_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/recorded-streams/openai-chat");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{} is missing: CI must have the recorded replies",
-        dir.display()
-    );
-    eprintln!("notice: {} is missing; the recorded-reply conformance cases are skipped", dir.display());
-    None
+    support::recorded_streams("openai-chat")
 }
 
 /// What a turn came to, streamed or whole.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -33,4 +34,20 @@ impl Rendezvous {
         }
         Ok(())
     }
+}
+
+/// The shared recorded replies of one provider folder (`openai-chat`, `anthropic` …), read in
+/// place. Missing, they fail the test under `CI=true` and are skipped with a notice elsewhere.
+pub fn recorded_streams(folder: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/recorded-streams").join(folder);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing: CI must have the recorded replies",
+        dir.display()
+    );
+    eprintln!("notice: {} is missing; the recorded-reply conformance cases are skipped", dir.display());
+    None
 }
