@@ -133,6 +133,29 @@ pub(crate) struct ErrorBody {
     pub(crate) retry_after: Option<Duration>,
 }
 
+impl ErrorBody {
+    /// The error this body describes. With the HTTP `status` it answered with, retryability
+    /// follows the status; an error reported inside a stream has none, and its caller says
+    /// whether a retry may help ([`Error::with_retryable`]).
+    pub(crate) fn into_error(self, provider: &'static str, status: Option<u16>) -> Error {
+        let message = self.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "(no message)".to_owned());
+        let mut err = match status {
+            Some(status) => Error::status_error(provider, status, message),
+            None => Error::new(ErrorKind::Status, message).with_provider(provider),
+        };
+        if let Some(code) = self.code {
+            err = err.with_code(code);
+        }
+        if let Some(error_type) = self.error_type {
+            err = err.with_error_type(error_type);
+        }
+        if let Some(wait) = self.retry_after {
+            err = err.with_retry_after(wait);
+        }
+        err
+    }
+}
+
 /// How to read a provider's error responses.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ErrorFormat {
@@ -165,23 +188,18 @@ pub(crate) async fn send(
     let headers = response.headers().clone();
     let text = read_bounded(response, MAX_ERROR_BODY).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
-    let body = (format.parse)(&text)
+    let mut body = (format.parse)(&text)
         .unwrap_or_else(|| ErrorBody { message: Some(truncate(text.trim(), 500)), ..ErrorBody::default() });
-    let mut message = body.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "(no message)".to_owned());
     if status.as_u16() == 401 {
-        message = format!("the API key was rejected ({}): {message}", format.key_hint);
+        let message = body.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "(no message)".to_owned());
+        body.message = Some(format!("the API key was rejected ({}): {message}", format.key_hint));
     }
-    let mut err = Error::status_error(format.provider, status.as_u16(), message);
-    if let Some(code) = body.code {
-        err = err.with_code(code);
-    }
-    if let Some(error_type) = body.error_type {
-        err = err.with_error_type(error_type);
-    }
+    let mut err = body.into_error(format.provider, Some(status.as_u16()));
     if let Some(id) = header(&headers, format.request_id_header) {
         err = err.with_request_id(id);
     }
-    if let Some(wait) = retry_after(&headers).or(body.retry_after) {
+    // The header's wait comes before one given in the body.
+    if let Some(wait) = retry_after(&headers) {
         err = err.with_retry_after(wait);
     }
     // The server may say whether a retry can help (Anthropic and OpenAI do); the SDKs obey it.

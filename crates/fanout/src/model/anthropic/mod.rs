@@ -74,7 +74,7 @@ use serde::Serialize;
 
 use super::http::{self, ErrorBody, ErrorFormat, HttpSettings};
 use super::{DeltaStream, FinishReason, Model, ModelDelta, ModelRequest, ModelResponse};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 #[doc(hidden)]
 pub use stream::parse_recorded_stream;
@@ -371,19 +371,16 @@ fn parse_error_body(text: &str) -> Option<ErrorBody> {
 /// An `error` event inside a stream (`overloaded_error`, `api_error`, …). It has no status, so
 /// whether a retry may help is said explicitly.
 fn stream_error(error: wire::ApiError, request_id: Option<String>) -> Error {
-    let message = error.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "(no message)".to_owned());
     let retryable = error
         .kind
         .as_deref()
         .is_some_and(|t| matches!(t, "overloaded_error" | "api_error" | "rate_limit_error"));
-    let mut err = Error::new(ErrorKind::Status, message).with_provider(PROVIDER).with_retryable(retryable);
-    if let Some(kind) = error.kind {
-        err = err.with_error_type(kind);
+    let body = ErrorBody { message: error.message, code: None, error_type: error.kind, retry_after: None };
+    let err = body.into_error(PROVIDER, None).with_retryable(retryable);
+    match request_id {
+        Some(id) => err.with_request_id(id),
+        None => err,
     }
-    if let Some(id) = request_id {
-        err = err.with_request_id(id);
-    }
-    err
 }
 
 impl Model for Claude {

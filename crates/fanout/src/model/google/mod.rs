@@ -56,7 +56,7 @@ use serde_json::Value;
 
 use super::http::{self, ErrorBody, ErrorFormat, HttpSettings};
 use super::{DeltaStream, Model, ModelDelta, ModelRequest, ModelResponse};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 #[doc(hidden)]
 pub use stream::parse_recorded_stream;
@@ -334,22 +334,8 @@ fn error_body(error: &wire::ApiError) -> ErrorBody {
 /// An error reported inside a stream (`{"error": …}` in place of a chunk): its `code` is an
 /// HTTP status, which decides whether the turn is retried.
 fn stream_error(error: wire::ApiError) -> Error {
-    let body = error_body(&error);
-    let message = body.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "(no message)".to_owned());
-    let mut err = match error.code.filter(|c| (400..600).contains(c)) {
-        Some(status) => Error::status_error(PROVIDER, status, message),
-        None => Error::new(ErrorKind::Status, message).with_provider(PROVIDER),
-    };
-    if let Some(code) = body.code {
-        err = err.with_code(code);
-    }
-    if let Some(error_type) = body.error_type {
-        err = err.with_error_type(error_type);
-    }
-    if let Some(wait) = body.retry_after {
-        err = err.with_retry_after(wait);
-    }
-    err
+    let status = error.code.filter(|c| (400..600).contains(c));
+    error_body(&error).into_error(PROVIDER, status)
 }
 
 impl Model for Gemini {

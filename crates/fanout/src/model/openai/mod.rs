@@ -432,17 +432,9 @@ fn error_body(body: wire::ApiErrorBody) -> ErrorBody {
 /// An error reported inside a stream (`{"error": …}` in place of a chunk).
 fn stream_error(provider: &'static str, body: wire::ApiErrorBody) -> Error {
     let body = error_body(body);
-    let message = body.message.unwrap_or_else(|| "(no message)".to_owned());
     let retryable =
         body.error_type.as_deref().is_some_and(|t| t == "server_error" || t.contains("overloaded"));
-    let mut err = Error::new(crate::error::ErrorKind::Status, message).with_provider(provider);
-    if let Some(code) = body.code {
-        err = err.with_code(code);
-    }
-    if let Some(error_type) = body.error_type {
-        err = err.with_error_type(error_type);
-    }
-    err.with_retryable(retryable)
+    body.into_error(provider, None).with_retryable(retryable)
 }
 
 impl Model for OpenAIChat {

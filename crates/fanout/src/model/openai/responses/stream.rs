@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::wire::{Event, ITEMS_KEY, OutputItem, RESPONSE_ID_KEY, WireError, WireResponse};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::http::truncate;
+use crate::model::http::{ErrorBody, truncate};
 use crate::model::openai::stream::no_arguments_as_object;
 use crate::model::{FinishReason, ModelDelta, Replay, new_call_id, parallel};
 use crate::tool::{ToolCall, ToolDefinition};
@@ -323,20 +323,14 @@ pub(super) fn replay(provider: &str, response_id: Option<String>, items: Vec<Val
 pub(super) fn api_error(provider: &'static str, error: Option<WireError>, fallback: &str) -> Error {
     let error = error.unwrap_or_default();
     let code = error.code_text();
-    let message = error.message.filter(|m| !m.is_empty()).unwrap_or_else(|| fallback.to_owned());
     let retryable = [code.as_deref(), error.kind.as_deref()].into_iter().flatten().any(|t| {
         matches!(t, "server_error" | "slow_down" | "timeout")
             || t.contains("rate_limit")
             || t.contains("overloaded")
     });
-    let mut err = Error::new(ErrorKind::Status, message).with_provider(provider).with_retryable(retryable);
-    if let Some(code) = code {
-        err = err.with_code(code);
-    }
-    if let Some(kind) = error.kind {
-        err = err.with_error_type(kind);
-    }
-    err
+    let message = error.message.filter(|m| !m.is_empty()).or_else(|| Some(fallback.to_owned()));
+    let body = ErrorBody { message, code, error_type: error.kind, retry_after: None };
+    body.into_error(provider, None).with_retryable(retryable)
 }
 
 /// `response.incomplete` (or a whole response with that status): the model stopped early, for
