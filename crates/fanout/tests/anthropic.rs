@@ -3,14 +3,18 @@
 //! eager start, and the faults the run loop retries or not.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
+use support::{fast, run_events};
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use fanout::Error;
 use fanout::models::anthropic::Claude;
 use fanout::models::{FinishReason, Message, Model, ModelDelta, ModelRequest, Replay, ToolChoice};
 use fanout::prelude::*;
 use fanout::tool::{ToolCall, ToolDefinition};
-use fanout::{Error, RetryPolicy};
 use fanout_testserver::anthropic::{self, Turn};
 use fanout_testserver::{Raw, Reply, Script, Server};
 use futures::StreamExt;
@@ -50,11 +54,6 @@ fn claude(server: &Server) -> Claude {
     Claude::new("claude-sonnet-4-5").api_key("sk-ant-test-key").base_url(anthropic::base_url(server))
 }
 
-/// Quick retries, so the tests do not sleep the SDK's half seconds.
-fn fast() -> RetryPolicy {
-    RetryPolicy::default().initial_backoff(Duration::from_millis(5)).max_backoff(Duration::from_millis(20))
-}
-
 fn agent(server: &Server) -> Agent {
     Agent::builder()
         .model(claude(server))
@@ -62,20 +61,6 @@ fn agent(server: &Server) -> Agent {
         .retry_policy(fast())
         .build()
         .unwrap()
-}
-
-/// Every event of a streamed run, and its outcome.
-async fn run_events(agent: &Agent, input: &str) -> (Vec<RunEvent>, Result<RunOutput, Error>) {
-    let mut stream = Box::pin(agent.run_stream(input));
-    let mut events = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(RunEvent::RunCompleted(output)) => return (events, Ok(*output)),
-            Ok(event) => events.push(event),
-            Err(err) => return (events, Err(err)),
-        }
-    }
-    panic!("the stream ended without an outcome");
 }
 
 fn retries(events: &[RunEvent]) -> Vec<(Duration, Arc<Error>)> {

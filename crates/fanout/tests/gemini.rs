@@ -4,6 +4,10 @@
 //! faults behave like the other providers' (429 with `RetryInfo`, 5xx, cut streams, 400).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
+use support::{fast, retries, run_events};
+
 use std::time::Duration;
 
 use fanout::models::google::Gemini;
@@ -58,37 +62,8 @@ fn model(server: &Server) -> Gemini {
     Gemini::new("gemini-2.5-flash").api_key(KEY).base_url(gemini::base_url(server))
 }
 
-/// Quick retries, so the tests do not sleep the default backoff.
-fn fast() -> RetryPolicy {
-    RetryPolicy::default().initial_backoff(Duration::from_millis(5)).max_backoff(Duration::from_millis(20))
-}
-
 fn agent(server: &Server, policy: RetryPolicy) -> Agent {
     Agent::builder().model(model(server)).tool(lookup).tool(broken).retry_policy(policy).build().unwrap()
-}
-
-/// Every event of a streamed run, and its outcome.
-async fn run_events(agent: &Agent, input: &str) -> (Vec<RunEvent>, Result<RunOutput, Error>) {
-    let mut stream = Box::pin(agent.run_stream(input));
-    let mut events = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(RunEvent::RunCompleted(output)) => return (events, Ok(*output)),
-            Ok(event) => events.push(event),
-            Err(err) => return (events, Err(err)),
-        }
-    }
-    panic!("the stream ended without an outcome");
-}
-
-fn retries(events: &[RunEvent]) -> Vec<(u32, Duration, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            RunEvent::ModelRetry { retry, wait, error, .. } => Some((*retry, *wait, error.to_string())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A Gemini 3 parallel turn: a thought summary, then three calls without ids; the first call

@@ -5,12 +5,16 @@
 //! attempt per request, retries owned by the run loop).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
+use support::{fast, retries, run_events};
+
 use std::time::Duration;
 
+use fanout::RetryPolicy;
 use fanout::models::openai::OpenAIResponses;
 use fanout::models::{Message, Model, ModelRequest};
 use fanout::prelude::*;
-use fanout::{Error, RetryPolicy};
 use fanout_testserver::responses::{Turn, failed};
 use fanout_testserver::{Reply, Script, Server};
 use futures::StreamExt;
@@ -35,11 +39,6 @@ async fn city_attractions(city: String) -> String {
     format!("the sights of {city}")
 }
 
-/// Quick retries, so the tests do not sleep the SDK's half seconds.
-fn fast() -> RetryPolicy {
-    RetryPolicy::default().initial_backoff(Duration::from_millis(5)).max_backoff(Duration::from_millis(20))
-}
-
 fn model(server: &Server) -> OpenAIResponses {
     OpenAIResponses::new("gpt-5-mini").api_key("sk-test").base_url(server.url())
 }
@@ -54,30 +53,6 @@ fn agent(model: OpenAIResponses, policy: RetryPolicy) -> Agent {
         .retry_policy(policy)
         .build()
         .unwrap()
-}
-
-/// Every event of a streamed run, and its outcome.
-async fn run_events(agent: &Agent, input: &str) -> (Vec<RunEvent>, Result<RunOutput, Error>) {
-    let mut stream = Box::pin(agent.run_stream(input));
-    let mut events = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(RunEvent::RunCompleted(output)) => return (events, Ok(*output)),
-            Ok(event) => events.push(event),
-            Err(err) => return (events, Err(err)),
-        }
-    }
-    panic!("the stream ended without an outcome");
-}
-
-fn retries(events: &[RunEvent]) -> Vec<(u32, Duration, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            RunEvent::ModelRetry { retry, wait, error, .. } => Some((*retry, *wait, error.to_string())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// What the API checks of an input: every `function_call_output` answers exactly one earlier

@@ -3,13 +3,16 @@
 //! reported, so every start has an end. Against the loopback server, over real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
+use support::{fast, retries, run_events};
+
 use std::time::Duration;
 
+use fanout::RetryPolicy;
 use fanout::models::openai::OpenAIChat;
 use fanout::prelude::*;
-use fanout::{Error, RetryPolicy};
 use fanout_testserver::{Raw, Reply, Script, Server};
-use futures::StreamExt;
 
 /// Wait `ms` milliseconds
 #[tool]
@@ -18,38 +21,9 @@ async fn wait_ms(ms: u64) -> String {
     format!("waited {ms}ms")
 }
 
-/// Quick retries, so the tests do not sleep the SDK's half seconds.
-fn fast() -> RetryPolicy {
-    RetryPolicy::default().initial_backoff(Duration::from_millis(5)).max_backoff(Duration::from_millis(20))
-}
-
 fn agent(server: &Server, policy: RetryPolicy) -> Agent {
     let model = OpenAIChat::new("gpt-5-mini").api_key("sk-test").base_url(server.url());
     Agent::builder().model(model).tool(wait_ms).retry_policy(policy).build().unwrap()
-}
-
-/// Every event of a streamed run, and its outcome.
-async fn run_events(agent: &Agent, input: &str) -> (Vec<RunEvent>, Result<RunOutput, Error>) {
-    let mut stream = Box::pin(agent.run_stream(input));
-    let mut events = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(RunEvent::RunCompleted(output)) => return (events, Ok(*output)),
-            Ok(event) => events.push(event),
-            Err(err) => return (events, Err(err)),
-        }
-    }
-    panic!("the stream ended without an outcome");
-}
-
-fn retries(events: &[RunEvent]) -> Vec<(u32, Duration, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            RunEvent::ModelRetry { retry, wait, error, .. } => Some((*retry, *wait, error.to_string())),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]

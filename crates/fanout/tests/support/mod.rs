@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use fanout::{Agent, Error, RetryPolicy, RunEvent, RunOutput};
+use futures::StreamExt;
+
 /// A meeting point for `n` blocking calls: each one waits inside until all `n` are inside at
 /// the same moment. It proves that calls overlap without measuring time: calls run one after
 /// another would never all be inside together (each gives up after a generous timeout and
@@ -50,4 +53,34 @@ pub fn recorded_streams(folder: &str) -> Option<PathBuf> {
     );
     eprintln!("notice: {} is missing; the recorded-reply conformance cases are skipped", dir.display());
     None
+}
+
+/// The default policy with millisecond waits, so fault tests do not sleep the SDKs' half seconds.
+pub fn fast() -> RetryPolicy {
+    RetryPolicy::default().initial_backoff(Duration::from_millis(5)).max_backoff(Duration::from_millis(20))
+}
+
+/// Every event of a streamed run, and its outcome.
+pub async fn run_events(agent: &Agent, input: &str) -> (Vec<RunEvent>, Result<RunOutput, Error>) {
+    let mut stream = Box::pin(agent.run_stream(input));
+    let mut events = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(RunEvent::RunCompleted(output)) => return (events, Ok(*output)),
+            Ok(event) => events.push(event),
+            Err(err) => return (events, Err(err)),
+        }
+    }
+    panic!("the stream ended without an outcome");
+}
+
+/// The retries a run reported: which, the wait, the error's text.
+pub fn retries(events: &[RunEvent]) -> Vec<(u32, Duration, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::ModelRetry { retry, wait, error, .. } => Some((*retry, *wait, error.to_string())),
+            _ => None,
+        })
+        .collect()
 }
