@@ -52,8 +52,11 @@ pub enum ErrorKind {
     IncompleteStream,
     /// The run was cancelled (dropped, Ctrl-C, or a cancellation token).
     Cancelled,
-    /// Writing to the terminal failed.
+    /// Reading or writing a file, a pipe or the terminal failed.
     Io,
+    /// The session store failed: down, locked, full, or holding rows it cannot read (see
+    /// [`store`](crate::store)). The run's answer still reaches the caller.
+    Storage,
     /// The final answer does not fit the run's output schema, even after the repair turns
     /// (see [`structured`](crate::structured)); [`Error::raw_output`] holds the answer.
     InvalidOutput,
@@ -262,6 +265,16 @@ impl Error {
         self.inner.kind == ErrorKind::InvalidResponse
     }
 
+    /// True when the session store failed.
+    pub fn is_storage(&self) -> bool {
+        self.inner.kind == ErrorKind::Storage
+    }
+
+    /// A session store failure ([`ErrorKind::Storage`]).
+    pub fn storage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Storage, message)
+    }
+
     /// True when a stream ended before the model finished.
     pub fn is_incomplete_stream(&self) -> bool {
         self.inner.kind == ErrorKind::IncompleteStream
@@ -321,7 +334,8 @@ impl fmt::Display for Error {
                 write!(f, "{provider} stream ended before the model finished ({})", inner.message)?
             }
             ErrorKind::Cancelled => f.write_str(&inner.message)?,
-            ErrorKind::Io => write!(f, "terminal output: {}", inner.message)?,
+            ErrorKind::Io => write!(f, "I/O error: {}", inner.message)?,
+            ErrorKind::Storage => write!(f, "session store: {}", inner.message)?,
             ErrorKind::InvalidOutput => f.write_str(&inner.message)?,
             ErrorKind::Other => match inner.provider {
                 Some(provider) => write!(f, "{provider}: {}", inner.message)?,

@@ -18,6 +18,7 @@ pub mod output;
 pub mod print;
 pub mod retry;
 mod spans;
+pub mod store;
 pub mod structured;
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]

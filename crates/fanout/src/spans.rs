@@ -175,6 +175,7 @@ fn error_type(err: &Error) -> String {
         ErrorKind::IncompleteStream => "incomplete_stream",
         ErrorKind::Cancelled => "cancelled",
         ErrorKind::Io => "io",
+        ErrorKind::Storage => "storage",
         ErrorKind::InvalidOutput => "invalid_output",
         ErrorKind::Other => "_OTHER",
     }
