@@ -34,7 +34,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// What kind of failure an [`Error`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A setting is missing or wrong: no model, no API key, duplicate tool names, a request
@@ -73,7 +74,7 @@ pub struct Error {
 struct Inner {
     kind: ErrorKind,
     message: String,
-    provider: Option<&'static str>,
+    provider: Option<std::borrow::Cow<'static, str>>,
     status: Option<u16>,
     code: Option<String>,
     error_type: Option<String>,
@@ -112,7 +113,15 @@ impl Error {
         err
     }
 
-    /// The model's answer, when it did not fit the output schema ([`ErrorKind::InvalidOutput`]).
+    /// Keep the run's answer with the error ([`raw_output`](Self::raw_output)): for a run that
+    /// produced it but failed afterwards (its store failed).
+    pub fn with_raw_output(mut self, raw: impl Into<String>) -> Self {
+        self.inner.raw_output = Some(raw.into());
+        self
+    }
+
+    /// The model's answer, when it did not fit the output schema ([`ErrorKind::InvalidOutput`]),
+    /// or when the run produced it but its store failed ([`ErrorKind::Storage`]).
     pub fn raw_output(&self) -> Option<&str> {
         self.inner.raw_output.as_deref()
     }
@@ -146,7 +155,7 @@ impl Error {
 
     /// Say which provider this error comes from (such as `openai`).
     pub fn with_provider(mut self, provider: &'static str) -> Self {
-        self.inner.provider = Some(provider);
+        self.inner.provider = Some(std::borrow::Cow::Borrowed(provider));
         self
     }
 
@@ -199,8 +208,8 @@ impl Error {
     }
 
     /// The provider the error comes from, when it comes from one.
-    pub fn provider(&self) -> Option<&'static str> {
-        self.inner.provider
+    pub fn provider(&self) -> Option<&str> {
+        self.inner.provider.as_deref()
     }
 
     /// The HTTP status the provider answered with.
@@ -302,7 +311,7 @@ impl Error {
             (ErrorKind::Status, Some(429)) => Some("rate limited: wait, or lower the request rate"),
             (ErrorKind::Status, Some(500..)) => Some("the provider failed: try again later"),
             // An MCP server's errors name the server and say what failed.
-            (ErrorKind::Connect, _) if self.inner.provider == Some("MCP") => None,
+            (ErrorKind::Connect, _) if self.inner.provider.as_deref() == Some("MCP") => None,
             (ErrorKind::Connect, _) => Some("check the base URL and the network"),
             _ => None,
         }
@@ -312,7 +321,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
-        let provider = inner.provider.unwrap_or("model");
+        let provider = inner.provider.as_deref().unwrap_or("model");
         match inner.kind {
             ErrorKind::Config => write!(f, "configuration: {}", inner.message)?,
             ErrorKind::Status => {
@@ -337,7 +346,7 @@ impl fmt::Display for Error {
             ErrorKind::Io => write!(f, "I/O error: {}", inner.message)?,
             ErrorKind::Storage => write!(f, "session store: {}", inner.message)?,
             ErrorKind::InvalidOutput => f.write_str(&inner.message)?,
-            ErrorKind::Other => match inner.provider {
+            ErrorKind::Other => match inner.provider.as_deref() {
                 Some(provider) => write!(f, "{provider}: {}", inner.message)?,
                 None => f.write_str(&inner.message)?,
             },
@@ -357,8 +366,8 @@ impl fmt::Debug for Error {
         let inner = &*self.inner;
         let mut s = f.debug_struct("Error");
         s.field("kind", &inner.kind).field("message", &inner.message);
-        if let Some(provider) = inner.provider {
-            s.field("provider", &provider);
+        if let Some(provider) = &inner.provider {
+            s.field("provider", provider);
         }
         if let Some(status) = inner.status {
             s.field("status", &status);
@@ -391,6 +400,83 @@ impl StdError for Error {
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Self {
         Error::new(ErrorKind::Io, err.to_string()).with_source(err)
+    }
+}
+
+/// An [`Error`] as plain data: what it says, without its source chain (kept as text in
+/// `message` where the source said more).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ErrorData {
+    kind: ErrorKind,
+    message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retryable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    raw_output: Option<String>,
+}
+
+/// Errors serialize as their fields (kind, message, provider, status, codes, request id); the
+/// source error is not data and is left out.
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let inner = &*self.inner;
+        ErrorData {
+            kind: inner.kind,
+            message: inner.message.clone(),
+            provider: inner.provider.as_deref().map(str::to_owned),
+            status: inner.status,
+            code: inner.code.clone(),
+            error_type: inner.error_type.clone(),
+            request_id: inner.request_id.clone(),
+            retry_after: inner.retry_after,
+            retryable: inner.retryable,
+            raw_output: inner.raw_output.clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Error {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let data = ErrorData::deserialize(deserializer)?;
+        let mut err = Error::new(data.kind, data.message);
+        let inner = &mut *err.inner;
+        inner.provider = data.provider.map(std::borrow::Cow::Owned);
+        inner.status = data.status;
+        inner.code = data.code;
+        inner.error_type = data.error_type;
+        inner.request_id = data.request_id;
+        inner.retry_after = data.retry_after;
+        inner.retryable = data.retryable;
+        inner.raw_output = data.raw_output;
+        Ok(err)
+    }
+}
+
+/// `#[serde(with)]` for an `Arc<Error>` field.
+pub(crate) mod shared {
+    use std::sync::Arc;
+
+    use super::Error;
+
+    pub(crate) fn serialize<S: serde::Serializer>(err: &Arc<Error>, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&**err, serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Arc<Error>, D::Error> {
+        <Error as serde::Deserialize>::deserialize(deserializer).map(Arc::new)
     }
 }
 

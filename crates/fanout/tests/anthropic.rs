@@ -63,11 +63,11 @@ fn agent(server: &Server) -> Agent {
         .unwrap()
 }
 
-fn retries(events: &[RunEvent]) -> Vec<(Duration, Arc<Error>)> {
+fn retries(events: &[EventKind]) -> Vec<(Duration, Arc<Error>)> {
     events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::ModelRetry { wait, error, .. } => Some((*wait, Arc::clone(error))),
+            EventKind::ModelRetry { wait, error, .. } => Some((*wait, Arc::clone(error))),
             _ => None,
         })
         .collect()
@@ -130,7 +130,7 @@ async fn thinking_and_its_signature_survive_a_tool_turn() {
     let reasoning: String = events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::ReasoningDelta(text) => Some(text.as_str()),
+            EventKind::ReasoningDelta(text) => Some(text.as_str()),
             _ => None,
         })
         .collect();
@@ -179,10 +179,10 @@ async fn calls_start_while_the_model_still_streams() {
         Server::start(Script::sequence([Reply::raw(paced), Turn::new().text("ok").reply()])).await.unwrap();
     let (events, outcome) = run_events(&agent(&server), "go").await;
     outcome.unwrap();
-    let position = |wanted: &dyn Fn(&RunEvent) -> bool| events.iter().position(wanted).unwrap();
-    let first_started = position(&|e| matches!(e, RunEvent::ToolCallStarted { turn: 0, index: 0, .. }));
-    let third_started = position(&|e| matches!(e, RunEvent::ToolCallStarted { turn: 0, index: 2, .. }));
-    let turn_done = position(&|e| matches!(e, RunEvent::ModelTurnCompleted { turn: 0, .. }));
+    let position = |wanted: &dyn Fn(&EventKind) -> bool| events.iter().position(wanted).unwrap();
+    let first_started = position(&|e| matches!(e, EventKind::ToolCallStarted { turn: 0, index: 0, .. }));
+    let third_started = position(&|e| matches!(e, EventKind::ToolCallStarted { turn: 0, index: 2, .. }));
+    let turn_done = position(&|e| matches!(e, EventKind::ModelTurnCompleted { turn: 0, .. }));
     assert!(first_started < turn_done, "the first call started before the stream ended");
     assert!(first_started < third_started);
 }
@@ -477,7 +477,7 @@ async fn a_new_message_after_calls_started_cancels_them_and_retries_the_turn() {
     let cancelled: Vec<&str> = events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::ToolCallCancelled { call, .. } => Some(call.id.as_str()),
+            EventKind::ToolCallCancelled { call, .. } => Some(call.id.as_str()),
             _ => None,
         })
         .collect();

@@ -185,7 +185,7 @@ async fn the_seed_flow_is_an_agent_span_with_overlapping_sibling_tool_spans() {
     ]);
     let agent = Agent::builder().name("seed").model(model).tools(tools![nap1, nap2, nap3]).build().unwrap();
     let (receiver, spans) = traced(|| async {
-        let mut events = Box::pin(agent.run_stream("Please run all tasks"));
+        let mut events = Box::pin(agent.run("Please run all tasks").stream().map(|e| e.map(|e| e.kind)));
         while let Some(event) = events.next().await {
             event.unwrap();
         }
@@ -289,7 +289,7 @@ async fn retries_cancelled_calls_and_failed_tools_are_visible() {
         .build()
         .unwrap();
     let (_receiver, spans) = traced(|| async {
-        let mut events = Box::pin(agent.run_stream("go"));
+        let mut events = Box::pin(agent.run("go").stream().map(|e| e.map(|e| e.kind)));
         while let Some(event) = events.next().await {
             event.unwrap();
         }

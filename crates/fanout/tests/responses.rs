@@ -99,16 +99,16 @@ async fn a_three_call_parallel_turn_with_reasoning_round_trips() {
     let output = outcome.unwrap();
     assert_eq!(output.content, "All three done.");
     assert!(
-        events.iter().any(|e| matches!(e, RunEvent::ReasoningDelta(r) if r.contains("at once"))),
+        events.iter().any(|e| matches!(e, EventKind::ReasoningDelta(r) if r.contains("at once"))),
         "{events:#?}"
     );
 
     // The three calls ran at once: every one started before any ended.
-    let first_end = events.iter().position(|e| matches!(e, RunEvent::ToolCallCompleted { .. })).unwrap();
+    let first_end = events.iter().position(|e| matches!(e, EventKind::ToolCallCompleted { .. })).unwrap();
     let starts: Vec<usize> = events
         .iter()
         .enumerate()
-        .filter_map(|(at, e)| matches!(e, RunEvent::ToolCallStarted { .. }).then_some(at))
+        .filter_map(|(at, e)| matches!(e, EventKind::ToolCallStarted { .. }).then_some(at))
         .collect();
     assert_eq!(starts.len(), 3);
     assert!(starts.iter().all(|s| *s < first_end), "{events:#?}");
@@ -202,7 +202,7 @@ async fn a_parallel_wrapper_runs_its_calls_and_goes_back_as_calls_the_api_accept
         let ran: Vec<(String, String)> = events
             .iter()
             .filter_map(|e| match e {
-                RunEvent::ToolCallStarted { call, .. } => Some((call.id.clone(), call.name.clone())),
+                EventKind::ToolCallStarted { call, .. } => Some((call.id.clone(), call.name.clone())),
                 _ => None,
             })
             .collect();

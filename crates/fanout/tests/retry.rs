@@ -1,5 +1,5 @@
 //! Retries have one owner, the run loop: a failing model turn makes at most `1 + max_retries`
-//! requests, each retry is a `RunEvent::ModelRetry`, and eager calls cancelled by a retry are
+//! requests, each retry is a `EventKind::ModelRetry`, and eager calls cancelled by a retry are
 //! reported, so every start has an end. Against the loopback server, over real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -121,7 +121,7 @@ async fn eager_calls_cancelled_by_a_retry_are_reported_and_every_start_has_an_en
     let cancelled: Vec<usize> = events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::ToolCallCancelled { index, reason, .. } => {
+            EventKind::ToolCallCancelled { index, reason, .. } => {
                 assert!(reason.contains("retried"), "{reason}");
                 Some(*index)
             }
@@ -133,14 +133,14 @@ async fn eager_calls_cancelled_by_a_retry_are_reported_and_every_start_has_an_en
     let mut open = std::collections::HashMap::new();
     for event in &events {
         match event {
-            RunEvent::ToolCallStarted { turn, index, .. } => {
+            EventKind::ToolCallStarted { turn, index, .. } => {
                 assert!(open.insert((*turn, *index), ()).is_none(), "started twice without an end");
             }
-            RunEvent::ToolCallCompleted { turn, index, .. }
-            | RunEvent::ToolCallCancelled { turn, index, .. } => {
+            EventKind::ToolCallCompleted { turn, index, .. }
+            | EventKind::ToolCallCancelled { turn, index, .. } => {
                 assert!(open.remove(&(*turn, *index)).is_some(), "an end without a start");
             }
-            RunEvent::ModelRetry { .. } => assert!(open.is_empty(), "a call outlived its attempt"),
+            EventKind::ModelRetry { .. } => assert!(open.is_empty(), "a call outlived its attempt"),
             _ => {}
         }
     }
@@ -160,7 +160,7 @@ async fn a_stream_cut_after_text_was_shown_is_not_retried() {
     let server = Server::start(Script::sequence([reply, Reply::text("never")])).await.unwrap();
     let (events, outcome) = run_events(&agent(&server, fast()), "hi").await;
     assert!(outcome.is_err());
-    assert!(events.iter().any(|e| matches!(e, RunEvent::ContentDelta(_))));
+    assert!(events.iter().any(|e| matches!(e, EventKind::ContentDelta(_))));
     assert!(retries(&events).is_empty(), "text already shown cannot be taken back");
     assert_eq!(server.requests().len(), 1);
 }

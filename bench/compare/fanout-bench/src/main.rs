@@ -89,7 +89,7 @@ fn main() -> fanout::Result<()> {
         "fanout" => {
             let n: usize = arg(1, "1000").parse().unwrap_or(1000);
             let tools = (0..n).map(|i| Arc::new(sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
-            let output = agent(tools)?.run_blocking(prompt)?;
+            let output = agent(tools)?.run(prompt).blocking()?;
             assert_eq!(output.tool_executions.len(), n);
             println!("{} calls", output.tool_executions.len());
         }
@@ -98,13 +98,13 @@ fn main() -> fanout::Result<()> {
                 (0..64).map(|i| Arc::new(blocking_sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
             let agent = agent(tools)?;
             let runtime = tokio::runtime::Runtime::new()?;
-            let output = runtime.block_on(agent.run(prompt))?;
+            let output = runtime.block_on(agent.run(prompt).into_future())?;
             println!("{} calls", output.tool_executions.len());
         }
         "sync16_blocking" => {
             let tools =
                 (0..16).map(|i| Arc::new(blocking_sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
-            let output = agent(tools)?.run_blocking(prompt)?;
+            let output = agent(tools)?.run(prompt).blocking()?;
             println!("{} calls", output.tool_executions.len());
         }
         "eager" => {
@@ -120,7 +120,7 @@ fn main() -> fanout::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 use futures::StreamExt as _;
-                let mut events = Box::pin(agent.run_stream(prompt));
+                let mut events = Box::pin(agent.run(prompt).stream().map(|e| e.map(|e| e.kind)));
                 while let Some(event) = events.next().await {
                     event?;
                 }

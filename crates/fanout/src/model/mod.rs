@@ -21,9 +21,12 @@ use crate::error::Result;
 pub use crate::structured::OutputSchema;
 use crate::tool::{ToolCall, ToolDefinition};
 
-/// One message of a conversation.
+/// One message of a conversation. Plain data: stored as JSON (tagged by `role`), read back
+/// by any later version of fanout. New kinds of messages and new content (images, files) may be
+/// added, so match with a `_` arm and build messages with the constructors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Message {
     /// Instructions for the model. Providers pick the wire role (`system` or `developer`).
     System {
@@ -107,6 +110,21 @@ impl Message {
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
         Message::User { content: content.into() }
+    }
+
+    /// An assistant turn: its text (if any) and the tool calls it made, in order.
+    pub fn assistant(content: Option<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Message::Assistant { content, tool_calls, replay: None }
+    }
+
+    /// The result of tool call `call_id`, an error text when `is_error`.
+    pub fn tool_result(
+        call_id: impl Into<String>,
+        name: impl Into<String>,
+        content: impl Into<String>,
+        is_error: bool,
+    ) -> Self {
+        Message::Tool { call_id: call_id.into(), name: name.into(), content: content.into(), is_error }
     }
 }
 

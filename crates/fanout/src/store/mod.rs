@@ -247,3 +247,41 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// Delete a session and all its runs; false when there is no such session.
     fn delete_session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, bool>;
 }
+
+impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
+    fn begin_run<'a>(&'a self, run: &'a RunRecord) -> StoreFuture<'a, ()> {
+        (**self).begin_run(run)
+    }
+    fn append_messages<'a>(&'a self, run_id: &'a str, messages: &'a [StoredMessage]) -> StoreFuture<'a, ()> {
+        (**self).append_messages(run_id, messages)
+    }
+    fn set_state<'a>(
+        &'a self,
+        run_id: &'a str,
+        state: RunState,
+        data: Option<&'a serde_json::Value>,
+    ) -> StoreFuture<'a, ()> {
+        (**self).set_state(run_id, state, data)
+    }
+    fn history<'a>(&'a self, session_id: &'a str, runs: Option<usize>) -> StoreFuture<'a, Vec<StoredRun>> {
+        (**self).history(session_id, runs)
+    }
+    fn run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Option<StoredRun>> {
+        (**self).run(run_id)
+    }
+    fn runs<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Vec<StoredRun>> {
+        (**self).runs(session_id)
+    }
+    fn session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Option<SessionInfo>> {
+        (**self).session(session_id)
+    }
+    fn sessions<'a>(&'a self, query: &'a SessionQuery) -> StoreFuture<'a, Page<SessionInfo>> {
+        (**self).sessions(query)
+    }
+    fn rename_session<'a>(&'a self, session_id: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
+        (**self).rename_session(session_id, name)
+    }
+    fn delete_session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, bool> {
+        (**self).delete_session(session_id)
+    }
+}

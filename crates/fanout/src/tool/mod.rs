@@ -13,6 +13,7 @@ mod args;
 mod cache;
 mod function;
 mod hooks;
+mod limit;
 mod options;
 mod output;
 mod progress;
@@ -32,6 +33,7 @@ pub(crate) use args::parse_json;
 pub use cache::{CacheKey, MemoryCache, ToolCache};
 pub use function::FunctionTool;
 pub use hooks::{Hooks, PostHook, PreHook};
+pub use limit::ConcurrencyLimit;
 pub use options::{Configured, ToolExt, ToolOptions};
 pub use progress::{ProgressReporter, ToolProgress, report_progress};
 pub use schema::{parameters_schema, strict_schema};
@@ -79,7 +81,8 @@ impl ToolCall {
 pub type ToolResult = Result<String, ToolError>;
 
 /// Why a tool call has no normal result. Its `Display` text is what the model reads.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "error", content = "detail", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ToolError {
     /// The model asked for a tool the agent does not have.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Invocation, PostHook, PreHook, Tool, ToolDefinition};
-use crate::exec::ConcurrencyLimit;
+use super::ConcurrencyLimit;
 
 /// How the agent treats one tool. Everything is off by default.
 #[derive(Debug, Clone, PartialEq)]
