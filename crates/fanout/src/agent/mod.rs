@@ -19,14 +19,16 @@ mod print;
 mod request;
 mod run;
 mod sources;
+mod tree;
 
 use std::sync::Arc;
 
-pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS};
+pub use builder::{AgentBuilder, DEFAULT_MAX_DEPTH, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS};
 #[cfg(feature = "terminal")]
 pub use print::PrintResponse;
 pub use request::RunRequest;
 pub use run::Decision;
+pub(crate) use tree::delegate;
 
 use crate::error::Result;
 use crate::exec::Executor;
@@ -71,6 +73,8 @@ pub struct Agent {
 #[derive(Debug)]
 struct Inner {
     name: Option<String>,
+    /// What the agent does, for the agents that use it as a tool.
+    description: Option<String>,
     model: Arc<dyn Model>,
     executor: Executor,
     /// Only when some tools come from [`ToolSource`](crate::tool::ToolSource)s.
@@ -121,6 +125,8 @@ struct Settings {
     output_schema: Option<Arc<crate::structured::OutputSchema>>,
     /// How many repair turns an answer that does not fit the schema gets.
     output_repairs: usize,
+    /// How many levels of sub-agents may run below a run of this agent.
+    max_depth: usize,
 }
 
 impl Agent {
@@ -137,6 +143,12 @@ impl Agent {
     /// The agent's name, if it was given one (it names the run's trace span).
     pub fn name(&self) -> Option<&str> {
         self.inner.name.as_deref()
+    }
+
+    /// What the agent does ([`AgentBuilder::description`]): the description of the tool it
+    /// becomes in a team or with [`as_tool`](Agent::as_tool).
+    pub fn description(&self) -> Option<&str> {
+        self.inner.description.as_deref()
     }
 
     /// The system prompt sent at the start of each run, if any.

@@ -13,13 +13,14 @@ use tracing::Instrument;
 
 use super::Inner;
 use super::request::RunOptions;
+use super::tree::{self, Base, Caps, Report, Scope};
 use crate::error::{Error, Result};
 use crate::event::{EventKind, Origin, RunEvent};
 use crate::exec::{Batch, BatchEvent, Executor, ToolExecution};
 use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
-use crate::output::{Metrics, PausedRun, RunOutput, RunStatus, TurnMetrics};
+use crate::output::{MemberMetrics, Metrics, PausedMember, PausedRun, RunOutput, RunStatus, TurnMetrics};
 use crate::spans;
-use crate::store::{RunRecord, RunState, SessionStore, StoredMessage};
+use crate::store::{RunRecord, RunState, SessionStore, StoredMessage, StoredRun};
 
 use crate::tool::{ToolCall, ToolError, ToolProgress};
 
@@ -32,6 +33,11 @@ pub(crate) struct Sink<'a> {
 impl Sink<'_> {
     fn emit(&mut self, kind: EventKind) {
         (self.out)(RunEvent { origin: Arc::clone(&self.origin), kind });
+    }
+
+    /// Pass on an event of a sub-agent's run, as it is.
+    fn forward(&mut self, event: RunEvent) {
+        (self.out)(event);
     }
 }
 
@@ -55,6 +61,19 @@ struct Progress {
     new_from: usize,
     executions: Vec<ToolExecution>,
     metrics: Metrics,
+    /// The limits the run keeps.
+    caps: Caps,
+    /// Where the run sits in a tree of agents.
+    place: Place,
+}
+
+/// What a run's tool batches need of its place in a tree of agents.
+#[derive(Debug, Clone, Default)]
+struct Place {
+    /// Slots of the runs above (for a sub-agent's run).
+    inherited: Option<Arc<[Arc<tokio::sync::Semaphore>]>>,
+    /// What the run lends the sub-agents its calls run (only for agents that may run some).
+    base: Option<Arc<Base>>,
 }
 
 /// Where a run's rows go as it goes, when the agent has a store and the run a session.
@@ -104,8 +123,31 @@ pub(crate) async fn run(
     streaming: bool,
     out: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<RunOutput> {
-    let store = inner.store();
-    let (state, first, prepared) = prepare(inner, start, &options, store).await?;
+    // A sub-agent's run is stored where its parent's is.
+    let parent_store = options.parent.as_ref().and_then(|p| p.store.clone());
+    let store_arc = parent_store.or_else(|| inner.conversation.as_ref()?.store.clone());
+    let store = store_arc.as_deref();
+    let caps = Caps::of(inner, options.parent.as_ref());
+    let (mut state, first, prepared) = prepare(inner, start, &options, store, caps).await?;
+    state.place = Place {
+        inherited: options.parent.as_ref().map(|p| Arc::clone(&p.slots)).filter(|s| !s.is_empty()),
+        base: may_delegate(inner).then(|| {
+            let path = match origin.path.is_empty() {
+                true => vec![origin.agent.clone().unwrap_or_else(|| "agent".to_owned())],
+                false => origin.path.clone(),
+            };
+            Arc::new(Base {
+                run_id: state.run_id.clone(),
+                session_id: state.session_id.clone(),
+                user_id: state.user_id.clone(),
+                path,
+                depth: options.parent.as_ref().map_or(0, |p| p.depth),
+                caps,
+                store: store_arc.clone().filter(|_| state.session_id.is_some()),
+                streaming,
+            })
+        }),
+    };
     let mut sink = Sink { origin, out };
     let mut journal = Journal {
         store: store.filter(|_| state.session_id.is_some()),
@@ -133,7 +175,8 @@ pub(crate) async fn run(
     journal.save(state.messages.get(state.new_from..).unwrap_or_default()).await;
 
     let span = spans::agent(inner.name.as_deref(), &*inner.model);
-    let looping = run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone());
+    let looping =
+        run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone());
     let outcome = match &options.cancel {
         Some(token) => tokio::select! {
             biased;
@@ -146,10 +189,19 @@ pub(crate) async fn run(
     record_end(&mut journal, outcome, &mut sink).await
 }
 
+/// True when the agent has tools that run agents, or may get some (from a tool source).
+fn may_delegate(inner: &Inner) -> bool {
+    inner.executor.tools().delegates() || inner.sources.is_some()
+}
+
 /// Store how the run ended. A run whose rows could not all be stored fails with the storage
 /// error — after its output has been reported (as the last event of a stream, and as the
 /// error's [`raw_output`](Error::raw_output)), so its answer still reaches the caller.
-async fn record_end(journal: &mut Journal<'_>, outcome: Result<RunOutput>, sink: &mut Sink<'_>) -> Result<RunOutput> {
+async fn record_end(
+    journal: &mut Journal<'_>,
+    outcome: Result<RunOutput>,
+    sink: &mut Sink<'_>,
+) -> Result<RunOutput> {
     if journal.store.is_none() {
         return outcome;
     }
@@ -177,7 +229,10 @@ async fn record_end(journal: &mut Journal<'_>, outcome: Result<RunOutput>, sink:
     match ended {
         Ok(()) => Ok(output),
         Err(err) => {
-            tracing::warn!("run {}: the session store failed; its answer was not stored: {err}", journal.run_id);
+            tracing::warn!(
+                "run {}: the session store failed; its answer was not stored: {err}",
+                journal.run_id
+            );
             sink.emit(EventKind::RunCompleted(Box::new(output.clone())));
             Err(Error::storage(format!("the run's answer was not stored: {}", err.message()))
                 .with_source(err)
@@ -222,7 +277,14 @@ pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -
         }
         None => (None, None, Vec::new()),
     };
-    Arc::new(Origin { run_id, session_id: options.session_id.clone(), agent, parent_run_id, parent_call_id, path })
+    Arc::new(Origin {
+        run_id,
+        session_id: options.session_id.clone(),
+        agent,
+        parent_run_id,
+        parent_call_id,
+        path,
+    })
 }
 
 /// Whether the run begins here or continues a paused one.
@@ -238,13 +300,14 @@ async fn prepare(
     start: Start,
     options: &RunOptions,
     store: Option<&dyn SessionStore>,
+    caps: Caps,
 ) -> Result<(Progress, Entry, usize)> {
     match start {
         Start::Input(input) => {
             let session_id = options.session_id.clone();
             let mut history = options.history.clone();
             if let (Some(store), Some(session)) = (store, &session_id) {
-                let stored = store.history(session, inner.history_limits().runs).await?;
+                let stored = own_history(inner, store, session, options.parent.is_some()).await?;
                 history.extend(stored.into_iter().flat_map(|run| run.messages));
             }
             let history = crate::history::trim(crate::history::repair(history), &inner.history_limits());
@@ -265,6 +328,8 @@ async fn prepare(
                 new_from,
                 executions: Vec::new(),
                 metrics: Metrics::default(),
+                caps,
+                place: Place::default(),
             };
             Ok((state, Entry::New, 0))
         }
@@ -279,12 +344,45 @@ async fn prepare(
                 new_from: paused.new_messages_from,
                 executions: std::mem::take(&mut paused.executions),
                 metrics: std::mem::take(&mut paused.metrics),
+                caps,
+                place: Place::default(),
             };
             // Everything the paused run had was stored when it paused.
             let stored = state.messages.len().saturating_sub(state.new_from);
             Ok((state, Entry::Resume(paused, decisions), stored))
         }
     }
+}
+
+/// The session's completed runs that are this run's history: a top-level run continues the
+/// session's top-level runs; a sub-agent's run continues its own agent's earlier sub-runs in
+/// the session (a team's session holds its members' runs too, each member keeps its own
+/// history). The history limit counts the runs kept.
+async fn own_history(
+    inner: &Inner,
+    store: &dyn SessionStore,
+    session: &str,
+    nested: bool,
+) -> Result<Vec<StoredRun>> {
+    let limit = inner.history_limits().runs;
+    let own = |run: &StoredRun| match nested {
+        false => run.record.parent_run_id.is_none(),
+        true => run.record.parent_run_id.is_some() && run.record.agent_id == inner.name,
+    };
+    let mut runs = store.history(session, limit).await?;
+    let fetched = runs.len();
+    runs.retain(own);
+    if let Some(limit) = limit
+        && runs.len() < limit
+        && fetched == limit
+    {
+        // Others' runs took places in the page: read the whole session and keep the last ones.
+        runs = store.history(session, None).await?;
+        runs.retain(own);
+        let skip = runs.len().saturating_sub(limit);
+        runs.drain(..skip);
+    }
+    Ok(runs)
 }
 
 /// A new random id (a UUID v4), for runs and sessions.
@@ -310,10 +408,10 @@ async fn run_in_span(
             0
         }
         Entry::Resume(paused, decisions) => {
-            let PausedRun { turn, calls, text, replay, mut done, pending, .. } = *paused;
-            let budget = budget(inner, &state, done.len());
+            let PausedRun { turn, calls, text, replay, mut done, pending, members, .. } = *paused;
+            let budget = budget(&state, done.len());
             let executor = inner.turn_executor().await?;
-            let mut phase = ToolPhase::new(inner, &executor, turn, budget, true);
+            let mut phase = ToolPhase::new(&executor, turn, budget, true, &state.place);
             phase.calls = calls;
             // A paused run may come from JSON: indices outside its calls are ignored.
             let count = phase.calls.len();
@@ -329,20 +427,37 @@ async fn run_in_span(
                     }
                 }
             }
+            // Sub-agents that paused: their calls start again and continue them.
+            for member in members.into_iter().filter(|m| m.index < count) {
+                let id = phase.calls[member.index].id.clone();
+                match &phase.scope {
+                    Some(scope) => {
+                        scope.resume(&id, Box::new(member.paused), tree::decisions_for(&id, &decisions));
+                        phase.start(member.index);
+                    }
+                    None => phase.settle(
+                        member.index,
+                        Err(ToolError::NotRun("the agent has no tool that runs sub-agents any more".into())),
+                    ),
+                }
+            }
             let batch = phase.finish(state.run_start, sink).await;
+            state.add_members(batch.members);
             done.extend(batch.executions);
             done.sort_by_key(|(index, _)| *index);
+            if !batch.suspended.is_empty() {
+                // A sub-agent paused again.
+                let calls = batch.calls;
+                return Ok(pause(state, turn, calls, (text, replay), done, Vec::new(), batch.suspended));
+            }
             let executions = done.into_iter().map(|(_, e)| e).collect();
-            if let Some(status) = record_batch(
-                inner,
-                &executor,
-                &mut state,
-                batch.calls,
-                (text, replay),
-                executions,
-                batch.limit_hit,
-            ) {
-                return Ok(finish(state, status, String::new(), None));
+            if let Some((status, content)) =
+                record_batch(&executor, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
+            {
+                if !content.is_empty() {
+                    sink.emit(EventKind::ContentDelta(content.clone()));
+                }
+                return Ok(finish(state, status, content, None));
             }
             journal.save(&state.messages[state.new_from..]).await;
             turn + 1
@@ -351,7 +466,7 @@ async fn run_in_span(
 
     let settings = &inner.settings;
     let mut repairs = 0;
-    for turn in first_turn..settings.max_turns {
+    for turn in first_turn..state.caps.max_turns {
         // The same executor every turn, unless a tool source changed its list.
         let executor = inner.turn_executor().await?;
         let request = ModelRequest {
@@ -371,13 +486,24 @@ async fn run_in_span(
             );
         }
         let turn_start = Instant::now();
-        let budget = budget(inner, &state, 0);
+        let budget = budget(&state, 0);
         let mut phase = if streaming {
-            stream_turn(inner, &executor, &request, turn, state.run_start, budget, &mut state.metrics, sink)
-                .await?
+            let place = &state.place;
+            stream_turn(
+                inner,
+                &executor,
+                &request,
+                turn,
+                state.run_start,
+                budget,
+                place,
+                &mut state.metrics,
+                sink,
+            )
+            .await?
         } else {
             let response = complete_turn(inner, &request, turn, sink).await?;
-            let mut phase = ToolPhase::new(inner, &executor, turn, budget, false);
+            let mut phase = ToolPhase::new(&executor, turn, budget, false, &state.place);
             phase.content = response.content.unwrap_or_default();
             if !phase.content.is_empty() {
                 sink.emit(EventKind::ContentDelta(phase.content.clone()));
@@ -435,66 +561,105 @@ async fn run_in_span(
         let text = (!text.is_empty()).then_some(text);
         let replay = phase.replay.take();
         let batch = phase.finish(state.run_start, sink).await;
-        if !batch.held.is_empty() {
-            let pending_calls = batch.held.iter().map(|&i| batch.calls[i].clone()).collect();
-            // The wait for the user does not count as run time: the duration so far is kept.
-            let mut metrics = state.metrics.clone();
-            metrics.duration += state.run_start.elapsed();
-            let paused = PausedRun {
-                run_id: state.run_id.clone(),
-                session_id: state.session_id.clone(),
-                user_id: state.user_id.clone(),
-                created_at: state.created_at,
-                messages: state.messages.clone(),
-                new_messages_from: state.new_from,
-                executions: state.executions.clone(),
-                metrics,
-                turn,
-                calls: batch.calls,
-                text,
-                replay,
-                done: batch.executions,
-                pending: batch.held,
-            };
-            let content = String::new();
-            return Ok(finish(state, RunStatus::Paused { pending: pending_calls }, content, Some(paused)));
+        state.add_members(batch.members);
+        if !batch.held.is_empty() || !batch.suspended.is_empty() {
+            let (calls, done, held) = (batch.calls, batch.executions, batch.held);
+            return Ok(pause(state, turn, calls, (text, replay), done, held, batch.suspended));
         }
         let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
-        if let Some(status) = record_batch(
-            inner,
-            &executor,
-            &mut state,
-            batch.calls,
-            (text, replay),
-            executions,
-            batch.limit_hit,
-        ) {
-            return Ok(finish(state, status, String::new(), None));
+        if let Some((status, content)) =
+            record_batch(&executor, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
+        {
+            if !content.is_empty() {
+                sink.emit(EventKind::ContentDelta(content.clone()));
+            }
+            return Ok(finish(state, status, content, None));
         }
         journal.save(&state.messages[state.new_from..]).await;
     }
-    Ok(finish(state, RunStatus::MaxTurnsReached { limit: settings.max_turns }, String::new(), None))
+    let limit = state.caps.max_turns;
+    Ok(finish(state, RunStatus::MaxTurnsReached { limit }, String::new(), None))
+}
+
+impl Progress {
+    /// Count the usage of sub-agent runs that ended.
+    fn add_members(&mut self, members: Vec<(MemberMetrics, Vec<MemberMetrics>)>) {
+        for (member, below) in members {
+            self.metrics.usage += member.usage;
+            self.metrics.members.push(member);
+            self.metrics.members.extend(below);
+        }
+    }
+}
+
+/// End the run paused: `held` calls wait for the user's decision, `suspended` ones for the
+/// decisions their sub-agents wait for; `done` are the turn's calls that ran.
+fn pause(
+    state: Progress,
+    turn: usize,
+    calls: Vec<ToolCall>,
+    (text, replay): (Option<String>, Option<Replay>),
+    done: Vec<(usize, ToolExecution)>,
+    held: Vec<usize>,
+    suspended: Vec<Suspended>,
+) -> RunOutput {
+    let members: Vec<PausedMember> = suspended
+        .into_iter()
+        .map(|s| PausedMember { index: s.index, pending: s.pending, paused: *s.paused })
+        .collect();
+    let mut pending_calls: Vec<ToolCall> = held.iter().map(|&i| calls[i].clone()).collect();
+    pending_calls.extend(members.iter().flat_map(|m| m.pending.iter().cloned()));
+    // The wait for the user does not count as run time: the duration so far is kept.
+    let mut metrics = state.metrics.clone();
+    metrics.duration += state.run_start.elapsed();
+    let paused = PausedRun {
+        run_id: state.run_id.clone(),
+        session_id: state.session_id.clone(),
+        user_id: state.user_id.clone(),
+        created_at: state.created_at,
+        messages: state.messages.clone(),
+        new_messages_from: state.new_from,
+        executions: state.executions.clone(),
+        metrics,
+        turn,
+        calls,
+        text,
+        replay,
+        done,
+        pending: held,
+        members,
+    };
+    finish(state, RunStatus::Paused { pending: pending_calls }, String::new(), Some(paused))
+}
+
+/// How many tool calls a run may make: its limit, and how many more it may make.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    limit: Option<usize>,
+    left: Option<usize>,
 }
 
 /// How many more tool calls the run may make, when limited; `extra` counts calls already run in
 /// the current turn.
-fn budget(inner: &Inner, state: &Progress, extra: usize) -> Option<usize> {
-    inner.settings.tool_call_limit.map(|limit| limit.saturating_sub(state.executions.len() + extra))
+fn budget(state: &Progress, extra: usize) -> Budget {
+    let limit = state.caps.tool_call_limit;
+    Budget { limit, left: limit.map(|limit| limit.saturating_sub(state.executions.len() + extra)) }
 }
 
-/// Append a finished batch to the conversation; returns the status if the run must end here.
+/// Append a finished batch to the conversation; returns the status (and answer) if the run must
+/// end here.
 fn record_batch(
-    inner: &Inner,
     executor: &Executor,
     state: &mut Progress,
     calls: Vec<ToolCall>,
     (text, replay): (Option<String>, Option<Replay>),
     executions: Vec<ToolExecution>,
     limit_hit: bool,
-) -> Option<RunStatus> {
+) -> Option<(RunStatus, String)> {
     state.messages.push(Message::Assistant { content: text, tool_calls: calls, replay });
     let tools = executor.tools();
     let mut stop = false;
+    let mut direct: Vec<&str> = Vec::new();
     for execution in &executions {
         state.messages.push(Message::Tool {
             call_id: execution.call.id.clone(),
@@ -502,12 +667,27 @@ fn record_batch(
             content: execution.content_for_model(),
             is_error: execution.is_error(),
         });
-        stop |= tools.options(&execution.call.name).is_some_and(|o| o.stop_after_tool_call);
+        let options = tools.options(&execution.call.name);
+        stop |= options.is_some_and(|o| o.stop_after_tool_call);
+        if let (Some(true), Ok(result)) = (options.map(|o| o.respond_directly), &execution.result) {
+            direct.push(result);
+        }
+    }
+    if !direct.is_empty() {
+        // The results are the answer: the conversation ends with it, as with the model's own.
+        let answer = direct.join("\n\n");
+        state.messages.push(Message::Assistant {
+            content: Some(answer.clone()),
+            tool_calls: Vec::new(),
+            replay: None,
+        });
+        state.executions.extend(executions);
+        return Some((RunStatus::Completed, answer));
     }
     state.executions.extend(executions);
-    match (stop, limit_hit, inner.settings.tool_call_limit) {
-        (true, _, _) => Some(RunStatus::StoppedAfterToolCall),
-        (false, true, Some(limit)) => Some(RunStatus::ToolCallLimitReached { limit }),
+    match (stop, limit_hit, state.caps.tool_call_limit) {
+        (true, _, _) => Some((RunStatus::StoppedAfterToolCall, String::new())),
+        (false, true, Some(limit)) => Some((RunStatus::ToolCallLimitReached { limit }, String::new())),
         _ => None,
     }
 }
@@ -619,21 +799,22 @@ fn announce_retry(inner: &Inner, turn: usize, retry: u32, wait: Duration, err: E
 /// eagerly in a failed attempt are cancelled (and reported so) before the retry, so none runs
 /// twice at once and every reported start has an end.
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
-async fn stream_turn<'a>(
-    inner: &'a Inner,
+async fn stream_turn(
+    inner: &Inner,
     executor: &Executor,
     request: &ModelRequest,
     turn: usize,
     run_start: Instant,
-    budget: Option<usize>,
+    budget: Budget,
+    place: &Place,
     metrics: &mut Metrics,
     sink: &mut Sink<'_>,
-) -> Result<ToolPhase<'a>> {
+) -> Result<ToolPhase> {
     let mut retry = 0;
     loop {
         let sent = Instant::now();
         // Created outside the chat span: the calls' spans are its siblings, not its children.
-        let mut phase = ToolPhase::new(inner, executor, turn, budget, inner.settings.eager_start);
+        let mut phase = ToolPhase::new(executor, turn, budget, inner.settings.eager_start, place);
         let span = spans::chat(&*inner.model, turn, retry, true);
         let mut output_shown = false;
         let mut stream = span.in_scope(|| inner.model.stream(request));
@@ -662,7 +843,7 @@ async fn stream_turn<'a>(
                         }
                     }
                 },
-                Some(event) = phase.batch.next_event() => phase.report(event, run_start, sink),
+                Some(event) = phase.next_event() => phase.report(event, run_start, sink),
             }
         };
         drop(stream);
@@ -687,16 +868,18 @@ async fn stream_turn<'a>(
 
 /// The tool calls of one model turn: collected as they arrive, started at once when eager,
 /// within the run's tool-call budget.
-struct ToolPhase<'a> {
-    inner: &'a Inner,
+struct ToolPhase {
     turn: usize,
     eager: bool,
     /// The turn's tools (see [`Inner::turn_executor`]).
     executor: Executor,
     /// Calls the run may still make, when limited.
-    budget: Option<usize>,
+    budget: Budget,
     limit_hit: bool,
     batch: Batch,
+    /// What the batch lends the calls that run sub-agents, and the sub-runs' events.
+    scope: Option<Arc<Scope>>,
+    nested: Option<mpsc::UnboundedReceiver<RunEvent>>,
     /// The calls in the model's order.
     calls: Vec<ToolCall>,
     /// For each batch entry, the position of its call in `calls`.
@@ -705,6 +888,10 @@ struct ToolPhase<'a> {
     deferred: Vec<usize>,
     /// Calls that wait for the user's confirmation.
     held: Vec<usize>,
+    /// Calls whose sub-agent paused, waiting for decisions on its own calls.
+    suspended: Vec<Suspended>,
+    /// Sub-agent runs that ended: each one's metrics, and those of the runs below it.
+    members: Vec<(MemberMetrics, Vec<MemberMetrics>)>,
     /// For each batch entry: reported started and not yet reported completed.
     running: Vec<bool>,
     content: String,
@@ -714,20 +901,50 @@ struct ToolPhase<'a> {
     first_delta: Option<std::time::Duration>,
 }
 
-impl<'a> ToolPhase<'a> {
-    fn new(inner: &'a Inner, executor: &Executor, turn: usize, budget: Option<usize>, eager: bool) -> Self {
+/// A call whose sub-agent paused.
+struct Suspended {
+    /// The call's position in its turn.
+    index: usize,
+    paused: Box<PausedRun>,
+    /// The sub-agent's pending calls, ids qualified by the call's.
+    pending: Vec<ToolCall>,
+}
+
+/// What a tool phase waits for: its batch, or a sub-agent's run.
+enum PhaseEvent {
+    Batch(BatchEvent),
+    Nested(RunEvent),
+}
+
+impl ToolPhase {
+    fn new(executor: &Executor, turn: usize, budget: Budget, eager: bool, place: &Place) -> Self {
+        let mut batch = executor.batch();
+        if let Some(slots) = &place.inherited {
+            batch.inherit(Arc::clone(slots));
+        }
+        let (scope, nested) = match &place.base {
+            Some(base) if executor.tools().delegates() => {
+                let (scope, nested) = Scope::new(Arc::clone(base));
+                batch.lend(Arc::clone(&scope) as _);
+                (Some(scope), Some(nested))
+            }
+            _ => (None, None),
+        };
         Self {
-            inner,
             turn,
             eager,
             executor: executor.clone(),
             budget,
             limit_hit: false,
-            batch: executor.batch(),
+            batch,
+            scope,
+            nested,
             calls: Vec::new(),
             call_of_entry: Vec::new(),
             deferred: Vec::new(),
             held: Vec::new(),
+            suspended: Vec::new(),
+            members: Vec::new(),
             running: Vec::new(),
             content: String::new(),
             usage: None,
@@ -753,10 +970,10 @@ impl<'a> ToolPhase<'a> {
 
     fn start(&mut self, index: usize) {
         let call = self.calls[index].clone();
-        match &mut self.budget {
+        match &mut self.budget.left {
             Some(0) => {
                 self.limit_hit = true;
-                let limit = self.inner.settings.tool_call_limit.unwrap_or_default();
+                let limit = self.budget.limit.unwrap_or_default();
                 let err = ToolError::NotRun(format!("the run's limit of {limit} tool calls was reached"));
                 self.settle(index, Err(err));
                 return;
@@ -776,13 +993,45 @@ impl<'a> ToolPhase<'a> {
         self.call_of_entry.push(index);
     }
 
-    fn report(&mut self, event: BatchEvent, run_start: Instant, sink: &mut Sink<'_>) {
+    /// The batch's next event, or a sub-agent's; `None` once the batch is closed and done.
+    /// The batch goes first, so a call's start is reported before its sub-agent's first event.
+    async fn next_event(&mut self) -> Option<PhaseEvent> {
+        match &mut self.nested {
+            None => self.batch.next_event().await.map(PhaseEvent::Batch),
+            Some(nested) => tokio::select! {
+                biased;
+                event = self.batch.next_event() => event.map(PhaseEvent::Batch),
+                Some(event) = nested.recv() => Some(PhaseEvent::Nested(event)),
+            },
+        }
+    }
+
+    /// Pass on the sub-agents' events received so far.
+    fn forward_nested(&mut self, sink: &mut Sink<'_>) {
+        if let Some(nested) = &mut self.nested {
+            while let Ok(event) = nested.try_recv() {
+                sink.forward(event);
+            }
+        }
+    }
+
+    fn report(&mut self, event: PhaseEvent, run_start: Instant, sink: &mut Sink<'_>) {
+        let event = match event {
+            PhaseEvent::Batch(event) => event,
+            PhaseEvent::Nested(event) => return sink.forward(event),
+        };
         let entry = match event {
             BatchEvent::Started { index, .. } | BatchEvent::Completed { index } => index,
             BatchEvent::Progress { index, progress } => {
                 let ToolProgress { progress, total, message } = progress;
                 let index = self.call_of_entry[index];
-                return sink.emit(EventKind::ToolCallProgress { turn: self.turn, index, progress, total, message });
+                return sink.emit(EventKind::ToolCallProgress {
+                    turn: self.turn,
+                    index,
+                    progress,
+                    total,
+                    message,
+                });
             }
         };
         if self.running.len() <= entry {
@@ -798,10 +1047,25 @@ impl<'a> ToolPhase<'a> {
             }),
             BatchEvent::Progress { .. } => {}
             BatchEvent::Completed { index } => {
+                // A sub-agent's events were all sent before its call ended: they come first.
+                self.forward_nested(sink);
+                let call_index = self.call_of_entry[index];
+                let report =
+                    self.scope.as_ref().and_then(|scope| scope.take_report(&self.batch.call(index).id));
+                match report {
+                    Some(Report::Paused(paused, pending)) => {
+                        let call = self.batch.call(index).clone();
+                        sink.emit(EventKind::ToolCallPaused { turn: self.turn, index: call_index, call });
+                        self.suspended.push(Suspended { index: call_index, paused, pending });
+                        return;
+                    }
+                    Some(Report::Ended(member, below)) => self.members.push((member, below)),
+                    None => {}
+                }
                 if let Some(execution) = self.batch.execution(index) {
                     sink.emit(EventKind::ToolCallCompleted {
                         turn: self.turn,
-                        index: self.call_of_entry[index],
+                        index: call_index,
                         execution: execution.clone(),
                     });
                 }
@@ -829,26 +1093,48 @@ impl<'a> ToolPhase<'a> {
             self.start(index);
         }
         self.batch.close();
-        while let Some(event) = self.batch.next_event().await {
+        while let Some(event) = self.next_event().await {
             self.report(event, run_start, sink);
         }
-        let mut executions: Vec<(usize, ToolExecution)> =
-            self.call_of_entry.iter().copied().zip(self.batch.into_executions()).collect();
+        let suspended = self.suspended;
+        let mut executions: Vec<(usize, ToolExecution)> = self
+            .call_of_entry
+            .iter()
+            .copied()
+            .zip(self.batch.into_executions())
+            // A suspended call has no result yet: it runs again when the run continues.
+            .filter(|(index, _)| !suspended.iter().any(|s| s.index == *index))
+            .collect();
         executions.sort_by_key(|(index, _)| *index);
-        FinishedBatch { calls: self.calls, executions, held: self.held, limit_hit: self.limit_hit }
+        FinishedBatch {
+            calls: self.calls,
+            executions,
+            held: self.held,
+            suspended,
+            members: self.members,
+            limit_hit: self.limit_hit,
+        }
     }
 }
 
-/// A turn's calls after its batch: executions by call index, calls held for confirmation.
+/// A turn's calls after its batch: executions by call index, calls held for confirmation or
+/// suspended, and the sub-agent runs that ended.
 struct FinishedBatch {
     calls: Vec<ToolCall>,
     executions: Vec<(usize, ToolExecution)>,
     held: Vec<usize>,
+    suspended: Vec<Suspended>,
+    members: Vec<(MemberMetrics, Vec<MemberMetrics>)>,
     limit_hit: bool,
 }
 
 /// Start a run on its own task, on first poll; dropping the stream aborts it.
-pub(crate) fn spawn_stream(inner: Arc<Inner>, start: Start, options: RunOptions, streaming: bool) -> RunStream {
+pub(crate) fn spawn_stream(
+    inner: Arc<Inner>,
+    start: Start,
+    options: RunOptions,
+    streaming: bool,
+) -> RunStream {
     // The run's span is a child of the caller's, though it runs on a task of its own.
     let span = tracing::Span::current();
     RunStream { pending: Some((inner, start, options)), streaming, span, rx: None, task: None }
@@ -879,7 +1165,8 @@ impl Stream for RunStream {
                         let _ = events.send(Ok(event));
                     })
                     .await;
-                    let completed = |output| RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) };
+                    let completed =
+                        |output| RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) };
                     let _ = tx.send(outcome.map(completed));
                 }
                 .instrument(self.span.clone()),
