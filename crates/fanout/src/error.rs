@@ -471,11 +471,16 @@ pub(crate) mod shared {
 
     use super::Error;
 
-    pub(crate) fn serialize<S: serde::Serializer>(err: &Arc<Error>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: serde::Serializer>(
+        err: &Arc<Error>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serde::Serialize::serialize(&**err, serializer)
     }
 
-    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Arc<Error>, D::Error> {
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<Error>, D::Error> {
         <Error as serde::Deserialize>::deserialize(deserializer).map(Arc::new)
     }
 }

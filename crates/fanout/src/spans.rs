@@ -62,7 +62,7 @@ pub(crate) fn agent(name: Option<&str>, model: &dyn Model) -> Span {
 }
 
 /// Record how a run ended on its span.
-pub(crate) fn agent_done(span: &Span, outcome: Result<(&Usage, &crate::output::RunStatus), &Error>) {
+pub(crate) fn agent_done(span: &Span, outcome: Result<(&Usage, &dyn std::fmt::Debug), &Error>) {
     match outcome {
         Ok((usage, status)) => {
             record_usage(span, usage);

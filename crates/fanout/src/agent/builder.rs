@@ -6,10 +6,10 @@ use std::time::Duration;
 use super::{Agent, Inner, Settings};
 use crate::error::{Error, Result};
 use crate::exec::{ExecLimits, Executor};
-use crate::tool::ConcurrencyLimit;
 use crate::model::Model;
 use crate::retry::RetryPolicy;
 use crate::store::SessionStore;
+use crate::tool::ConcurrencyLimit;
 use crate::tool::{
     AgentTools, Hooks, IntoAgentTools, PostHook, PreHook, Tool, ToolCache, ToolSet, ToolSource,
 };

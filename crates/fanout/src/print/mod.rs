@@ -783,7 +783,8 @@ fn timeline(batch: &BatchView, inner: usize) -> Vec<Line> {
     let mut lines =
         vec![Line::styled(format!("timeline: {:.2}s for {} calls", span, runs.len()), Style::dim())];
     for (name, started, duration) in runs {
-        let from = ((started.duration_since(start).unwrap_or_default().as_secs_f64() / span) * track as f64).round() as usize;
+        let from = ((started.duration_since(start).unwrap_or_default().as_secs_f64() / span) * track as f64)
+            .round() as usize;
         let len = ((duration.as_secs_f64() / span) * track as f64).round().max(1.0) as usize;
         let from = from.min(track - 1);
         let len = len.min(track - from);
