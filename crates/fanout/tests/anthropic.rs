@@ -472,7 +472,7 @@ async fn a_new_message_after_calls_started_cancels_them_and_retries_the_turn() {
     assert_eq!(outcome.unwrap().content, "done");
     let retries = retries(&events);
     assert_eq!(retries.len(), 1);
-    assert!(retries[0].1.is_incomplete_stream());
+    assert!(retries[0].1.is_invalid_response() && retries[0].1.is_retryable(), "{}", retries[0].1);
     assert!(retries[0].1.to_string().contains("a new message (msg_second) started"), "{}", retries[0].1);
     let cancelled: Vec<&str> = events
         .iter()
@@ -486,6 +486,85 @@ async fn a_new_message_after_calls_started_cancels_them_and_retries_the_turn() {
     let second = &server.requests()[2].body["messages"];
     assert_eq!(second[1]["content"][0]["id"], "toolu_c");
     assert_eq!(second[2]["content"][0]["tool_use_id"], "toolu_c");
+}
+
+/// The SSE events of `first` up to (not including) event `cut`, then all of `second`'s: a proxy
+/// splicing another upstream response into an open one.
+fn spliced(first: Turn, cut: usize, second: Turn) -> Raw {
+    let mut events: Vec<(String, Value)> = first.events();
+    events.truncate(cut);
+    events.extend(second.events());
+    Raw::sse(events.into_iter().map(|(name, data)| (Some(name), data.to_string())))
+}
+
+#[tokio::test]
+async fn a_spliced_stream_is_retried_while_nothing_was_shown_and_fails_the_run_after() {
+    // A call still streaming when another message starts: nothing was shown, nothing started.
+    let first = Turn::new().id("msg_first").tool_use("toolu_a", "atask1", r#"{"delay": 1}"#);
+    let second = Turn::new().id("msg_second").tool_use("toolu_b", "atask2", r#"{"delay": 1}"#);
+    let server = Server::start(Script::sequence([
+        Reply::raw(spliced(first, 3, second)),
+        Turn::new().text("done").reply(),
+    ]))
+    .await
+    .unwrap();
+    let (events, outcome) = run_events(&agent(&server), "go").await;
+    assert_eq!(outcome.unwrap().content, "done");
+    let retries = retries(&events);
+    assert_eq!(retries.len(), 1);
+    let err = &retries[0].1;
+    assert!(err.is_invalid_response() && err.is_retryable(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "anthropic sent an invalid response: a new message (msg_second) started inside message msg_first \
+         (a spliced stream)"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, RunEvent::ToolCallStarted { .. })),
+        "no call of either message ran"
+    );
+    assert_eq!(server.requests().len(), 2);
+
+    // Thinking already shown cannot be taken back: the run fails, and never goes on with the
+    // first message's thinking and the second message's call.
+    let first = Turn::new().id("msg_first").thinking("I will call the tool.", "sig-first").tool_use(
+        "toolu_a",
+        "atask1",
+        r#"{"delay": 1}"#,
+    );
+    let second = Turn::new().id("msg_second").thinking("Let me call the tool.", "sig-second").tool_use(
+        "toolu_b",
+        "atask2",
+        r#"{"delay": 1}"#,
+    );
+    let server = Server::start(Script::sequence([
+        Reply::raw(spliced(first, 6, second)),
+        Turn::new().text("never").reply(),
+    ]))
+    .await
+    .unwrap();
+    let (events, outcome) = run_events(&agent(&server), "go").await;
+    let err = outcome.expect_err("the run fails");
+    assert!(err.is_invalid_response() && err.to_string().contains("msg_second"), "{err}");
+    let reasoning: String = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::ReasoningDelta(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasoning, "I will call the tool.", "the second message's thinking is never shown");
+    assert!(!events.iter().any(|e| matches!(e, RunEvent::ToolCallStarted { .. })));
+    assert_eq!(server.requests().len(), 1);
+
+    // The same message's start repeated before its content is only a duplicate.
+    let mut events = Turn::new().id("msg_dup").text("Hello").events();
+    events.insert(1, events[0].clone());
+    let duplicated = Raw::sse(events.into_iter().map(|(name, data)| (Some(name), data.to_string())));
+    let server = Server::start(Script::sequence([Reply::raw(duplicated)])).await.unwrap();
+    let (events, outcome) = run_events(&agent(&server), "hi").await;
+    assert_eq!(outcome.unwrap().content, "Hello");
+    assert!(self::retries(&events).is_empty());
 }
 
 #[tokio::test]
