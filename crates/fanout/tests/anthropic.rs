@@ -400,6 +400,37 @@ async fn client_errors_are_not_retried_and_never_show_the_key() {
 }
 
 #[tokio::test]
+async fn an_account_without_credit_or_permission_ends_the_run_at_once() {
+    let low = "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to \
+               upgrade or purchase credits.";
+    let denied = "Your API key does not have permission to use the specified resource.";
+    for (status, kind, message, hint) in [
+        (
+            400,
+            "invalid_request_error",
+            low,
+            "(out of quota or credit: check the plan and billing; retrying cannot help)",
+        ),
+        (402, "billing_error", "There's an issue with your billing.", "check the plan and billing"),
+        (403, "permission_error", denied, "(check the API key and its permissions)"),
+    ] {
+        let refused = anthropic::error(status, kind, message).header("retry-after", "1");
+        let server =
+            Server::start(Script::sequence([Reply::raw(refused), Turn::new().text("never").reply()]))
+                .await
+                .unwrap();
+        let (events, outcome) = run_events(&agent(&server), "hi").await;
+        let err = outcome.expect_err("the run fails");
+        assert_eq!(err.status(), Some(status));
+        assert!(!err.is_retryable() && !err.is_rate_limited(), "{err}");
+        assert_eq!(err.is_quota_exceeded(), status != 403, "{err}");
+        assert!(err.to_string().contains(hint), "{err}");
+        assert!(retries(&events).is_empty(), "{kind}: not retried");
+        assert_eq!(server.requests().len(), 1);
+    }
+}
+
+#[tokio::test]
 async fn a_cut_stream_is_retried() {
     // Cut after message_start and the start of the first block: nothing was shown yet.
     let cut = three_calls().sse().with(|raw| raw.cut_after = Some(2));

@@ -162,7 +162,9 @@ impl Case {
     fn check(&self, turn: Result<Turn, Error>) -> Result<(), String> {
         match (&self.outcome, turn) {
             (Outcome::Error(message), Err(err)) => {
-                if err.message() != *message || err.code() != Some("insufficient_quota") {
+                // An account out of quota: never retried, though OpenAI says 429 for it too.
+                let quota = err.is_quota_exceeded() && !err.is_retryable() && !err.is_rate_limited();
+                if err.message() != *message || err.code() != Some("insufficient_quota") || !quota {
                     return Err(format!("error: {err} (code {:?})", err.code()));
                 }
                 Ok(())

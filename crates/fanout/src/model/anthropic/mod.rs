@@ -365,7 +365,7 @@ fn finish_reason(reason: &str) -> FinishReason {
 fn parse_error_body(text: &str) -> Option<ErrorBody> {
     let envelope: wire::ErrorEnvelope = serde_json::from_str(text).ok()?;
     let error = envelope.error;
-    Some(ErrorBody { message: error.message, code: None, error_type: error.kind, retry_after: None })
+    Some(ErrorBody { message: error.message, code: None, error_type: error.kind, ..ErrorBody::default() })
 }
 
 /// An `error` event inside a stream (`overloaded_error`, `api_error`, …). It has no status, so
@@ -375,7 +375,8 @@ fn stream_error(error: wire::ApiError, request_id: Option<String>) -> Error {
         .kind
         .as_deref()
         .is_some_and(|t| matches!(t, "overloaded_error" | "api_error" | "rate_limit_error"));
-    let body = ErrorBody { message: error.message, code: None, error_type: error.kind, retry_after: None };
+    let body =
+        ErrorBody { message: error.message, code: None, error_type: error.kind, ..ErrorBody::default() };
     let err = body.into_error(PROVIDER, None).with_retryable(retryable);
     match request_id {
         Some(id) => err.with_request_id(id),

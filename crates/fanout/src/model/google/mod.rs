@@ -328,6 +328,7 @@ fn error_body(error: &wire::ApiError) -> ErrorBody {
         code: error.status.clone(),
         error_type: error.reason().map(str::to_owned),
         retry_after: error.retry_delay(),
+        quota_ids: error.quota_ids(),
     }
 }
 

@@ -350,6 +350,18 @@ impl ApiError {
             .then(|| std::time::Duration::from_secs_f64(seconds))
     }
 
+    /// The `quotaId` of each violation of a `QuotaFailure`, such as
+    /// `GenerateRequestsPerDayPerProjectPerModel-FreeTier`.
+    pub(super) fn quota_ids(&self) -> Vec<String> {
+        let violations =
+            self.detail("QuotaFailure").and_then(|d| d.get("violations")).and_then(Value::as_array);
+        violations
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.get("quotaId").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    }
+
     /// `ErrorInfo.reason`, such as `API_KEY_INVALID`.
     pub(super) fn reason(&self) -> Option<&str> {
         self.detail("ErrorInfo")?.get("reason")?.as_str()

@@ -426,7 +426,7 @@ fn parse_error_body(text: &str) -> Option<ErrorBody> {
 
 fn error_body(body: wire::ApiErrorBody) -> ErrorBody {
     let code = body.code_text();
-    ErrorBody { message: body.message, code, error_type: body.kind, retry_after: None }
+    ErrorBody { message: body.message, code, error_type: body.kind, ..ErrorBody::default() }
 }
 
 /// An error reported inside a stream (`{"error": …}` in place of a chunk).

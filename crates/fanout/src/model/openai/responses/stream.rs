@@ -329,7 +329,7 @@ pub(super) fn api_error(provider: &'static str, error: Option<WireError>, fallba
             || t.contains("overloaded")
     });
     let message = error.message.filter(|m| !m.is_empty()).or_else(|| Some(fallback.to_owned()));
-    let body = ErrorBody { message, code, error_type: error.kind, retry_after: None };
+    let body = ErrorBody { message, code, error_type: error.kind, ..ErrorBody::default() };
     body.into_error(provider, None).with_retryable(retryable)
 }
 
