@@ -142,6 +142,7 @@ fn finish_reason(reason: &FinishReason) -> &str {
         FinishReason::ToolCalls => "tool_calls",
         FinishReason::Length => "length",
         FinishReason::ContentFilter => "content_filter",
+        FinishReason::PauseTurn => "pause_turn",
         FinishReason::Other(other) => other,
     }
 }

@@ -599,6 +599,49 @@ async fn a_spliced_stream_is_retried_while_nothing_was_shown_and_fails_the_run_a
 }
 
 #[tokio::test]
+async fn a_paused_turn_is_sent_back_as_it_is_for_claude_to_go_on() {
+    let search = json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+        "input": {"query": "weather in Oslo"}});
+    let paused =
+        Turn::new().id("msg_1").text("Let me search.").block(search.clone()).stop_reason("pause_turn");
+    let done = Turn::new().id("msg_2").text("Sunny in Oslo.");
+    for streamed in [true, false] {
+        let replies = if streamed {
+            [paused.reply(), done.reply()]
+        } else {
+            [Reply::raw(paused.json()), Reply::raw(done.json())]
+        };
+        let server = Server::start(Script::sequence(replies)).await.unwrap();
+        let agent = agent(&server);
+        let output = if streamed {
+            let (events, outcome) = run_events(&agent, "Weather in Oslo?").await;
+            let finishes: Vec<Option<FinishReason>> = events
+                .iter()
+                .filter_map(|e| match e {
+                    RunEvent::ModelTurnCompleted { finish_reason, .. } => Some(finish_reason.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(finishes, [Some(FinishReason::PauseTurn), Some(FinishReason::Stop)]);
+            assert!(retries(&events).is_empty());
+            outcome.unwrap()
+        } else {
+            agent.run("Weather in Oslo?").await.unwrap()
+        };
+        assert_eq!(output.status, RunStatus::Completed);
+        assert_eq!(output.content, "Sunny in Oslo.", "streamed: {streamed}");
+        // The second request ends with the paused turn, as it came: Claude goes on from there.
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        let messages = requests[1].body["messages"].as_array().unwrap().clone();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages[1]["role"], "assistant");
+        assert_eq!(messages[1]["content"], json!([{"type": "text", "text": "Let me search."}, search]));
+        assert_eq!(output.messages.len(), 3, "the user's message and both parts of the turn");
+    }
+}
+
+#[tokio::test]
 async fn config_errors_are_clear() {
     let server = Server::start(Script::sequence([])).await.unwrap();
     let request = ModelRequest { messages: vec![Message::user("hi")], ..ModelRequest::default() };

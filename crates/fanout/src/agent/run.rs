@@ -180,6 +180,10 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
                 tool_calls: Vec::new(),
                 replay,
             });
+            // A paused turn goes back as it is, for the model to go on.
+            if phase.finish_reason.as_ref().is_some_and(crate::model::FinishReason::continues) {
+                continue;
+            }
             let structured = match check_answer(inner, &text, &mut repairs, &mut state.messages)? {
                 Answer::Free => None,
                 Answer::Fits(value) => Some(value),

@@ -177,6 +177,10 @@ pub enum FinishReason {
     Length,
     /// The provider filtered the content.
     ContentFilter,
+    /// The provider paused a long turn before it was over (Anthropic's `pause_turn`, while its
+    /// server tools work): the run sends the conversation back with this turn's content as it
+    /// is, and the model goes on where it stopped (see [`continues`](Self::continues)).
+    PauseTurn,
     /// Something else the provider said.
     Other(String),
 }
@@ -189,8 +193,16 @@ impl FinishReason {
             "tool_calls" | "function_call" | "tool_use" => FinishReason::ToolCalls,
             "length" | "max_tokens" => FinishReason::Length,
             "content_filter" => FinishReason::ContentFilter,
+            "pause_turn" => FinishReason::PauseTurn,
             other => FinishReason::Other(other.to_owned()),
         }
+    }
+
+    /// True when the model has not finished its turn and only needs it sent back to go on
+    /// ([`PauseTurn`](Self::PauseTurn)): the run then makes another request instead of ending
+    /// with this turn's text as the answer.
+    pub fn continues(&self) -> bool {
+        matches!(self, FinishReason::PauseTurn)
     }
 }
 

@@ -30,8 +30,9 @@
 //! breakpoint) plus `cache_creation_input_tokens` and `cache_read_input_tokens` — of which
 //! `cached_input_tokens` were cache reads; `total_tokens` is input plus output. Stop reasons:
 //! `end_turn` and `stop_sequence` → `Stop`, `tool_use` → `ToolCalls`, `max_tokens` and
-//! `model_context_window_exceeded` → `Length`, `refusal` → `ContentFilter`, anything else
-//! (`pause_turn`) → `Other`.
+//! `model_context_window_exceeded` → `Length`, `refusal` → `ContentFilter`, `pause_turn` →
+//! `PauseTurn` (a long turn of server tools paused: the run sends it back as it is, and Claude
+//! goes on), anything else → `Other`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -357,6 +358,7 @@ fn finish_reason(reason: &str) -> FinishReason {
         "tool_use" => FinishReason::ToolCalls,
         "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
         "refusal" => FinishReason::ContentFilter,
+        "pause_turn" => FinishReason::PauseTurn,
         other => FinishReason::Other(other.to_owned()),
     }
 }
@@ -471,6 +473,7 @@ mod tests {
         assert_eq!(finish_reason("max_tokens"), FinishReason::Length);
         assert_eq!(finish_reason("model_context_window_exceeded"), FinishReason::Length);
         assert_eq!(finish_reason("refusal"), FinishReason::ContentFilter);
-        assert_eq!(finish_reason("pause_turn"), FinishReason::Other("pause_turn".into()));
+        assert_eq!(finish_reason("pause_turn"), FinishReason::PauseTurn);
+        assert_eq!(finish_reason("something_new"), FinishReason::Other("something_new".into()));
     }
 }
