@@ -333,6 +333,10 @@ async fn streamed_or_failed(model: &Claude, request: &ModelRequest) -> (ModelRes
             ModelDelta::Usage(usage) => response.usage = Some(usage),
             ModelDelta::Finish(reason) => response.finish_reason = Some(reason),
             ModelDelta::Replay(replay) => response.replay = Some(replay),
+            ModelDelta::Response { id, model } => {
+                assert!(response.id.is_none() && response.model.is_none(), "reported once");
+                (response.id, response.model) = (id, model);
+            }
         }
     }
     assert_eq!(indices, (0..indices.len()).collect::<Vec<_>>(), "call indices count up from 0");
@@ -347,8 +351,18 @@ async fn streamed(model: &Claude, request: &ModelRequest) -> ModelResponse {
     }
 }
 
-fn check(file: &str, step: usize, (response, err): &(ModelResponse, Option<Error>), expect: &Expect) {
+fn check(
+    (file, recording): (&str, &str),
+    step: usize,
+    (response, err): &(ModelResponse, Option<Error>),
+    expect: &Expect,
+) {
     let at = format!("{file} response {step}");
+    // The message's id and model, as recorded (a failed one reported its first message's).
+    for value in [&response.id, &response.model] {
+        let value = value.as_deref().unwrap_or_else(|| panic!("{at}: no message id or model"));
+        assert!(recording.contains(&format!("\"{value}\"")), "{at}: {value} is not recorded");
+    }
     match (err, expect.error) {
         (None, None) => {}
         (Some(err), Some(message)) => {
@@ -441,7 +455,7 @@ async fn every_recorded_reply_replays_exactly() {
                     Err(err) => (ModelResponse::default(), Some(err)),
                 }
             };
-            check(file, step, &response, expect);
+            check((file, &recording), step, &response, expect);
         }
         assert_eq!(server.requests().len(), expected.len(), "{file}: one request per response");
     }

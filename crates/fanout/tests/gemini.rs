@@ -237,6 +237,8 @@ async fn each_call_is_emitted_the_moment_it_arrives() {
     let model = model(&server);
     let request = ModelRequest { messages: vec![Message::user("hi")], ..ModelRequest::default() };
     let mut stream = model.stream(&request);
+    let who = ModelDelta::Response { id: None, model: Some("gemini-test".into()) };
+    assert_eq!(stream.next().await.unwrap().unwrap(), who, "who answered comes first");
     match stream.next().await {
         Some(Ok(ModelDelta::ToolCall { index: 0, call })) => {
             assert_eq!(call.name, "lookup");
@@ -371,9 +373,10 @@ async fn text_then_no_finish_reason_is_an_error_after_the_text() {
     let request = ModelRequest { messages: vec![Message::user("hi")], ..ModelRequest::default() };
     let model = model(&server);
     let items: Vec<Result<ModelDelta, Error>> = model.stream(&request).collect().await;
-    assert!(matches!(&items[0], Ok(ModelDelta::Text(t)) if t == "half an ans"), "{items:?}");
-    assert!(matches!(&items[1], Err(e) if e.is_incomplete_stream()), "{items:?}");
-    assert_eq!(items.len(), 2, "never a short answer: no usage, no finish");
+    assert!(matches!(&items[0], Ok(ModelDelta::Response { .. })), "{items:?}");
+    assert!(matches!(&items[1], Ok(ModelDelta::Text(t)) if t == "half an ans"), "{items:?}");
+    assert!(matches!(&items[2], Err(e) if e.is_incomplete_stream()), "{items:?}");
+    assert_eq!(items.len(), 3, "never a short answer: no usage, no finish");
 }
 
 #[tokio::test]

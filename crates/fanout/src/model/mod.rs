@@ -221,6 +221,11 @@ pub struct ModelResponse {
     pub finish_reason: Option<FinishReason>,
     /// The provider's record of the turn, to send back with it (see [`Replay`]).
     pub replay: Option<Replay>,
+    /// The provider's id for this response (`chatcmpl-…`, `msg_…`, `resp_…`), when reported.
+    pub id: Option<String>,
+    /// The model that answered, when reported: it may differ from the one asked for (a dated
+    /// version, an alias resolved, a router's choice).
+    pub model: Option<String>,
 }
 
 /// One piece of a streamed model turn.
@@ -248,6 +253,24 @@ pub enum ModelDelta {
     /// The provider's record of the turn, to send back with it (see [`Replay`]); at most one
     /// per turn, usually at its end.
     Replay(Replay),
+    /// Who answered: at most one per turn, as soon as the provider says (usually first).
+    /// Traces record it as `gen_ai.response.id` and `gen_ai.response.model`.
+    Response {
+        /// The provider's id for this response (`chatcmpl-…`, `msg_…`, `resp_…`).
+        id: Option<String>,
+        /// The model that answered (it may differ from the one asked for).
+        model: Option<String>,
+    },
+}
+
+impl ModelDelta {
+    /// A [`ModelDelta::Response`] from what a provider reported, empty values left out; `None`
+    /// when it reported neither.
+    pub(crate) fn response(id: Option<&str>, model: Option<&str>) -> Option<Self> {
+        let known = |value: Option<&str>| value.filter(|v| !v.is_empty()).map(str::to_owned);
+        let (id, model) = (known(id), known(model));
+        (id.is_some() || model.is_some()).then_some(ModelDelta::Response { id, model })
+    }
 }
 
 /// A stream of deltas for one model turn. It ends after the turn is complete; an error item

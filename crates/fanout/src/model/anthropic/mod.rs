@@ -346,6 +346,7 @@ fn parse_response(bytes: &[u8], request_id: Option<String>, json_tool: bool) -> 
             ModelDelta::Usage(usage) => response.usage = Some(usage),
             ModelDelta::Finish(reason) => response.finish_reason = Some(reason),
             ModelDelta::Replay(replay) => response.replay = Some(replay),
+            ModelDelta::Response { id, model } => (response.id, response.model) = (id, model),
         }
     }
     Ok(response)

@@ -1,7 +1,7 @@
 //! From Messages API events to [`ModelDelta`]s: text and thinking as they arrive, each
 //! `tool_use` block emitted whole at its `content_block_stop` (the agent starts it while the
 //! model still streams), and at `message_stop` the turn's content blocks for [`Replay`], its
-//! usage and stop reason.
+//! usage and stop reason. The message's id and model go out first, at its `message_start`.
 //!
 //! Every block is kept as the JSON the API sent (deltas appended into it), so thinking
 //! signatures, citations and server-tool blocks go back verbatim. Blocks fanout has no use for
@@ -164,6 +164,7 @@ impl Assembler {
             return Err(Error::invalid_response(PROVIDER, message).with_retryable(true));
         }
         self.started = true;
+        out.extend(ModelDelta::response(message.id.as_deref(), message.model.as_deref()));
         self.message_id = message.id;
         self.update_usage(message.usage);
         self.stop_reason = message.stop_reason.filter(|r| !r.is_empty());
@@ -362,7 +363,12 @@ mod tests {
         events.iter().map(|e| format!("data: {e}\n\n")).collect()
     }
 
-    const START: &str = r#"{"type":"message_start","message":{"id":"msg_1","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}"#;
+    const START: &str = r#"{"type":"message_start","message":{"id":"msg_1","model":"claude-test","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}"#;
+
+    /// Who answered, as [`START`] says.
+    fn who() -> ModelDelta {
+        ModelDelta::Response { id: Some("msg_1".into()), model: Some("claude-test".into()) }
+    }
     const TOOL_START: &str = r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"a","input":{}}}"#;
     const STOP_REASON: &str =
         r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#;
@@ -392,6 +398,8 @@ mod tests {
             r#"{"type":"message_stop"}"#,
         ]);
         let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
+        assert_eq!(deltas[0], who(), "who answered goes out at message_start");
+        let deltas = &deltas[1..];
         assert_eq!(deltas[0], ModelDelta::Text("See".into()));
         assert_eq!(
             deltas[1],
@@ -423,7 +431,7 @@ mod tests {
 
         let body = sse(&[START, TOOL_START, r#"{"type":"content_block_stop","index":0}"#, STOP_REASON]);
         let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
-        assert_eq!(deltas[0], ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{}") });
+        assert_eq!(deltas[1], ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{}") });
         assert_eq!(deltas.last(), Some(&ModelDelta::Finish(FinishReason::ToolCalls)));
     }
 
@@ -449,7 +457,11 @@ mod tests {
         let body =
             sse(&[START, START, TOOL_START, r#"{"type":"content_block_stop","index":0}"#, STOP_REASON]);
         let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
-        assert_eq!(deltas[0], ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{}") });
+        assert_eq!(
+            deltas[..2],
+            [who(), ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{}") }]
+        );
+        assert_eq!(deltas.iter().filter(|d| matches!(d, ModelDelta::Response { .. })).count(), 1);
     }
 
     #[test]

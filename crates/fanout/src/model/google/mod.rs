@@ -298,6 +298,7 @@ fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
             ModelDelta::Usage(usage) => whole.usage = Some(usage),
             ModelDelta::Finish(reason) => whole.finish_reason = Some(reason),
             ModelDelta::Replay(replay) => whole.replay = Some(replay),
+            ModelDelta::Response { id, model } => (whole.id, whole.model) = (id, model),
         }
     }
     Ok(whole)

@@ -190,6 +190,9 @@ pub(super) struct GenerateResponse {
     pub(super) prompt_feedback: Option<PromptFeedback>,
     #[serde(default)]
     pub(super) response_id: Option<String>,
+    /// The model that answered, such as `gemini-2.5-flash`.
+    #[serde(default)]
+    pub(super) model_version: Option<String>,
     /// An error reported inside a stream.
     #[serde(default)]
     pub(super) error: Option<ApiError>,
