@@ -266,8 +266,8 @@ impl Error {
 
     /// True when the account cannot make the request until someone acts on it, so waiting and
     /// retrying cannot help: OpenAI's `insufficient_quota` (a 429), `billing_hard_limit_reached`
-    /// and `billing_not_active`; Anthropic's "credit balance is too low" (a 400) and
-    /// `billing_error`; any 402 Payment Required (OpenRouter, DeepSeek …); Gemini's
+    /// and `billing_not_active`; Anthropic's "credit balance is too low" and "reached your
+    /// specified API usage limits" (400s) and `billing_error`; any 402 Payment Required (OpenRouter, DeepSeek …); Gemini's
     /// `RESOURCE_EXHAUSTED` for a daily quota or a quota of 0 on the plan (a per-minute one is a
     /// rate limit), and "enable billing". Never retryable.
     pub fn is_quota_exceeded(&self) -> bool {

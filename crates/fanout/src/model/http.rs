@@ -142,9 +142,16 @@ pub(crate) struct ErrorBody {
 const QUOTA_CODES: [&str; 4] =
     ["insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "billing_error"];
 
-/// Messages that say the same where the code does not: Anthropic's 400 "Your credit balance is
-/// too low to access the Anthropic API", Gemini's 400 "… Please enable billing on your project".
-const QUOTA_MESSAGES: [&str; 3] = ["credit balance is too low", "credit_balance_too_low", "enable billing"];
+/// Messages that say the same where the code does not: Anthropic's 400s "Your credit balance is
+/// too low to access the Anthropic API" and "You have reached your specified API usage limits"
+/// (a spending limit, until the date it names), Gemini's 400 "… Please enable billing on your
+/// project".
+const QUOTA_MESSAGES: [&str; 4] = [
+    "credit balance is too low",
+    "credit_balance_too_low",
+    "reached your specified api usage limits",
+    "enable billing",
+];
 
 impl ErrorBody {
     /// The one rule for "retrying cannot help, the account needs attention" across providers
@@ -498,6 +505,8 @@ mod tests {
         let low = "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing.";
         assert!(quota(body(None, Some("invalid_request_error"), low), Some(400)));
         assert!(quota(body(None, Some("billing_error"), "There's an issue with your billing"), Some(402)));
+        let spent = "You have reached your specified API usage limits. You will regain access on 2026-08-01.";
+        assert!(quota(body(None, Some("invalid_request_error"), spent), Some(400)));
         assert!(!quota(body(None, Some("rate_limit_error"), "Number of requests exceeded"), Some(429)));
         // Any 402 (OpenRouter's and DeepSeek's insufficient credits).
         assert!(quota(body(None, None, "Insufficient Balance"), Some(402)));
