@@ -461,6 +461,10 @@ async fn run_in_span(
                 tool_calls: Vec::new(),
                 replay,
             });
+            // A paused turn goes back as it is, for the model to go on.
+            if phase.finish_reason.as_ref().is_some_and(crate::model::FinishReason::continues) {
+                continue;
+            }
             let structured = match check_answer(inner, &text, &mut repairs, &mut state.messages)? {
                 Answer::Free => None,
                 Answer::Fits(value) => Some(value),
@@ -630,6 +634,7 @@ async fn complete_turn(
         let span = spans::chat(&*inner.model, turn, retry, false);
         let err = match inner.model.complete(request).instrument(span.clone()).await {
             Ok(response) => {
+                spans::chat_response(&span, response.id.as_deref(), response.model.as_deref());
                 let (usage, finish) = (response.usage.as_ref(), response.finish_reason.as_ref());
                 spans::chat_done(&span, usage, finish, response.tool_calls.len());
                 return Ok(response);
@@ -681,7 +686,9 @@ async fn stream_turn<'a>(
                     None => break None,
                     Some(Err(err)) => break Some(err),
                     Some(Ok(delta)) => {
-                        phase.first_delta.get_or_insert_with(|| sent.elapsed());
+                        if !matches!(delta, ModelDelta::Response { .. }) {
+                            phase.first_delta.get_or_insert_with(|| sent.elapsed());
+                        }
                         match delta {
                             ModelDelta::Text(text) => {
                                 metrics.time_to_first_token.get_or_insert_with(|| run_start.elapsed());
@@ -697,6 +704,9 @@ async fn stream_turn<'a>(
                             ModelDelta::Usage(usage) => phase.usage = Some(usage),
                             ModelDelta::Finish(reason) => phase.finish_reason = Some(reason),
                             ModelDelta::Replay(replay) => phase.replay = Some(replay),
+                            ModelDelta::Response { id, model } => {
+                                spans::chat_response(&span, id.as_deref(), model.as_deref())
+                            }
                         }
                     }
                 },
