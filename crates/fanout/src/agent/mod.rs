@@ -14,6 +14,8 @@
 
 mod blocking;
 mod builder;
+mod decision;
+mod delegate;
 #[cfg(feature = "terminal")]
 mod print;
 mod request;
@@ -24,11 +26,11 @@ mod tree;
 use std::sync::Arc;
 
 pub use builder::{AgentBuilder, DEFAULT_MAX_DEPTH, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS};
+pub use decision::Decision;
+pub(crate) use delegate::delegate;
 #[cfg(feature = "terminal")]
 pub use print::PrintResponse;
 pub use request::RunRequest;
-pub use run::Decision;
-pub(crate) use tree::delegate;
 
 use crate::error::Result;
 use crate::exec::Executor;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{self, RunStream, Start};
+use super::run::{self, RunOptions, RunStream, Start};
 use super::{Agent, Decision};
 use crate::error::Result;
 use crate::event::RunEvent;
@@ -48,35 +48,6 @@ pub struct RunRequest {
     pub(super) agent: Agent,
     pub(super) start: Start,
     pub(super) options: RunOptions,
-}
-
-/// What a run carries besides its input.
-#[derive(Debug, Default)]
-pub(crate) struct RunOptions {
-    pub(crate) run_id: Option<String>,
-    pub(crate) session_id: Option<String>,
-    pub(crate) user_id: Option<String>,
-    pub(crate) history: Vec<Message>,
-    pub(crate) cancel: Option<CancellationToken>,
-    /// Where the run sits in a tree of agents (a sub-agent's run).
-    pub(crate) parent: Option<Parent>,
-}
-
-/// The run and call a sub-agent's run was started by, and what it shares with them.
-#[derive(Debug, Clone)]
-pub(crate) struct Parent {
-    pub(crate) run_id: String,
-    pub(crate) call_id: String,
-    /// The parent run's path (never empty: a root run's is its own name).
-    pub(crate) path: Vec<String>,
-    /// How many levels below the root this run is (a team's member: 1).
-    pub(crate) depth: usize,
-    /// Where the parent run is stored: the sub-agent's run is stored in the same session.
-    pub(crate) store: Option<Arc<dyn crate::store::SessionStore>>,
-    /// Concurrency slots of the runs above: every tool call of this run takes one of each.
-    pub(crate) slots: Arc<[Arc<tokio::sync::Semaphore>]>,
-    /// The limits the runs above allow.
-    pub(crate) caps: super::tree::Caps,
 }
 
 impl RunRequest {

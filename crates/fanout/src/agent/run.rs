@@ -9,10 +9,11 @@ use tokio::time::Instant;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Inner;
-use super::request::RunOptions;
+use super::decision::Decision;
 use super::tree::{self, Base, Caps, Report, Scope};
 use crate::error::{Error, Result};
 use crate::event::{EventKind, Origin, RunEvent};
@@ -23,6 +24,35 @@ use crate::spans;
 use crate::store::{RunRecord, RunState, SessionStore, StoredMessage, StoredRun};
 
 use crate::tool::{ToolCall, ToolError, ToolProgress};
+
+/// What a run carries besides its input.
+#[derive(Debug, Default)]
+pub(crate) struct RunOptions {
+    pub(crate) run_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) history: Vec<Message>,
+    pub(crate) cancel: Option<CancellationToken>,
+    /// Where the run sits in a tree of agents (a sub-agent's run).
+    pub(crate) parent: Option<Parent>,
+}
+
+/// The run and call a sub-agent's run was started by, and what it shares with them.
+#[derive(Debug, Clone)]
+pub(crate) struct Parent {
+    pub(crate) run_id: String,
+    pub(crate) call_id: String,
+    /// The parent run's path (never empty: a root run's is its own name).
+    pub(crate) path: Vec<String>,
+    /// How many levels below the root this run is (a team's member: 1).
+    pub(crate) depth: usize,
+    /// Where the parent run is stored: the sub-agent's run is stored in the same session.
+    pub(crate) store: Option<Arc<dyn SessionStore>>,
+    /// Concurrency slots of the runs above: every tool call of this run takes one of each.
+    pub(crate) slots: Arc<[Arc<tokio::sync::Semaphore>]>,
+    /// The limits the runs above allow.
+    pub(crate) caps: Caps,
+}
 
 /// Where a run reports its events: each is stamped with the run's origin.
 pub(crate) struct Sink<'a> {
@@ -127,7 +157,11 @@ pub(crate) async fn run(
     let parent_store = options.parent.as_ref().and_then(|p| p.store.clone());
     let store_arc = parent_store.or_else(|| inner.conversation.as_ref()?.store.clone());
     let store = store_arc.as_deref();
-    let caps = Caps::of(inner, options.parent.as_ref());
+    let caps = Caps::of(
+        inner,
+        options.parent.as_ref().map_or(0, |p| p.depth),
+        options.parent.as_ref().map(|p| p.caps),
+    );
     let (mut state, first, prepared) = prepare(inner, start, &options, store, caps).await?;
     state.place = Place {
         inherited: options.parent.as_ref().map(|p| Arc::clone(&p.slots)).filter(|s| !s.is_empty()),
@@ -185,7 +219,10 @@ pub(crate) async fn run(
         },
         None => looping.await,
     };
-    spans::agent_done(&span, outcome.as_ref().map(|output| (&output.metrics.usage, &output.status)));
+    spans::agent_done(
+        &span,
+        outcome.as_ref().map(|output| (&output.metrics.usage, &output.status as &dyn std::fmt::Debug)),
+    );
     record_end(&mut journal, outcome, &mut sink).await
 }
 
@@ -549,6 +586,10 @@ async fn run_in_span(
                 tool_calls: Vec::new(),
                 replay,
             });
+            // A paused turn goes back as it is, for the model to go on.
+            if phase.finish_reason.as_ref().is_some_and(crate::model::FinishReason::continues) {
+                continue;
+            }
             let structured = match check_answer(inner, &text, &mut repairs, &mut state.messages)? {
                 Answer::Free => None,
                 Answer::Fits(value) => Some(value),
@@ -748,16 +789,6 @@ fn check_answer(
     Ok(Answer::Repair)
 }
 
-/// The user's answer for a call that requires confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// Run the call.
-    Approve,
-    /// Do not run it; the model is told, with the optional note.
-    Reject(Option<String>),
-}
-
 /// One whole (non-streamed) model turn, retried under the agent's [`RetryPolicy`].
 ///
 /// [`RetryPolicy`]: crate::RetryPolicy
@@ -772,6 +803,7 @@ async fn complete_turn(
         let span = spans::chat(&*inner.model, turn, retry, false);
         let err = match inner.model.complete(request).instrument(span.clone()).await {
             Ok(response) => {
+                spans::chat_response(&span, response.id.as_deref(), response.model.as_deref());
                 let (usage, finish) = (response.usage.as_ref(), response.finish_reason.as_ref());
                 spans::chat_done(&span, usage, finish, response.tool_calls.len());
                 return Ok(response);
@@ -824,7 +856,9 @@ async fn stream_turn(
                     None => break None,
                     Some(Err(err)) => break Some(err),
                     Some(Ok(delta)) => {
-                        phase.first_delta.get_or_insert_with(|| sent.elapsed());
+                        if !matches!(delta, ModelDelta::Response { .. }) {
+                            phase.first_delta.get_or_insert_with(|| sent.elapsed());
+                        }
                         match delta {
                             ModelDelta::Text(text) => {
                                 metrics.time_to_first_token.get_or_insert_with(|| run_start.elapsed());
@@ -840,6 +874,9 @@ async fn stream_turn(
                             ModelDelta::Usage(usage) => phase.usage = Some(usage),
                             ModelDelta::Finish(reason) => phase.finish_reason = Some(reason),
                             ModelDelta::Replay(replay) => phase.replay = Some(replay),
+                            ModelDelta::Response { id, model } => {
+                                spans::chat_response(&span, id.as_deref(), model.as_deref())
+                            }
                         }
                     }
                 },

@@ -52,6 +52,8 @@ impl Model for Broadcast {
                 usage: None,
                 finish_reason: Some(FinishReason::ToolCalls),
                 replay: None,
+                id: None,
+                model: None,
             }))),
             None => self.model.complete(request),
         }
