@@ -144,7 +144,7 @@ fn live_team_display_in_a_real_terminal() {
     for n in 1..=3 {
         let at = lines.iter().position(|l| l.contains(&format!("worker_{n}(task="))).unwrap();
         assert!(
-            lines[at + 1].starts_with(&format!("┃   ")) && lines[at + 1].contains(&format!("atask{n}(")),
+            lines[at + 1].starts_with("┃   ") && lines[at + 1].contains(&format!("atask{n}(")),
             "{running}"
         );
     }
