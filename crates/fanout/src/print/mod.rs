@@ -459,15 +459,18 @@ impl<W: Write> Printer<W> {
     ///
     /// ```
     /// use std::sync::Arc;
+    /// use std::time::{Duration, SystemTime};
+    /// use fanout::ToolExecution;
     /// use fanout::event::{EventKind, Origin, RunEvent};
     /// use fanout::print::{Mode, PrintOptions, Printer};
     /// use fanout::tool::ToolCall;
     ///
     /// let mut options = PrintOptions::default();
-    /// options.mode = Some(Mode::Live);
+    /// options.mode = Some(Mode::Plain);
     /// options.width = Some(60);
     /// let mut printer = Printer::new(Vec::new(), options);
     /// printer.start("Research Rome")?;
+    /// // The leader's run, and a member's run started by the leader's call `c1`.
     /// let lead = Arc::new(Origin { run_id: "r1".into(), ..Origin::default() });
     /// let member = Arc::new(Origin {
     ///     run_id: "r2".into(),
@@ -476,18 +479,32 @@ impl<W: Write> Printer<W> {
     ///     path: vec!["lead".into(), "history".into()],
     ///     ..Origin::default()
     /// });
-    /// let call = |id: &str, name: &str| ToolCall::new(id, name, "{}");
-    /// let at = std::time::Duration::ZERO;
+    /// let (delegate, search) = (ToolCall::new("c1", "history", "{}"), ToolCall::new("c1", "search", "{}"));
+    /// let done = |call: &ToolCall| ToolExecution {
+    ///     call: call.clone(),
+    ///     result: Ok("found".into()),
+    ///     started_at: SystemTime::now(),
+    ///     waited: Duration::ZERO,
+    ///     duration: Duration::from_millis(20),
+    /// };
+    /// let at = Duration::ZERO;
+    /// let turn = EventKind::ModelTurnCompleted {
+    ///     turn: 0, tool_calls: 1, usage: None, finish_reason: None, duration: at,
+    /// };
     /// for (origin, kind) in [
-    ///     (&lead, EventKind::ToolCallStarted { turn: 0, index: 0, call: call("c1", "history"), at }),
-    ///     (&member, EventKind::ToolCallStarted { turn: 0, index: 0, call: call("c1", "search"), at }),
+    ///     (&lead, EventKind::ToolCallStarted { turn: 0, index: 0, call: delegate.clone(), at }),
+    ///     (&lead, turn),
+    ///     (&member, EventKind::ToolCallStarted { turn: 0, index: 0, call: search.clone(), at }),
     ///     (&member, EventKind::ContentDelta("not the team's answer".into())),
+    ///     (&member, EventKind::ToolCallCompleted { turn: 0, index: 0, execution: done(&search) }),
+    ///     (&lead, EventKind::ToolCallCompleted { turn: 0, index: 0, execution: done(&delegate) }),
     /// ] {
     ///     printer.run_event(&RunEvent { origin: Arc::clone(origin), kind })?;
     /// }
-    /// printer.tick()?;
+    /// printer.finish()?;
     /// let text = String::from_utf8(printer.into_inner()).unwrap();
-    /// assert!(text.contains("history()") && text.contains("  ⠋ search()"));
+    /// assert!(text.contains("┃ ✓ history()  0.02s"), "{text}");
+    /// assert!(text.contains("┃   ✓ search()  0.02s"), "{text}");
     /// assert!(!text.contains("not the team's answer"));
     /// # Ok::<(), std::io::Error>(())
     /// ```
