@@ -1035,3 +1035,85 @@ impl Drop for CursorGuard {
         let _ = stdout.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use futures::StreamExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::models::scripted::{ScriptedModel, Turn};
+    use crate::prelude::*;
+    use crate::tool::FunctionTool;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Path {
+        path: String,
+    }
+
+    /// `text` without its colour codes.
+    fn strip_ansi(text: &str) -> String {
+        let mut plain = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                chars.by_ref().find(|c| *c == 'm');
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+    }
+
+    /// A team whose two members each want to delete a file: the team pauses.
+    fn team() -> Agent {
+        let member = |name: &str| {
+            let delete = FunctionTool::new("delete", "Delete a file", |a: Path| async move { Ok(a.path) });
+            Agent::builder()
+                .name(name)
+                .model(ScriptedModel::new([
+                    Turn::call("delete", json!({"path": "/tmp/x"})),
+                    Turn::text("ok"),
+                ]))
+                .tool(delete.requires_confirmation())
+                .build()
+                .unwrap()
+        };
+        let leader =
+            ScriptedModel::new([Turn::call_every_tool(json!({"task": "clean"})), Turn::text("done")]);
+        Team::new(Agent::builder().name("lead").model(leader))
+            .members([member("m1"), member("m2")])
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_paused_team_shows_each_members_pending_call_under_it_and_asks_by_its_path() {
+        let options = PrintOptions { width: Some(70), mode: Some(Mode::Live), ..PrintOptions::default() };
+        let mut printer = Printer::new(Vec::new(), options);
+        printer.start("clean up").unwrap();
+        let mut events = Box::pin(team().run("clean up").stream());
+        let mut output = None;
+        while let Some(event) = events.next().await {
+            let event = event.unwrap();
+            printer.run_event(&event).unwrap();
+            if let (EventKind::RunCompleted(done), false) = (&event.kind, event.is_nested()) {
+                output = Some(done.clone());
+            }
+        }
+        let output = output.unwrap();
+        let frame = printer.frame(false).lines.join("\n");
+        let plain = strip_ansi(&frame);
+        // Each member's call paused, its pending call shown under it.
+        for member in ["m1", "m2"] {
+            let at =
+                plain.find(&format!("⏸ {member}(task=\"clean\")  paused: awaiting confirmation")).unwrap();
+            let below = &plain[at..];
+            assert!(below.contains("┃   ? delete(path=\"/tmp/x\")  awaiting confirmation"), "{plain}");
+        }
+        let labels: Vec<String> =
+            output.pending_calls().iter().map(|call| printer.pending_label(call)).collect();
+        assert_eq!(labels, ["m1 › delete(path=\"/tmp/x\")", "m2 › delete(path=\"/tmp/x\")"]);
+    }
+}
