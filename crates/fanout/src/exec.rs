@@ -27,6 +27,7 @@ use tracing::Instrument;
 
 pub(crate) use crate::output::ToolExecution;
 use crate::spans::ToolSpan;
+use crate::tool::idempotency;
 use crate::tool::{
     CacheKey, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall, ToolError,
     ToolProgress, ToolResult, ToolSet,
@@ -261,7 +262,8 @@ impl Executor {
         Self { tools, cache, ..self.clone() }
     }
 
-    fn timeout_for(&self, name: &str) -> Option<Duration> {
+    /// How long a call of tool `name` may run: its own timeout, else the default of the limits.
+    pub fn timeout_for(&self, name: &str) -> Option<Duration> {
         self.tools.options(name).and_then(|o| o.timeout).or(self.limits.default_timeout)
     }
 }
@@ -424,6 +426,7 @@ impl Batch {
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
         let progress = ProgressReporter::new(index, self.progress_tx.clone());
+        let key = idempotency::key_for(&call.id);
         let (parent, capture) = (self.span.clone(), self.executor.capture_content);
         let spawned_at = Instant::now();
         let unlimited = limits.is_empty();
@@ -462,7 +465,7 @@ impl Batch {
             };
             let span = ToolSpan::start(&parent, &tools, &call, capture);
             let result = progress
-                .scope(run_call(&tools, &hooks, &call, timeout))
+                .scope(idempotency::scope(key, run_call(&tools, &hooks, &call, timeout)))
                 .instrument(span.span().clone())
                 .await;
             span.finish(&result);
@@ -583,8 +586,12 @@ async fn invoke(entry: &Entry, args: serde_json::Value, timeout: Option<Duration
             }
             Invocation::Blocking(f) => {
                 // The tool's own events belong to the call's span, on its thread too.
-                let span = tracing::Span::current();
-                let on_thread = move || span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(f)));
+                let (span, key) = (tracing::Span::current(), idempotency::current());
+                let on_thread = move || {
+                    idempotency::on_thread(key, || {
+                        span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
+                    })
+                };
                 match tokio::task::spawn_blocking(on_thread).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(panic)) => Err(panic_error(panic)),

@@ -12,6 +12,7 @@
 
 mod blocking;
 mod builder;
+mod parts;
 #[cfg(feature = "terminal")]
 mod print;
 mod run;
