@@ -269,3 +269,18 @@ impl RestateAgent {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::valid_service_name;
+
+    #[test]
+    fn service_names_follow_restates_rule() {
+        for name in ["seed", "Seed2", "_1agent", "a.b-c_d", "x"] {
+            assert!(valid_service_name(name), "{name}");
+        }
+        for name in ["", "_", "__x", "1seed", "-seed", "se ed", "seed/x", "sééd"] {
+            assert!(!valid_service_name(name), "{name}");
+        }
+    }
+}
