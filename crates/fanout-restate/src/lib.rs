@@ -272,7 +272,65 @@ impl RestateAgent {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_service_name;
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use fanout::models::scripted::ScriptedModel;
+    use fanout::{tool, tools};
+
+    /// Quick
+    #[tool(timeout_secs = 5)]
+    async fn quick() -> String {
+        String::new()
+    }
+
+    /// Slow
+    #[tool(timeout_secs = 300)]
+    async fn slow() -> String {
+        String::new()
+    }
+
+    /// Untimed
+    #[tool]
+    async fn untimed() -> String {
+        String::new()
+    }
+
+    fn agent(tools: fanout::tool::Tools, default_timeout: Option<Duration>) -> Agent {
+        let builder = Agent::builder().model(ScriptedModel::new([])).tools(tools);
+        match default_timeout {
+            Some(timeout) => builder.tool_timeout(timeout).build().unwrap(),
+            None => builder.build().unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tool_service_outlasts_the_longest_tool_timeout() {
+        let timeouts = |tools, default| async move {
+            RestateAgent::new("a", agent(tools, default)).unwrap().tool_service_timeouts().await.unwrap()
+        };
+        let abort = DEFAULT_ABORT_TIMEOUT;
+        assert_eq!(timeouts(tools![quick], None).await, (Duration::from_secs(5), abort));
+        assert_eq!(timeouts(tools![quick, slow], None).await, (Duration::from_secs(300), abort));
+        // A tool without a timeout: Restate's default inactivity timeout, or the agent's default.
+        assert_eq!(timeouts(tools![quick, untimed], None).await, (DEFAULT_UNTIMED_TOOL, abort));
+        let ninety = Duration::from_secs(90);
+        assert_eq!(timeouts(tools![quick, untimed], Some(ninety)).await, (ninety, abort));
+        assert_eq!(timeouts(tools![], None).await, (DEFAULT_UNTIMED_TOOL, abort));
+        let set = RestateAgent::new("a", agent(tools![slow], None))
+            .unwrap()
+            .tool_timeouts(Duration::from_secs(1), Duration::from_secs(2));
+        assert_eq!(
+            set.tool_service_timeouts().await.unwrap(),
+            (Duration::from_secs(1), Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn a_name_restate_refuses_is_refused_up_front() {
+        let err = RestateAgent::new("my agent", agent(tools![], None)).unwrap_err();
+        assert!(matches!(err, Error::InvalidName(ref name) if name == "my agent"), "{err}");
+        assert_eq!(RestateAgent::new("seed", agent(tools![], None)).unwrap().tools_service(), "seed-tools");
+    }
 
     #[test]
     fn service_names_follow_restates_rule() {

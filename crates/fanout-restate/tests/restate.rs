@@ -140,6 +140,82 @@ async fn sessions_run_in_parallel_and_one_sessions_runs_queue() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_suspended_while_its_long_calls_run_resumes_and_reports_nothing_twice() {
+    // The server's default timeouts are 1 s of inactivity + 1 s to abort. The run's object
+    // waits for 2.5 s calls, so it suspends, and the calls' completions resume it by replaying
+    // its journal. The calls cannot suspend: they finish only because the tool service raises
+    // its own timeouts above its tools' (with 1 s + 1 s they would be restarted forever).
+    let Some(restate) = Restate::start_with(&[
+        ("RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT", "1s"),
+        ("RESTATE_WORKER__INVOKER__ABORT_TIMEOUT", "1s"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let turn =
+        Turn::calls([("nap", json!({"ms": 2500, "label": "a"})), ("nap", json!({"ms": 2500, "label": "b"}))]);
+    let model = ScriptedModel::new([turn, Turn::text("Both napped.")]);
+    let agent = Agent::builder().model(model.clone()).tools(tools![nap]).build().unwrap();
+    let events: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let seen = Arc::clone(&events);
+    let service = RestateAgent::new("suspend", agent).unwrap().on_event(move |_, event| {
+        let name = match event {
+            RunEvent::RunStarted { .. } => "run started",
+            RunEvent::ModelTurnCompleted { .. } => "model turn",
+            RunEvent::ContentDelta(_) => "text",
+            RunEvent::ToolCallStarted { .. } => "call started",
+            RunEvent::ToolCallCompleted { .. } => "call completed",
+            _ => "other",
+        };
+        seen.lock().unwrap().push(name);
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(service.serve_until(listener, stopped));
+    restate.register(&uri).await;
+
+    let run = tokio::spawn({
+        let http = restate.http.clone();
+        let url = format!("{}/suspend/s1/run", restate.ingress);
+        let body = json!({"message": "Nap twice"}).to_string();
+        async move { http.post(url).header("content-type", "application/json").body(body).send().await }
+    });
+    let started = Instant::now();
+    let mut suspended = false;
+    while !run.is_finished() && !suspended {
+        let rows = restate
+            .query("SELECT status FROM sys_invocation WHERE target_service_name = 'suspend' AND status = 'suspended'")
+            .await;
+        suspended = !rows.is_empty();
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A call restarted on every attempt would never let the run end.
+    let response =
+        tokio::time::timeout(Duration::from_secs(30), run).await.expect("the run ends").unwrap().unwrap();
+    assert_eq!(response.text().await.unwrap(), r#""Both napped.""#);
+    assert!(suspended, "the run never suspended while its calls ran");
+    let mut events = events.lock().unwrap().clone();
+    events.sort_unstable();
+    assert_eq!(
+        events,
+        [
+            "call completed",
+            "call completed",
+            "call started",
+            "call started",
+            "model turn",
+            "model turn",
+            "run started",
+            "text"
+        ]
+    );
+    assert_eq!(model.requests().len(), 2, "the replay did not ask the model again");
+}
+
 /// Run a task, recording each start (with its idempotency key) and end in `$FANOUT_RESTATE_TEST_DIR/{name}`
 ///
 /// # Arguments
@@ -246,7 +322,8 @@ async fn a_crash_mid_batch_resumes_without_repeating_finished_work() {
     let _child = spawn_child(&addr, &dir, &model.url()).await;
 
     // Nobody asks again: Restate resumes the run by itself.
-    let response = run.await.unwrap().unwrap();
+    let response =
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("the run ends").unwrap().unwrap();
     let elapsed = started.elapsed();
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.text().await.unwrap(), r#""All three tasks are done.""#);

@@ -81,6 +81,11 @@ impl Restate {
     /// Start a server and wait until it takes invocations; `None` when the binary is missing
     /// outside CI.
     pub async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`start`](Self::start) with extra configuration (`RESTATE_…` variables).
+    pub async fn start_with(config: &[(&str, &str)]) -> Option<Self> {
         let Some(binary) = server_binary() else {
             missing("restate-server");
             return None;
@@ -98,6 +103,7 @@ impl Restate {
             .env("RESTATE_DEFAULT_NUM_PARTITIONS", "4")
             .env("RESTATE_DISABLE_TELEMETRY", "true")
             .env("RESTATE_LOG_DISABLE_ANSI_CODES", "true")
+            .envs(config.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -174,6 +180,21 @@ impl Restate {
         let (status, body) = self.call(object, key, "messages", Value::Null).await;
         assert_eq!(status, 200, "{body}");
         body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Rows of a SQL query on the server's introspection tables (`sys_invocation` …).
+    pub async fn query(&self, sql: &str) -> Vec<Value> {
+        let response = self
+            .http
+            .post(format!("{}/query", self.admin))
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(json!({"query": sql}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null);
+        body["rows"].as_array().cloned().unwrap_or_default()
     }
 
     /// The server's log so far.
