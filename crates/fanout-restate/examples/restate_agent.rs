@@ -17,6 +17,7 @@
 //! scripted model, which says so. `FANOUT_RESTATE_ADDR` sets the address (default
 //! `127.0.0.1:9080`).
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use fanout::models::from_env_or_scripted;
@@ -70,10 +71,22 @@ async fn atask3(delay: u64) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     fanout::log::init();
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("FANOUT_RESTATE_ADDR").unwrap_or_else(|_| "127.0.0.1:9080".to_owned());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|err| format!("cannot listen on {addr}: {err}"))?;
     println!("listening on http://{}", listener.local_addr()?);
     let agent = Agent::builder()
         .model(from_env_or_scripted("openai:gpt-5-mini", offline_model())?)
