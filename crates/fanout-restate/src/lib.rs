@@ -47,9 +47,10 @@
 //! Restate runs at most one exclusive handler per key at a time, so each session has a single
 //! writer by construction — two runs of one session queue instead of racing — and the state is
 //! updated by the same journal that records the run, so there is no second store to keep
-//! consistent with it, and nothing to lock. A run appends its messages once, when it ends (a
-//! run that fails leaves the conversation as it was). Sessions are independent keys: they run
-//! in parallel.
+//! consistent with it, and nothing to lock. A run appends its messages once, when it ends —
+//! also when it ends at a limit (`max_turns`, `tool_call_limit`: the answer is then an error
+//! saying so); a run that fails (a model error) leaves the conversation as it was. Sessions
+//! are independent keys: they run in parallel.
 //!
 //! # Exactly what runs once
 //!
@@ -58,8 +59,9 @@
 //! - A tool call is an invocation of `{name}-tools/call`: once it has finished, its result is
 //!   in the journal and it never runs again. A call interrupted by a crash runs again, from the
 //!   start: for side effects, read [`fanout::tool::idempotency_key`] in the tool — it is
-//!   `{invocation id of the run}/{call id}`, the same on every attempt, and is also the
-//!   call's Restate idempotency key.
+//!   `{invocation id of the run}/{model turn}/{call id}` (`inv_1a…/1/call_0`), the same on
+//!   every attempt, and is also the call's Restate idempotency key. (The turn is in it because
+//!   some servers number their calls per turn, so a call id alone can repeat within a run.)
 //! - Events ([`RestateAgent::on_event`]) are reported where the work actually happens — inside
 //!   the journaled closure, inside the tool service — so a replay reports nothing twice.
 //!
@@ -206,8 +208,8 @@ impl RestateAgent {
     /// [`RunEvent::ModelTurnCompleted`] from inside the journaled turn, and
     /// [`RunEvent::ToolCallStarted`] / [`RunEvent::ToolCallCompleted`] from the tool service
     /// where the call runs — each once per time it really happens, never on a replay. (A call
-    /// that a crash interrupted starts again, and is reported again.) The sink is called on the
-    /// handler's task: keep it quick.
+    /// that a crash interrupted starts again, and is reported again.) A call's `at` counts from
+    /// the start of its own invocation. The sink is called on the handler's task: keep it quick.
     pub fn on_event(mut self, sink: impl Fn(&str, &RunEvent) + Send + Sync + 'static) -> Self {
         self.events = Some(Arc::new(sink));
         self

@@ -38,21 +38,21 @@ pub(crate) fn definition(shared: Arc<Shared>) -> Result<ServiceDefinition, Error
             InputPayload::from_metadata::<Json<RunRequest>>(),
             OutputPayload::from_metadata::<String>(),
             "Run the agent on a message of this session; answers with the run's final text.",
-        ),
+        )?,
         handler(
             "messages",
             Some(HandlerType::Shared),
             InputPayload::empty(),
             OutputPayload::from_metadata::<Json<Vec<Message>>>(),
             "The session's conversation so far.",
-        ),
+        )?,
         handler(
             "reset",
             Some(HandlerType::Exclusive),
             InputPayload::empty(),
             OutputPayload::empty(),
             "Forget the session's conversation.",
-        ),
+        )?,
     ];
     let mut service = service(name, ServiceType::VirtualObject, handlers);
     service.documentation = Some(format!("The sessions of the fanout agent `{}`, one per key.", shared.name));
@@ -66,10 +66,9 @@ pub(crate) fn handler(
     input: InputPayload,
     output: OutputPayload,
     documentation: &str,
-) -> discovery::Handler {
-    discovery::Handler {
-        // The names are this crate's constants, all valid.
-        name: HandlerName::try_from(name).unwrap_or_else(|_| unreachable!("invalid handler name {name}")),
+) -> Result<discovery::Handler, Error> {
+    Ok(discovery::Handler {
+        name: HandlerName::try_from(name).map_err(|_| Error::InvalidName(name.to_owned()))?,
         input: Some(input),
         output: Some(output),
         ty,
@@ -87,7 +86,7 @@ pub(crate) fn handler(
         retry_policy_max_attempts: None,
         retry_policy_exponentiation_factor: None,
         retry_policy_on_max_attempts: None,
-    }
+    })
 }
 
 /// A service's entry in the discovery manifest, with the server's defaults.
@@ -338,11 +337,14 @@ async fn run_batch(
     plans: &[Plan],
 ) -> HandlerResult<Vec<ToolOutcome>> {
     let mut outcomes: Vec<Option<ToolOutcome>> = vec![None; calls.len()];
+    // The turn is part of the scope: some servers number their calls per turn (`call_0` …), so
+    // a call id alone can repeat within a run.
+    let scope = format!("{invocation}/{}", turn + 1);
     let send = |index: usize| {
         let call = &calls[index];
         let request = ToolRequest {
             call: call.clone(),
-            scope: invocation.to_owned(),
+            scope: scope.clone(),
             session: session.to_owned(),
             turn,
             index,
@@ -351,7 +353,7 @@ async fn run_batch(
             RequestTarget::service(shared.tools_name.clone(), crate::tools::CALL),
             Json(request),
         )
-        .idempotency_key(format!("{invocation}/{}", call.id))
+        .idempotency_key(format!("{scope}/{}", call.id))
         .call()
     };
     // `DurableFuturesUnordered`, not `join_all`: the SDK's own select wakes the handler for each

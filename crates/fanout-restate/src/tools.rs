@@ -34,7 +34,7 @@ pub(crate) fn definition(
         InputPayload::from_metadata::<Json<ToolRequest>>(),
         OutputPayload::from_metadata::<Json<ToolOutcome>>(),
         "Run one call of the agent's tools.",
-    );
+    )?;
     let mut service = crate::object::service(name, ServiceType::Service, vec![handler]);
     service.documentation =
         Some(format!("The tools of the fanout agent `{}`, one call per invocation.", shared.name));

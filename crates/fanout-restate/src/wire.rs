@@ -48,7 +48,8 @@ pub(crate) enum Plan {
 pub(crate) struct ToolRequest {
     /// The call to run.
     pub(crate) call: ToolCall,
-    /// The idempotency scope: the invocation id of the run (the call's key is `{scope}/{call id}`).
+    /// The idempotency scope: `{invocation id of the run}/{model turn}` (the call's key is
+    /// `{scope}/{call id}`).
     pub(crate) scope: String,
     /// For events: the session, the model turn and the call's position in it.
     pub(crate) session: String,

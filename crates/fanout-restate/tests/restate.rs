@@ -133,6 +133,9 @@ async fn sessions_run_in_parallel_and_one_sessions_runs_queue() {
     let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["user", "assistant", "tool", "assistant", "user", "assistant", "tool", "assistant"]);
     assert_eq!(restate.messages("sessions", "alice").await.len(), 4, "sessions do not share history");
+    let (status, _) = restate.call("sessions", "alice", "reset", serde_json::Value::Null).await;
+    assert_eq!(status, 200);
+    assert!(restate.messages("sessions", "alice").await.is_empty(), "reset forgets the conversation");
     eprintln!(
         "two sessions at once: {:.3}s; two runs of one session at once: {:.3}s (1.5 s of tools each)",
         parallel.as_secs_f64(),
@@ -214,6 +217,34 @@ async fn a_run_suspended_while_its_long_calls_run_resumes_and_reports_nothing_tw
         ]
     );
     assert_eq!(model.requests().len(), 2, "the replay did not ask the model again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_answers_with_the_error_and_a_limit_keeps_the_work_done() {
+    let Some(restate) = Restate::start().await else { return };
+    // A model that fails (a script with no turns: not retryable) fails the run; the
+    // conversation stays as it was.
+    let broken = Agent::builder().model(ScriptedModel::new([])).tools(tools![nap]).build().unwrap();
+    let (_, _stop_broken) = serve_here(&restate, "broken", broken).await;
+    let (status, body) = restate.call("broken", "s1", "run", json!({"message": "Hi"})).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.to_string().contains("model turn 1 failed"), "{body}");
+    assert!(restate.messages("broken", "s1").await.is_empty());
+
+    // A run that reaches its turn limit ends with an error saying so, and keeps what it did.
+    let model = ScriptedModel::new([Turn::call("nap", json!({"ms": 10})), Turn::text("unreached")]);
+    let limited = Agent::builder().model(model).tools(tools![nap]).max_turns(1).build().unwrap();
+    let (_, _stop_limited) = serve_here(&restate, "limited", limited).await;
+    let (status, body) = restate.call("limited", "s1", "run", json!({"message": "Nap"})).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.to_string().contains("limit of 1 model turns"), "{body}");
+    let roles: Vec<String> = restate
+        .messages("limited", "s1")
+        .await
+        .iter()
+        .map(|m| m["role"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool"]);
 }
 
 /// Run a task, recording each start (with its idempotency key) and end in `$FANOUT_RESTATE_TEST_DIR/{name}`
@@ -333,7 +364,7 @@ async fn a_crash_mid_batch_resumes_without_repeating_finished_work() {
     assert_eq!(slow.iter().filter(|l| l.starts_with("start ")).count(), 2, "slow ran again: {slow:?}");
     assert_eq!(slow.iter().filter(|l| *l == "end").count(), 1, "{slow:?}");
     assert_eq!(slow[0], slow[1], "both attempts of the slow call had the same idempotency key: {slow:?}");
-    assert!(slow[0].starts_with("start inv_") && slow[0].ends_with("/call_2"), "{slow:?}");
+    assert!(slow[0].starts_with("start inv_") && slow[0].ends_with("/1/call_2"), "{slow:?}");
     let requests = model.requests();
     assert_eq!(requests.len(), 2, "each model turn was requested once");
     let results =
