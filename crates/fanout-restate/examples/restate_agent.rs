@@ -98,22 +98,23 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// What happens, as it happens: each line once, however often Restate replays the run.
-fn log_event(session: &str, event: &RunEvent) {
-    match event {
-        RunEvent::RunStarted { input, .. } => info!("[{session}] Message: {input}"),
-        RunEvent::ModelTurnCompleted { turn, tool_calls, duration, .. } => info!(
+fn log_event(event: &RunEvent) {
+    let session = event.origin.session_id.as_deref().unwrap_or_default();
+    match &event.kind {
+        EventKind::RunStarted { input, .. } => info!("[{session}] Message: {input}"),
+        EventKind::ModelTurnCompleted { turn, tool_calls, duration, .. } => info!(
             "[{session}] model turn {} ({:.2}s): {tool_calls} tool call(s)",
             turn + 1,
             duration.as_secs_f64()
         ),
-        RunEvent::ToolCallStarted { call, .. } => info!("[{session}] • {}({})", call.name, call.arguments),
-        RunEvent::ToolCallCompleted { execution, .. } => info!(
+        EventKind::ToolCallStarted { call, .. } => info!("[{session}] • {}({})", call.name, call.arguments),
+        EventKind::ToolCallCompleted { execution, .. } => info!(
             "[{session}] ✓ {} in {:.2}s: {}",
             execution.call.name,
             execution.duration.as_secs_f64(),
             execution.content_for_model()
         ),
-        RunEvent::ContentDelta(text) => info!("[{session}] Response:\n{text}"),
+        EventKind::ContentDelta(text) => info!("[{session}] Response:\n{text}"),
         _ => {}
     }
 }

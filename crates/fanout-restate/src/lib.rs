@@ -50,7 +50,10 @@
 //! consistent with it, and nothing to lock. A run appends its messages once, when it ends —
 //! also when it ends at a limit (`max_turns`, `tool_call_limit`: the answer is then an error
 //! saying so); a run that fails (a model error) leaves the conversation as it was. Sessions
-//! are independent keys: they run in parallel.
+//! are independent keys: they run in parallel. The state keeps the whole conversation; each
+//! request sends it as a plain run would — repaired and trimmed by the agent's history limits
+//! ([`history_runs`](fanout::AgentBuilder::history_runs) …), after the agent's system prompt. An
+//! agent's own session store is not used by these runs: Restate's state is the store.
 //!
 //! # Exactly what runs once
 //!
@@ -92,6 +95,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fanout::event::{EventKind, Origin};
 use fanout::{Agent, RunEvent};
 use restate_sdk::endpoint::Endpoint;
 use restate_sdk::http_server::HttpServer;
@@ -124,8 +128,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// Where events go: `(session id, event)`.
-pub(crate) type EventSink = Arc<dyn Fn(&str, &RunEvent) + Send + Sync>;
+/// Where events go.
+pub(crate) type EventSink = Arc<dyn Fn(&RunEvent) + Send + Sync>;
 
 /// Serves an [`Agent`] on Restate: a virtual object (the sessions) and a tool service (the
 /// calls). See the [crate docs](crate).
@@ -148,11 +152,26 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Report `event` of session `session`, if anyone listens.
-    pub(crate) fn emit(&self, session: &str, event: RunEvent) {
-        if let Some(events) = &self.events {
-            events(session, &event);
-        }
+    /// Report `kind` of the run `origin`, if anyone listens.
+    pub(crate) fn emit(&self, origin: &Arc<Origin>, kind: EventKind) {
+        emit(self.events.as_ref(), origin, kind);
+    }
+
+    /// Where the events of the run `run_id` of session `session` come from.
+    pub(crate) fn origin(&self, run_id: &str, session: &str) -> Arc<Origin> {
+        Arc::new(Origin {
+            run_id: run_id.to_owned(),
+            session_id: Some(session.to_owned()),
+            agent: Some(self.agent.name().unwrap_or(&self.name).to_owned()),
+            ..Origin::default()
+        })
+    }
+}
+
+/// Report `kind` of the run `origin` to `events`, if set.
+pub(crate) fn emit(events: Option<&EventSink>, origin: &Arc<Origin>, kind: EventKind) {
+    if let Some(events) = events {
+        events(&RunEvent { origin: Arc::clone(origin), kind });
     }
 }
 
@@ -203,14 +222,16 @@ impl RestateAgent {
         &self.agent
     }
 
-    /// Report the runs' events to `sink`, with the session id: [`RunEvent::RunStarted`],
-    /// [`RunEvent::ModelRetry`], [`RunEvent::ContentDelta`] (a turn's whole text) and
-    /// [`RunEvent::ModelTurnCompleted`] from inside the journaled turn, and
-    /// [`RunEvent::ToolCallStarted`] / [`RunEvent::ToolCallCompleted`] from the tool service
-    /// where the call runs — each once per time it really happens, never on a replay. (A call
-    /// that a crash interrupted starts again, and is reported again.) A call's `at` counts from
-    /// the start of its own invocation. The sink is called on the handler's task: keep it quick.
-    pub fn on_event(mut self, sink: impl Fn(&str, &RunEvent) + Send + Sync + 'static) -> Self {
+    /// Report the runs' events to `sink`: [`EventKind::RunStarted`], [`EventKind::ModelRetry`],
+    /// [`EventKind::ContentDelta`] (a turn's whole text) and [`EventKind::ModelTurnCompleted`]
+    /// from inside the journaled turn, and [`EventKind::ToolCallStarted`] /
+    /// [`EventKind::ToolCallCompleted`] from the tool service where the call runs — each once
+    /// per time it really happens, never on a replay. (A call that a crash interrupted starts
+    /// again, and is reported again.) Their [`Origin`]: the run id is the Restate invocation id
+    /// of the run, the session id the object's key, the agent its name (else the object's). A
+    /// call's `at` counts from the start of its own invocation. The sink is called on the
+    /// handler's task: keep it quick.
+    pub fn on_event(mut self, sink: impl Fn(&RunEvent) + Send + Sync + 'static) -> Self {
         self.events = Some(Arc::new(sink));
         self
     }

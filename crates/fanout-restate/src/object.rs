@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use fanout::Agent;
+use fanout::event::{EventKind, Origin};
 use fanout::exec::Executor;
+use fanout::history;
 use fanout::models::{Message, ModelRequest};
-use fanout::{Agent, RunEvent};
 use restate_sdk::context::{
     ContextClient, ContextReadState, ContextSideEffects, ContextWriteState, DurableFuturesUnordered,
     ObjectContext, RequestTarget, RunFuture, SharedObjectContext,
@@ -159,21 +161,28 @@ async fn run(shared: &Shared, ctx: ObjectContext<'_>, request: RunRequest) -> Ha
     let agent = &shared.agent;
     let session = ctx.key().to_owned();
     let invocation = ctx.invocation_id().to_owned();
+    let origin = shared.origin(&invocation, &session);
     let mut conversation =
         ctx.get::<Json<Vec<Message>>>(MESSAGES).await?.map(Json::into_inner).unwrap_or_default();
     {
         // Journaled, so that a replay does not report the start again.
-        let (agent, events, session, input) =
-            (agent.clone(), shared.events.clone(), session.clone(), request.message.clone());
+        let (model, events, origin, input) = (
+            agent.model().id().to_owned(),
+            shared.events.clone(),
+            Arc::clone(&origin),
+            request.message.clone(),
+        );
         ctx.run(move || async move {
-            if let Some(events) = events {
-                events(&session, &RunEvent::RunStarted { model: agent.model().id().to_owned(), input });
-            }
+            crate::emit(events.as_ref(), &origin, EventKind::RunStarted { model, input });
             Ok(())
         })
         .name("run started")
         .await?;
     }
+    // What the requests send: the history repaired and trimmed by the agent's limits, as a
+    // plain run sends it; the state keeps the whole conversation.
+    let kept = history::trim(history::repair(conversation.clone()), &agent.history_limits());
+    let earlier = conversation.len();
     conversation.push(Message::user(request.message));
     let mut calls_made = 0usize;
     for turn in 0..agent.max_turns() {
@@ -182,14 +191,14 @@ async fn run(shared: &Shared, ctx: ObjectContext<'_>, request: RunRequest) -> Ha
         if let Some(system) = agent.system_prompt() {
             messages.push(Message::system(system));
         }
-        messages.extend(conversation.iter().cloned());
+        messages.extend(kept.iter().chain(&conversation[earlier..]).cloned());
         let model_request = agent.model_request(messages, &executor);
         let budget = agent.tool_call_limit().map(|limit| limit.saturating_sub(calls_made));
         let Json(record) = {
-            let (agent, events, session) = (agent.clone(), shared.events.clone(), session.clone());
+            let (agent, events, origin) = (agent.clone(), shared.events.clone(), Arc::clone(&origin));
             // Awaited at once: a `ctx.run` not awaited before the next context call cannot be
             // replayed.
-            ctx.run(move || model_turn(agent, executor, model_request, turn, budget, events, session))
+            ctx.run(move || model_turn(agent, executor, model_request, turn, budget, events, origin))
                 .name(format!("model turn {}", turn + 1))
                 .await?
         };
@@ -248,13 +257,9 @@ async fn model_turn(
     turn: usize,
     budget: Option<usize>,
     events: Option<crate::EventSink>,
-    session: String,
+    origin: Arc<Origin>,
 ) -> HandlerResult<Json<TurnRecord>> {
-    let emit = |event: RunEvent| {
-        if let Some(events) = &events {
-            events(&session, &event);
-        }
-    };
+    let emit = |kind: EventKind| crate::emit(events.as_ref(), &origin, kind);
     let started = tokio::time::Instant::now();
     let mut retry = 0;
     let response = loop {
@@ -266,7 +271,7 @@ async fn model_turn(
         if let Some(wait) = agent.retry_policy().wait_before(retry, &err) {
             let max_retries = agent.retry_policy().retries();
             tracing::warn!("{err}; retrying in {:.2}s (retry {retry} of {max_retries})", wait.as_secs_f64());
-            emit(RunEvent::ModelRetry { turn, retry, max_retries, wait, error: Arc::new(err) });
+            emit(EventKind::ModelRetry { turn, retry, max_retries, wait, error: Arc::new(err) });
             tokio::time::sleep(wait).await;
             continue;
         }
@@ -278,9 +283,9 @@ async fn model_turn(
     };
     let duration = started.elapsed();
     if let Some(text) = response.content.as_ref().filter(|text| !text.is_empty()) {
-        emit(RunEvent::ContentDelta(text.clone()));
+        emit(EventKind::ContentDelta(text.clone()));
     }
-    emit(RunEvent::ModelTurnCompleted {
+    emit(EventKind::ModelTurnCompleted {
         turn,
         tool_calls: response.tool_calls.len(),
         usage: response.usage,
@@ -345,6 +350,7 @@ async fn run_batch(
         let request = ToolRequest {
             call: call.clone(),
             scope: scope.clone(),
+            run_id: invocation.to_owned(),
             session: session.to_owned(),
             turn,
             index,

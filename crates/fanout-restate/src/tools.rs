@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout::RunEvent;
+use fanout::event::EventKind;
 use fanout::exec::ToolEvent;
 use fanout::tool::with_idempotency_scope;
 use restate_sdk::context::Context;
@@ -70,7 +70,8 @@ impl restate_sdk::service::Service for Tools {
 
 /// Run the call with the agent's executor, under its idempotency scope.
 async fn call(shared: &Shared, _ctx: Context<'_>, request: ToolRequest) -> HandlerResult<Json<ToolOutcome>> {
-    let ToolRequest { call, scope, session, turn, index } = request;
+    let ToolRequest { call, scope, run_id, session, turn, index } = request;
+    let origin = shared.origin(&run_id, &session);
     let executor = match shared.agent.tool_executor().await {
         Ok(executor) => executor,
         // The tool list could not be refreshed: the model is told, as for any failed call.
@@ -79,8 +80,8 @@ async fn call(shared: &Shared, _ctx: Context<'_>, request: ToolRequest) -> Handl
     let started = tokio::time::Instant::now();
     let mut on_event = |event: ToolEvent<'_>| match event {
         ToolEvent::Started { call, at, .. } => shared.emit(
-            &session,
-            RunEvent::ToolCallStarted {
+            &origin,
+            EventKind::ToolCallStarted {
                 turn,
                 index,
                 call: call.clone(),
@@ -94,7 +95,7 @@ async fn call(shared: &Shared, _ctx: Context<'_>, request: ToolRequest) -> Handl
                 "tool call done in {:.3}s",
                 execution.duration.as_secs_f64()
             );
-            shared.emit(&session, RunEvent::ToolCallCompleted { turn, index, execution: execution.clone() })
+            shared.emit(&origin, EventKind::ToolCallCompleted { turn, index, execution: execution.clone() })
         }
     };
     let executions =

@@ -51,7 +51,9 @@ pub(crate) struct ToolRequest {
     /// The idempotency scope: `{invocation id of the run}/{model turn}` (the call's key is
     /// `{scope}/{call id}`).
     pub(crate) scope: String,
-    /// For events: the session, the model turn and the call's position in it.
+    /// For events: the run (its invocation id), the session, the model turn and the call's
+    /// position in it.
+    pub(crate) run_id: String,
     pub(crate) session: String,
     pub(crate) turn: usize,
     pub(crate) index: usize,

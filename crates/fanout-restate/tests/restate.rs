@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use fanout::models::scripted::{ScriptedModel, Turn};
 use fanout::prelude::*;
@@ -37,17 +37,18 @@ async fn nap(ms: u64, label: Option<String>) -> String {
 }
 
 /// `(session, started, ended)` of each call, from the tool service's events.
-type Spans = Arc<Mutex<Vec<(String, tokio::time::Instant, tokio::time::Instant)>>>;
+type Spans = Arc<Mutex<Vec<(String, SystemTime, SystemTime)>>>;
 
 /// Serve `agent` as the object `name` on a free port in this process, recording the calls' spans;
 /// registered with `restate`. Serves until the returned sender is dropped.
 async fn serve_here(restate: &Restate, name: &str, agent: Agent) -> (Spans, oneshot::Sender<()>) {
     let spans: Spans = Arc::default();
     let recorded = Arc::clone(&spans);
-    let service = RestateAgent::new(name, agent).unwrap().on_event(move |session, event| {
-        if let RunEvent::ToolCallCompleted { execution, .. } = event {
+    let service = RestateAgent::new(name, agent).unwrap().on_event(move |event| {
+        if let EventKind::ToolCallCompleted { execution, .. } = &event.kind {
             let end = execution.started_at + execution.duration;
-            recorded.lock().unwrap().push((session.to_owned(), execution.started_at, end));
+            let session = event.origin.session_id.clone().unwrap_or_default();
+            recorded.lock().unwrap().push((session, execution.started_at, end));
         }
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -161,18 +162,21 @@ async fn a_run_suspended_while_its_long_calls_run_resumes_and_reports_nothing_tw
         Turn::calls([("nap", json!({"ms": 2500, "label": "a"})), ("nap", json!({"ms": 2500, "label": "b"}))]);
     let model = ScriptedModel::new([turn, Turn::text("Both napped.")]);
     let agent = Agent::builder().model(model.clone()).tools(tools![nap]).build().unwrap();
+    // What happened, from this session's run (its id: the run's invocation id).
     let events: Arc<Mutex<Vec<&'static str>>> = Arc::default();
     let seen = Arc::clone(&events);
-    let service = RestateAgent::new("suspend", agent).unwrap().on_event(move |_, event| {
-        let name = match event {
-            RunEvent::RunStarted { .. } => "run started",
-            RunEvent::ModelTurnCompleted { .. } => "model turn",
-            RunEvent::ContentDelta(_) => "text",
-            RunEvent::ToolCallStarted { .. } => "call started",
-            RunEvent::ToolCallCompleted { .. } => "call completed",
+    let service = RestateAgent::new("suspend", agent).unwrap().on_event(move |event| {
+        let name = match &event.kind {
+            EventKind::RunStarted { .. } => "run started",
+            EventKind::ModelTurnCompleted { .. } => "model turn",
+            EventKind::ContentDelta(_) => "text",
+            EventKind::ToolCallStarted { .. } => "call started",
+            EventKind::ToolCallCompleted { .. } => "call completed",
             _ => "other",
         };
-        seen.lock().unwrap().push(name);
+        let from_the_run =
+            event.origin.session_id.as_deref() == Some("s1") && event.origin.run_id.starts_with("inv_");
+        seen.lock().unwrap().push(if from_the_run { name } else { "from elsewhere" });
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let uri = format!("http://{}", listener.local_addr().unwrap());
@@ -245,6 +249,25 @@ async fn a_failed_run_answers_with_the_error_and_a_limit_keeps_the_work_done() {
         .map(|m| m["role"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(roles, ["user", "assistant", "tool"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_send_the_history_the_agent_allows_while_the_session_keeps_all() {
+    let Some(restate) = Restate::start().await else { return };
+    let model = ScriptedModel::new([Turn::text("ok")]);
+    let agent =
+        Agent::builder().model(model.clone()).history_runs(1).instructions("Be brief.").build().unwrap();
+    let (_, _stop) = serve_here(&restate, "trimmed", agent).await;
+    for message in ["one", "two", "three"] {
+        assert_eq!(restate.run("trimmed", "s1", message).await, "ok");
+    }
+    let sent = &model.requests()[2].messages;
+    let texts: Vec<String> = sent
+        .iter()
+        .map(|m| serde_json::to_value(m).unwrap()["content"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(texts, ["Be brief.", "two", "ok", "three"], "the system prompt, one earlier run, this run");
+    assert_eq!(restate.messages("trimmed", "s1").await.len(), 6, "the session keeps every run");
 }
 
 /// Run a task, recording each start (with its idempotency key) and end in `$FANOUT_RESTATE_TEST_DIR/{name}`

@@ -101,7 +101,7 @@ fn bench(c: &mut Criterion) {
         Agent::builder().name("seed").model(model).tools(tools![noop1, noop2, noop3]).build().unwrap();
     let mut group = c.benchmark_group("otel/seed_run_3_tools");
     group.bench_function(BenchmarkId::from_parameter(variant), |b| {
-        b.iter(|| runtime.block_on(agent.run("go")).unwrap());
+        b.iter(|| runtime.block_on(agent.run("go").into_future()).unwrap());
     });
     group.finish();
 

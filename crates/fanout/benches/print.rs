@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fanout::RunEvent;
+use fanout::EventKind;
 use fanout::print::{Mode, PrintOptions, Printer};
 
 /// A markdown answer of about `chars` characters: headings, paragraphs, lists, code, tables.
@@ -52,7 +52,7 @@ fn print(deltas: &[String], frame_every: usize) -> usize {
     let mut printer = Printer::new(std::io::sink(), options);
     printer.start("Summarize the results").unwrap();
     for (i, delta) in deltas.iter().enumerate() {
-        printer.event(&RunEvent::ContentDelta(delta.clone())).unwrap();
+        printer.event(&EventKind::ContentDelta(delta.clone())).unwrap();
         if (i + 1) % frame_every == 0 {
             printer.tick().unwrap();
         }

@@ -48,24 +48,29 @@ async fn main() -> fanout::Result<()> {
         .build()?;
 
     let started = Instant::now();
-    let mut events = agent.run_stream("Run three long operations of 2 seconds with 4 steps each, at once.");
+    let mut events = agent
+        .run("Run three long operations of 2 seconds with 4 steps each, at once.")
+        .stream()
+        .map(|e| e.map(|e| e.kind));
     while let Some(event) = events.next().await {
         match event? {
-            RunEvent::ToolCallStarted { index, call, .. } => {
+            EventKind::ToolCallStarted { index, call, .. } => {
                 println!("[{index}] started {}", inert(&call.name))
             }
-            RunEvent::ToolCallProgress { index, progress, total, .. } => {
+            EventKind::ToolCallProgress { index, progress, total, .. } => {
                 println!("[{index}] progress {progress}/{}", total.map_or("?".into(), |t| t.to_string()))
             }
-            RunEvent::ToolCallCompleted { index, execution, .. } => {
+            EventKind::ToolCallCompleted { index, execution, .. } => {
                 println!(
                     "[{index}] done in {:.2}s: {}",
                     execution.duration.as_secs_f64(),
                     inert(&execution.content_for_model())
                 )
             }
-            RunEvent::ContentDelta(text) => print!("{}", inert(&text)),
-            RunEvent::RunCompleted(_) => println!("\n(the run took {:.2}s)", started.elapsed().as_secs_f64()),
+            EventKind::ContentDelta(text) => print!("{}", inert(&text)),
+            EventKind::RunCompleted(_) => {
+                println!("\n(the run took {:.2}s)", started.elapsed().as_secs_f64())
+            }
             _ => {}
         }
     }

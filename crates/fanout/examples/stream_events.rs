@@ -29,13 +29,14 @@ async fn main() -> fanout::Result<()> {
         .model(from_env_or_scripted("openai:gpt-5-mini", offline_model())?)
         .tool(fetch)
         .build()?;
-    let mut events = agent.run_stream("Fetch the value of `alpha`, taking 500 ms");
+    let mut events =
+        agent.run("Fetch the value of `alpha`, taking 500 ms").stream().map(|e| e.map(|e| e.kind));
     while let Some(event) = events.next().await {
         match event? {
-            RunEvent::RunStarted { model, .. } => println!("run started on {model}"),
+            EventKind::RunStarted { model, .. } => println!("run started on {model}"),
             // Model text is untrusted: `inert` shows control characters instead of obeying them.
-            RunEvent::ContentDelta(text) => print!("{}", inert(&text)),
-            RunEvent::ToolCallStarted { call, at, .. } => {
+            EventKind::ContentDelta(text) => print!("{}", inert(&text)),
+            EventKind::ToolCallStarted { call, at, .. } => {
                 println!(
                     "[{:>6.3}s] started   {}({})",
                     at.as_secs_f64(),
@@ -43,16 +44,16 @@ async fn main() -> fanout::Result<()> {
                     inert(&call.arguments)
                 )
             }
-            RunEvent::ToolCallCompleted { execution, .. } => println!(
+            EventKind::ToolCallCompleted { execution, .. } => println!(
                 "          completed {} in {:.3}s: {}",
                 execution.call.name,
                 execution.duration.as_secs_f64(),
                 inert(&execution.content_for_model())
             ),
-            RunEvent::ModelTurnCompleted { turn, usage, duration, .. } => {
+            EventKind::ModelTurnCompleted { turn, usage, duration, .. } => {
                 println!("model turn {turn} took {:.3}s, usage {usage:?}", duration.as_secs_f64())
             }
-            RunEvent::RunCompleted(output) => {
+            EventKind::RunCompleted(output) => {
                 println!(
                     "\nrun completed in {:.3}s: {:?}",
                     output.metrics.duration.as_secs_f64(),

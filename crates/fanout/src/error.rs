@@ -34,7 +34,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// What kind of failure an [`Error`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A setting is missing or wrong: no model, no API key, duplicate tool names, a request
@@ -52,8 +53,11 @@ pub enum ErrorKind {
     IncompleteStream,
     /// The run was cancelled (dropped, Ctrl-C, or a cancellation token).
     Cancelled,
-    /// Writing to the terminal failed.
+    /// Reading or writing a file, a pipe or the terminal failed.
     Io,
+    /// The session store failed: down, locked, full, or holding rows it cannot read (see
+    /// [`store`](crate::store)). The run's answer still reaches the caller.
+    Storage,
     /// The final answer does not fit the run's output schema, even after the repair turns
     /// (see [`structured`](crate::structured)); [`Error::raw_output`] holds the answer.
     InvalidOutput,
@@ -70,13 +74,14 @@ pub struct Error {
 struct Inner {
     kind: ErrorKind,
     message: String,
-    provider: Option<&'static str>,
+    provider: Option<std::borrow::Cow<'static, str>>,
     status: Option<u16>,
     code: Option<String>,
     error_type: Option<String>,
     request_id: Option<String>,
     retry_after: Option<Duration>,
     retryable: Option<bool>,
+    quota_exceeded: bool,
     source: Option<BoxError>,
     raw_output: Option<String>,
 }
@@ -95,6 +100,7 @@ impl Error {
                 request_id: None,
                 retry_after: None,
                 retryable: None,
+                quota_exceeded: false,
                 source: None,
                 raw_output: None,
             }),
@@ -109,7 +115,15 @@ impl Error {
         err
     }
 
-    /// The model's answer, when it did not fit the output schema ([`ErrorKind::InvalidOutput`]).
+    /// Keep the run's answer with the error ([`raw_output`](Self::raw_output)): for a run that
+    /// produced it but failed afterwards (its store failed).
+    pub fn with_raw_output(mut self, raw: impl Into<String>) -> Self {
+        self.inner.raw_output = Some(raw.into());
+        self
+    }
+
+    /// The model's answer, when it did not fit the output schema ([`ErrorKind::InvalidOutput`]),
+    /// or when the run produced it but its store failed ([`ErrorKind::Storage`]).
     pub fn raw_output(&self) -> Option<&str> {
         self.inner.raw_output.as_deref()
     }
@@ -143,7 +157,7 @@ impl Error {
 
     /// Say which provider this error comes from (such as `openai`).
     pub fn with_provider(mut self, provider: &'static str) -> Self {
-        self.inner.provider = Some(provider);
+        self.inner.provider = Some(std::borrow::Cow::Borrowed(provider));
         self
     }
 
@@ -185,6 +199,16 @@ impl Error {
         self
     }
 
+    /// Say that the account cannot make this request until someone acts on it: no quota or
+    /// credit left, billing not set up, a plan that does not include it. Such an error is never
+    /// retryable (whatever [`with_retryable`](Self::with_retryable) said), is not a rate limit,
+    /// and its [`Display`](fmt::Display) says to check the plan and billing. fanout's providers
+    /// set it from what each API documents (see [`is_quota_exceeded`](Self::is_quota_exceeded)).
+    pub fn with_quota_exceeded(mut self) -> Self {
+        self.inner.quota_exceeded = true;
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -196,8 +220,8 @@ impl Error {
     }
 
     /// The provider the error comes from, when it comes from one.
-    pub fn provider(&self) -> Option<&'static str> {
-        self.inner.provider
+    pub fn provider(&self) -> Option<&str> {
+        self.inner.provider.as_deref()
     }
 
     /// The HTTP status the provider answered with.
@@ -240,11 +264,26 @@ impl Error {
         self.inner.kind == ErrorKind::Status
     }
 
-    /// True when the provider said to slow down: status 429, or an error type saying so.
+    /// True when the provider said to slow down: status 429, or an error type saying so — but
+    /// not when the account is out of quota ([`is_quota_exceeded`](Self::is_quota_exceeded)),
+    /// which OpenAI and Gemini also answer with 429.
     pub fn is_rate_limited(&self) -> bool {
+        if self.inner.quota_exceeded {
+            return false;
+        }
         self.inner.status == Some(429)
             || self.inner.error_type.as_deref().is_some_and(|t| t.contains("rate_limit"))
             || self.inner.code.as_deref().is_some_and(|c| c.contains("rate_limit"))
+    }
+
+    /// True when the account cannot make the request until someone acts on it, so waiting and
+    /// retrying cannot help: OpenAI's `insufficient_quota` (a 429), `billing_hard_limit_reached`
+    /// and `billing_not_active`; Anthropic's "credit balance is too low" and "reached your
+    /// specified API usage limits" (400s) and `billing_error`; any 402 Payment Required (OpenRouter, DeepSeek …); Gemini's
+    /// `RESOURCE_EXHAUSTED` for a daily quota or a quota of 0 on the plan (a per-minute one is a
+    /// rate limit), and "enable billing". Never retryable.
+    pub fn is_quota_exceeded(&self) -> bool {
+        self.inner.quota_exceeded
     }
 
     /// True when the run was cancelled.
@@ -262,6 +301,16 @@ impl Error {
         self.inner.kind == ErrorKind::InvalidResponse
     }
 
+    /// True when the session store failed.
+    pub fn is_storage(&self) -> bool {
+        self.inner.kind == ErrorKind::Storage
+    }
+
+    /// A session store failure ([`ErrorKind::Storage`]).
+    pub fn storage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Storage, message)
+    }
+
     /// True when a stream ended before the model finished.
     pub fn is_incomplete_stream(&self) -> bool {
         self.inner.kind == ErrorKind::IncompleteStream
@@ -269,8 +318,12 @@ impl Error {
 
     /// True when sending the same request again may succeed: connection problems, timeouts,
     /// streams cut short, and statuses 408, 409, 429 and 5xx — unless the error says otherwise
-    /// ([`with_retryable`](Self::with_retryable)).
+    /// ([`with_retryable`](Self::with_retryable)). Never when the account is out of quota
+    /// ([`is_quota_exceeded`](Self::is_quota_exceeded)), even with a 429.
     pub fn is_retryable(&self) -> bool {
+        if self.inner.quota_exceeded {
+            return false;
+        }
         if let Some(retryable) = self.inner.retryable {
             return retryable;
         }
@@ -283,13 +336,17 @@ impl Error {
 
     /// What the user can do about it, when there is something to say.
     fn hint(&self) -> Option<&'static str> {
+        if self.inner.quota_exceeded {
+            return Some("out of quota or credit: check the plan and billing; retrying cannot help");
+        }
         match (self.inner.kind, self.inner.status) {
-            (ErrorKind::Status, Some(401 | 403)) => Some("check the API key"),
+            (ErrorKind::Status, Some(401)) => Some("check the API key"),
+            (ErrorKind::Status, Some(403)) => Some("check the API key and its permissions"),
             (ErrorKind::Status, Some(404)) => Some("check the model id and the base URL"),
             (ErrorKind::Status, Some(429)) => Some("rate limited: wait, or lower the request rate"),
             (ErrorKind::Status, Some(500..)) => Some("the provider failed: try again later"),
             // An MCP server's errors name the server and say what failed.
-            (ErrorKind::Connect, _) if self.inner.provider == Some("MCP") => None,
+            (ErrorKind::Connect, _) if self.inner.provider.as_deref() == Some("MCP") => None,
             (ErrorKind::Connect, _) => Some("check the base URL and the network"),
             _ => None,
         }
@@ -299,7 +356,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
-        let provider = inner.provider.unwrap_or("model");
+        let provider = inner.provider.as_deref().unwrap_or("model");
         match inner.kind {
             ErrorKind::Config => write!(f, "configuration: {}", inner.message)?,
             ErrorKind::Status => {
@@ -321,9 +378,10 @@ impl fmt::Display for Error {
                 write!(f, "{provider} stream ended before the model finished ({})", inner.message)?
             }
             ErrorKind::Cancelled => f.write_str(&inner.message)?,
-            ErrorKind::Io => write!(f, "terminal output: {}", inner.message)?,
+            ErrorKind::Io => write!(f, "I/O error: {}", inner.message)?,
+            ErrorKind::Storage => write!(f, "session store: {}", inner.message)?,
             ErrorKind::InvalidOutput => f.write_str(&inner.message)?,
-            ErrorKind::Other => match inner.provider {
+            ErrorKind::Other => match inner.provider.as_deref() {
                 Some(provider) => write!(f, "{provider}: {}", inner.message)?,
                 None => f.write_str(&inner.message)?,
             },
@@ -343,8 +401,8 @@ impl fmt::Debug for Error {
         let inner = &*self.inner;
         let mut s = f.debug_struct("Error");
         s.field("kind", &inner.kind).field("message", &inner.message);
-        if let Some(provider) = inner.provider {
-            s.field("provider", &provider);
+        if let Some(provider) = &inner.provider {
+            s.field("provider", provider);
         }
         if let Some(status) = inner.status {
             s.field("status", &status);
@@ -360,6 +418,9 @@ impl fmt::Debug for Error {
         }
         if let Some(wait) = inner.retry_after {
             s.field("retry_after", &wait);
+        }
+        if inner.quota_exceeded {
+            s.field("quota_exceeded", &true);
         }
         if let Some(source) = &inner.source {
             s.field("source", source);
@@ -377,6 +438,88 @@ impl StdError for Error {
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Self {
         Error::new(ErrorKind::Io, err.to_string()).with_source(err)
+    }
+}
+
+/// An [`Error`] as plain data: what it says, without its source chain (kept as text in
+/// `message` where the source said more).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ErrorData {
+    kind: ErrorKind,
+    message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retryable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    raw_output: Option<String>,
+}
+
+/// Errors serialize as their fields (kind, message, provider, status, codes, request id); the
+/// source error is not data and is left out.
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let inner = &*self.inner;
+        ErrorData {
+            kind: inner.kind,
+            message: inner.message.clone(),
+            provider: inner.provider.as_deref().map(str::to_owned),
+            status: inner.status,
+            code: inner.code.clone(),
+            error_type: inner.error_type.clone(),
+            request_id: inner.request_id.clone(),
+            retry_after: inner.retry_after,
+            retryable: inner.retryable,
+            raw_output: inner.raw_output.clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Error {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let data = ErrorData::deserialize(deserializer)?;
+        let mut err = Error::new(data.kind, data.message);
+        let inner = &mut *err.inner;
+        inner.provider = data.provider.map(std::borrow::Cow::Owned);
+        inner.status = data.status;
+        inner.code = data.code;
+        inner.error_type = data.error_type;
+        inner.request_id = data.request_id;
+        inner.retry_after = data.retry_after;
+        inner.retryable = data.retryable;
+        inner.raw_output = data.raw_output;
+        Ok(err)
+    }
+}
+
+/// `#[serde(with)]` for an `Arc<Error>` field.
+pub(crate) mod shared {
+    use std::sync::Arc;
+
+    use super::Error;
+
+    pub(crate) fn serialize<S: serde::Serializer>(
+        err: &Arc<Error>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&**err, serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<Error>, D::Error> {
+        <Error as serde::Deserialize>::deserialize(deserializer).map(Arc::new)
     }
 }
 
@@ -428,6 +571,27 @@ mod tests {
         assert!(overloaded.is_retryable());
         assert!(!Error::status_error("x", 503, "down").with_retryable(false).is_retryable());
         assert!(Error::status_error("x", 400, "x").with_error_type("rate_limit_error").is_rate_limited());
+    }
+
+    #[test]
+    fn quota_is_not_a_rate_limit_and_never_retried() {
+        let quota = Error::status_error("openai", 429, "You exceeded your current quota")
+            .with_code("insufficient_quota")
+            .with_retry_after(Duration::from_secs(1))
+            .with_retryable(true)
+            .with_quota_exceeded();
+        assert!(quota.is_quota_exceeded() && quota.is_status());
+        assert!(!quota.is_retryable() && !quota.is_rate_limited());
+        assert_eq!(
+            quota.to_string(),
+            "openai API error 429 (insufficient_quota): You exceeded your current quota (out of quota or credit: \
+             check the plan and billing; retrying cannot help)"
+        );
+        assert!(format!("{quota:?}").contains("quota_exceeded: true"));
+        assert!(!Error::status_error("openai", 429, "slow down").is_quota_exceeded());
+        let denied = Error::status_error("gemini", 403, "The caller does not have permission");
+        assert!(!denied.is_retryable());
+        assert!(denied.to_string().ends_with("(check the API key and its permissions)"), "{denied}");
     }
 
     #[test]

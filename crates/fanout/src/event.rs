@@ -1,19 +1,67 @@
-//! [`RunEvent`]: what [`Agent::run_stream`](crate::Agent::run_stream) yields while a run goes on.
+//! [`RunEvent`]: what a run's [event stream](crate::agent::RunRequest::stream) yields while it
+//! goes on — what happened ([`EventKind`]) and in which run ([`Origin`]).
+//!
+//! Events are plain data: they serialize to JSON and back (a server streams them, a store or
+//! a log keeps them).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Error;
 
+use crate::exec::ToolExecution;
 use crate::model::{FinishReason, Usage};
 use crate::output::RunOutput;
-use crate::output::ToolExecution;
 use crate::tool::ToolCall;
 
-/// Something that happened during a run, in the order it happened.
-#[derive(Debug, Clone)]
+/// Something that happened during a run, in the order it happened, with the run it happened in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// The run it belongs to (shared by all of the run's events).
+    pub origin: Arc<Origin>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl RunEvent {
+    /// The id of the run the event belongs to.
+    pub fn run_id(&self) -> &str {
+        &self.origin.run_id
+    }
+}
+
+/// Where an event comes from: its run, and where that run sits in a tree of agents (a team's
+/// member runs under the call of its leader that delegated to it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The run's id.
+    pub run_id: String,
+    /// The session the run belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The agent's name, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The run that started this one, for a sub-agent's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<String>,
+    /// The tool call of the parent run that started this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_call_id: Option<String>,
+    /// The names of the agents from the root of the tree to this one (empty for a run that
+    /// is not a sub-agent's; unnamed agents appear as `agent`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+}
+
+/// What happened during a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum RunEvent {
+pub enum EventKind {
     /// The run began.
     RunStarted {
         /// The model's id.
@@ -84,6 +132,7 @@ pub enum RunEvent {
         /// How long the run waits before the retry.
         wait: Duration,
         /// What failed.
+        #[serde(with = "crate::error::shared")]
         error: Arc<Error>,
     },
     /// A model turn ended.

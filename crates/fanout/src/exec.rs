@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -25,13 +25,60 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-pub(crate) use crate::output::ToolExecution;
 use crate::spans::ToolSpan;
 use crate::tool::idempotency;
 use crate::tool::{
-    CacheKey, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall, ToolError,
-    ToolProgress, ToolResult, ToolSet,
+    CacheKey, ConcurrencyLimit, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall,
+    ToolError, ToolProgress, ToolResult, ToolSet,
 };
+
+/// One finished tool call: what was asked, what came back, and when.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolExecution {
+    /// The call as the model made it.
+    pub call: ToolCall,
+    /// The result text, or why there is none.
+    pub result: ToolResult,
+    /// When the call actually started (after any wait for a concurrency slot or exclusivity),
+    /// by the wall clock.
+    pub started_at: SystemTime,
+    /// How long it waited before starting, from the moment the batch received it.
+    pub waited: Duration,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+impl ToolExecution {
+    /// The text the model receives for this call: the result, or `Error: …`.
+    pub fn content_for_model(&self) -> String {
+        match &self.result {
+            Ok(text) => text.clone(),
+            Err(err) => format!("Error: {err}"),
+        }
+    }
+
+    /// True when the call did not produce a normal result.
+    pub fn is_error(&self) -> bool {
+        self.result.is_err()
+    }
+
+    /// A call that was never run, with the reason.
+    pub(crate) fn not_run(call: ToolCall, err: ToolError) -> Self {
+        Self {
+            call,
+            result: Err(err),
+            started_at: SystemTime::now(),
+            waited: Duration::ZERO,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// The wall-clock time of `at` (a moment of the runtime's clock, which may be paused in tests).
+fn wall_clock(at: Instant) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_sub(at.elapsed()).unwrap_or(now)
+}
 
 /// Limits on a batch; all off by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,58 +91,6 @@ pub struct ExecLimits {
     pub default_timeout: Option<Duration>,
     /// Calls of a batch beyond this many are not run (their result says so).
     pub max_calls_per_turn: Option<usize>,
-}
-
-/// A cap on simultaneous tool calls, shared by every run, agent and tool that holds a clone of
-/// it: for a rate-limited resource (an API quota, a database pool) used by several agents.
-/// Per-run limits ([`AgentBuilder::max_concurrency`](crate::AgentBuilder::max_concurrency))
-/// apply on top.
-///
-/// ```
-/// use fanout::prelude::*;
-/// use fanout::ConcurrencyLimit;
-/// use fanout::models::scripted::ScriptedModel;
-///
-/// /// Query the warehouse
-/// #[tool]
-/// async fn query(sql: String) -> String { sql }
-///
-/// // At most 4 queries at once across both agents, whatever their runs.
-/// let warehouse = ConcurrencyLimit::new(4);
-/// let a = Agent::builder().model(ScriptedModel::new([])).tool(query.concurrency_limit(warehouse.clone())).build()?;
-/// let b = Agent::builder().model(ScriptedModel::new([])).tool(query).concurrency_limit(warehouse.clone()).build()?;
-/// assert_eq!(warehouse.max(), 4);
-/// # Ok::<(), fanout::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct ConcurrencyLimit {
-    slots: Arc<Semaphore>,
-    max: usize,
-}
-
-impl ConcurrencyLimit {
-    /// At most `max` calls at once (at least 1).
-    pub fn new(max: usize) -> Self {
-        let max = max.max(1);
-        Self { slots: Arc::new(Semaphore::new(max)), max }
-    }
-
-    /// The cap.
-    pub fn max(&self) -> usize {
-        self.max
-    }
-
-    /// Slots free right now.
-    pub fn available(&self) -> usize {
-        self.slots.available_permits()
-    }
-}
-
-impl PartialEq for ConcurrencyLimit {
-    /// Two limits are equal when they share their slots.
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.slots, &other.slots)
-    }
 }
 
 /// What the executor reports while a batch runs.
@@ -362,7 +357,7 @@ impl Batch {
         self.done[index] = Some(ToolExecution {
             call,
             result,
-            started_at: now,
+            started_at: wall_clock(now),
             waited: Duration::ZERO,
             duration: Duration::ZERO,
         });
@@ -417,9 +412,9 @@ impl Batch {
                     .tools
                     .options(&call.name)
                     .and_then(|o| o.concurrency_limit.as_ref())
-                    .map(|l| Arc::clone(&l.slots)),
+                    .map(|l| Arc::clone(l.slots())),
             )
-            .chain(self.executor.shared.as_ref().map(|l| Arc::clone(&l.slots)))
+            .chain(self.executor.shared.as_ref().map(|l| Arc::clone(l.slots())))
             .collect();
         let timeout = self.executor.timeout_for(&call.name);
         let started_tx = self.started_tx.clone();
@@ -447,7 +442,13 @@ impl Batch {
                 ToolSpan::start(&parent, &tools, &call, capture).cached().finish(&result);
                 return (
                     index,
-                    ToolExecution { call, result, started_at: at, waited, duration: Duration::ZERO },
+                    ToolExecution {
+                        call,
+                        result,
+                        started_at: wall_clock(at),
+                        waited,
+                        duration: Duration::ZERO,
+                    },
                 );
             }
             let mut permits = Vec::with_capacity(limits.len());
@@ -475,7 +476,7 @@ impl Batch {
             let execution = ToolExecution {
                 call,
                 result,
-                started_at,
+                started_at: wall_clock(started_at),
                 waited: started_at.saturating_duration_since(queued_at),
                 duration: started_at.elapsed(),
             };

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod error;
 pub mod event;
 pub mod exec;
+pub mod history;
 #[cfg(feature = "terminal")]
 pub mod log;
 #[cfg(feature = "mcp")]
@@ -18,6 +19,7 @@ pub mod output;
 pub mod print;
 pub mod retry;
 mod spans;
+pub mod store;
 pub mod structured;
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
@@ -30,10 +32,11 @@ pub mod models;
 
 pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};
-pub use event::RunEvent;
-pub use exec::ConcurrencyLimit;
-pub use output::{Metrics, RunOutput, RunStatus, ToolExecution};
+pub use event::{EventKind, RunEvent};
+pub use exec::ToolExecution;
+pub use output::{Metrics, PausedRun, RunOutput, RunStatus};
 pub use retry::RetryPolicy;
+pub use tool::ConcurrencyLimit;
 
 /// Turn a function into a [`Tool`](crate::tool::Tool) the model can call.
 ///
@@ -83,7 +86,7 @@ macro_rules! tools {
 pub mod prelude {
     pub use crate::agent::{Agent, AgentBuilder};
     pub use crate::error::{Error, Result};
-    pub use crate::event::RunEvent;
+    pub use crate::event::{EventKind, RunEvent};
     pub use crate::output::{RunOutput, RunStatus};
     pub use crate::tool::{Tool, ToolError, ToolExt};
     pub use crate::{tool, tools};

@@ -1,16 +1,18 @@
-//! What a finished run returns: [`RunOutput`] with its [`Metrics`].
+//! What a finished run returns: [`RunOutput`] with its [`Metrics`], and the [`PausedRun`] a
+//! run waiting for confirmation leaves. All plain data: they serialize to JSON and back.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::agent::PausedRun;
-use crate::model::{Message, Usage};
-use tokio::time::Instant;
+use serde::{Deserialize, Serialize};
 
-use crate::tool::{ToolCall, ToolError, ToolResult};
+use crate::exec::ToolExecution;
+use crate::model::{Message, Replay, Usage};
+use crate::tool::ToolCall;
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RunStatus {
     /// The model gave a final answer.
@@ -35,49 +37,8 @@ pub enum RunStatus {
     },
 }
 
-/// One finished tool call: what was asked, what came back, and when.
-#[derive(Debug, Clone)]
-pub struct ToolExecution {
-    /// The call as the model made it.
-    pub call: ToolCall,
-    /// The result text, or why there is none.
-    pub result: ToolResult,
-    /// When the call actually started (after any wait for a concurrency slot or exclusivity).
-    pub started_at: Instant,
-    /// How long it waited before starting, from the moment the batch received it.
-    pub waited: Duration,
-    /// How long it ran.
-    pub duration: Duration,
-}
-
-impl ToolExecution {
-    /// The text the model receives for this call: the result, or `Error: …`.
-    pub fn content_for_model(&self) -> String {
-        match &self.result {
-            Ok(text) => text.clone(),
-            Err(err) => format!("Error: {err}"),
-        }
-    }
-
-    /// True when the call did not produce a normal result.
-    pub fn is_error(&self) -> bool {
-        self.result.is_err()
-    }
-
-    /// A call that was never run, with the reason.
-    pub(crate) fn not_run(call: ToolCall, err: ToolError) -> Self {
-        Self {
-            call,
-            result: Err(err),
-            started_at: Instant::now(),
-            waited: Duration::ZERO,
-            duration: Duration::ZERO,
-        }
-    }
-}
-
 /// Timing and token counts of one model turn.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TurnMetrics {
     /// From sending the request to the end of the answer.
     pub duration: Duration,
@@ -88,7 +49,7 @@ pub struct TurnMetrics {
 }
 
 /// Numbers about a run.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Token counts summed over all turns.
     pub usage: Usage,
@@ -101,22 +62,41 @@ pub struct Metrics {
 }
 
 /// The result of a run: the answer, the conversation, every tool execution with its timing.
-#[derive(Debug, Clone)]
+///
+/// Plain data: it serializes to JSON and back without loss (times as durations and wall-clock
+/// timestamps), a paused run's state included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunOutput {
+    /// The run's id.
+    pub run_id: String,
+    /// The session it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The user it ran for, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// When it started, by the wall clock.
+    pub created_at: SystemTime,
     /// The final answer text (empty when the run ended for another reason, see `status`).
     pub content: String,
     /// How the run ended.
     pub status: RunStatus,
-    /// The conversation, from the system prompt to the final answer.
+    /// The whole conversation: the history the run continued, the system prompt, this run's
+    /// messages. See [`new_messages`](Self::new_messages) and [`all_messages`](Self::all_messages).
     pub messages: Vec<Message>,
+    /// Where this run's own messages begin in `messages` (after the history and the system
+    /// prompt).
+    pub new_messages_from: usize,
     /// Every tool call of the run, in order, with its result and timing.
     pub tool_executions: Vec<ToolExecution>,
     /// Tokens and timings.
     pub metrics: Metrics,
     /// The final answer as JSON, checked against the agent's
     /// [`output_schema`](crate::AgentBuilder::output_schema) (`None` without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured: Option<serde_json::Value>,
     /// What is needed to continue a paused run: taken once, by [`take_paused`](Self::take_paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) paused: Option<PausedSlot>,
 }
 
@@ -129,12 +109,68 @@ impl PausedSlot {
     pub(crate) fn new(paused: PausedRun) -> Self {
         Self(Arc::new(Mutex::new(Some(paused))))
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PausedRun>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl std::fmt::Debug for PausedSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let waiting = self.0.lock().map(|slot| slot.is_some()).unwrap_or(false);
-        f.write_str(if waiting { "PausedRun { .. }" } else { "PausedRun (taken)" })
+        f.write_str(if self.lock().is_some() { "PausedRun { .. }" } else { "PausedRun (taken)" })
+    }
+}
+
+/// A paused run serializes as its state while it has not been taken (`null` after).
+impl Serialize for PausedSlot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.lock().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PausedSlot {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let paused = Option::<PausedRun>::deserialize(deserializer)?;
+        Ok(Self(Arc::new(Mutex::new(paused))))
+    }
+}
+
+/// A run waiting for the user to approve or reject calls of tools that require confirmation.
+/// Take it out of the output with [`RunOutput::take_paused`] and continue it with
+/// [`Agent::continue_run`](crate::Agent::continue_run), which consumes it: it cannot be cloned
+/// or continued twice, so an approved call runs once. It serializes to JSON, so another process
+/// can continue it (the store keeps it with the paused run).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PausedRun {
+    pub(crate) run_id: String,
+    pub(crate) session_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) created_at: SystemTime,
+    pub(crate) messages: Vec<Message>,
+    pub(crate) new_messages_from: usize,
+    pub(crate) executions: Vec<ToolExecution>,
+    pub(crate) metrics: Metrics,
+    /// The paused model turn.
+    pub(crate) turn: usize,
+    /// All calls of the paused turn.
+    pub(crate) calls: Vec<ToolCall>,
+    pub(crate) text: Option<String>,
+    pub(crate) replay: Option<Replay>,
+    /// Executions of the turn's calls that needed no confirmation, by call index.
+    pub(crate) done: Vec<(usize, ToolExecution)>,
+    /// Indices of the calls waiting for a decision.
+    pub(crate) pending: Vec<usize>,
+}
+
+impl PausedRun {
+    /// The id of the paused run.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The calls waiting for a decision, in the model's order.
+    pub fn pending_calls(&self) -> impl Iterator<Item = &ToolCall> {
+        self.pending.iter().filter_map(|&index| self.calls.get(index))
     }
 }
 
@@ -148,11 +184,20 @@ impl RunOutput {
     /// It exists once: the first call, on this output or any clone of it, takes it; later calls
     /// return `None`, so approved calls can never run twice.
     pub fn take_paused(&self) -> Option<PausedRun> {
-        let slot = self.paused.as_ref()?;
-        match slot.0.lock() {
-            Ok(mut paused) => paused.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        }
+        self.paused.as_ref()?.lock().take()
+    }
+
+    /// This run's messages: the user's message, the model's turns, the tool calls and their
+    /// results — not the history it continued, not the system prompt. What a store keeps.
+    pub fn new_messages(&self) -> &[Message] {
+        self.messages.get(self.new_messages_from..).unwrap_or_default()
+    }
+
+    /// The whole conversation: the history, the system prompt and this run's messages; pass it
+    /// as the [`history`](crate::agent::RunRequest::history) of the next run to continue
+    /// without a store (the system prompt in it is skipped: each run sends its agent's own).
+    pub fn all_messages(&self) -> &[Message] {
+        &self.messages
     }
 
     /// The final answer as a `T`: the JSON object in [`content`](Self::content) (found

@@ -86,13 +86,14 @@ async fn run_stream_reports_each_call_as_it_completes() {
         Turn::text("done"),
     ]);
     let agent = seed_agent(model);
-    let events: Vec<RunEvent> = agent.run_stream("go").map(|e| e.unwrap()).collect().await;
+    let events: Vec<EventKind> =
+        agent.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
 
-    assert!(matches!(events.first(), Some(RunEvent::RunStarted { .. })));
+    assert!(matches!(events.first(), Some(EventKind::RunStarted { .. })));
     let completed: Vec<(usize, String)> = events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::ToolCallCompleted { index, execution, .. } => {
+            EventKind::ToolCallCompleted { index, execution, .. } => {
                 Some((*index, execution.call.name.clone()))
             }
             _ => None,
@@ -100,9 +101,9 @@ async fn run_stream_reports_each_call_as_it_completes() {
         .collect();
     // Reported in completion order (1 s, 2 s, 3 s), with their position in the model's turn.
     assert_eq!(completed, [(1, "atask2".into()), (2, "atask3".into()), (0, "atask1".into())]);
-    let started = events.iter().filter(|e| matches!(e, RunEvent::ToolCallStarted { .. })).count();
+    let started = events.iter().filter(|e| matches!(e, EventKind::ToolCallStarted { .. })).count();
     assert_eq!(started, 3);
-    let Some(RunEvent::RunCompleted(output)) = events.last() else {
+    let Some(EventKind::RunCompleted(output)) = events.last() else {
         panic!("last event: {:?}", events.last())
     };
     assert_eq!(output.content, "done");
@@ -119,18 +120,20 @@ async fn eager_start_begins_a_call_before_the_turn_ends() {
             Pacing { fragment_chars: 6, fragment_delay: Duration::from_millis(500), ..Pacing::default() },
         );
     let agent = seed_agent(model.clone());
-    let events: Vec<RunEvent> = agent.run_stream("go").map(|e| e.unwrap()).collect().await;
-    let first_start = events.iter().position(|e| matches!(e, RunEvent::ToolCallStarted { .. })).unwrap();
-    let turn_end = events.iter().position(|e| matches!(e, RunEvent::ModelTurnCompleted { .. })).unwrap();
+    let events: Vec<EventKind> =
+        agent.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
+    let first_start = events.iter().position(|e| matches!(e, EventKind::ToolCallStarted { .. })).unwrap();
+    let turn_end = events.iter().position(|e| matches!(e, EventKind::ModelTurnCompleted { .. })).unwrap();
     assert!(first_start < turn_end, "the first call should start while the model still streams: {events:#?}");
-    let RunEvent::ToolCallStarted { at, .. } = &events[first_start] else { unreachable!() };
+    let EventKind::ToolCallStarted { at, .. } = &events[first_start] else { unreachable!() };
     assert_eq!(*at, Duration::from_secs(1));
 
     // Off: nothing starts before the turn is over.
     let lazy = Agent::builder().model(model).tool(atask(1)).eager_start(false).build().unwrap();
-    let events: Vec<RunEvent> = lazy.run_stream("go").map(|e| e.unwrap()).collect().await;
-    let first_start = events.iter().position(|e| matches!(e, RunEvent::ToolCallStarted { .. })).unwrap();
-    let turn_end = events.iter().position(|e| matches!(e, RunEvent::ModelTurnCompleted { .. })).unwrap();
+    let events: Vec<EventKind> =
+        lazy.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
+    let first_start = events.iter().position(|e| matches!(e, EventKind::ToolCallStarted { .. })).unwrap();
+    let turn_end = events.iter().position(|e| matches!(e, EventKind::ModelTurnCompleted { .. })).unwrap();
     assert!(turn_end < first_start);
 }
 
@@ -242,9 +245,9 @@ async fn dropping_the_stream_cancels_the_run() {
     });
     let model = ScriptedModel::new([Turn::call("slow", json!({})), Turn::text("late")]);
     let agent = Agent::builder().model(model).tool(slow).build().unwrap();
-    let mut events = agent.run_stream("go");
+    let mut events = agent.run("go").stream().map(|e| e.map(|e| e.kind));
     while let Some(event) = events.next().await {
-        if matches!(event.unwrap(), RunEvent::ToolCallStarted { .. }) {
+        if matches!(event.unwrap(), EventKind::ToolCallStarted { .. }) {
             break;
         }
     }
@@ -265,7 +268,7 @@ fn blocking_api_runs_sync_tools_concurrently() {
     };
     let model = ScriptedModel::new([Turn::call_every_tool(json!({"delay": 1})), Turn::summarize_results()]);
     let agent = Agent::builder().model(model).tool(meet(1)).tool(meet(2)).tool(meet(3)).build().unwrap();
-    let output = agent.run_blocking("go").unwrap();
+    let output = agent.run("go").blocking().unwrap();
     assert_eq!(output.tool_executions.len(), 3);
     assert!(
         output.tool_executions.iter().all(|e| e.result.is_ok()),
@@ -277,7 +280,7 @@ fn blocking_api_runs_sync_tools_concurrently() {
 #[tokio::test]
 async fn blocking_api_inside_a_runtime_is_a_clear_error() {
     let agent = Agent::builder().model(ScriptedModel::new([Turn::text("x")])).build().unwrap();
-    let err = agent.run_blocking("go").unwrap_err();
+    let err = agent.run("go").blocking().unwrap_err();
     assert!(err.to_string().contains("inside an async runtime"), "{err}");
 }
 
@@ -435,7 +438,7 @@ async fn cancelling_returns_promptly_and_the_agent_stays_usable() {
             tokio::time::sleep(Duration::from_millis(50)).await;
             canceller.cancel();
         });
-        let outcome = agent.run_until_cancelled("go", &token).await;
+        let outcome = agent.run("go").cancel_on(token.clone()).await;
         assert!(outcome.as_ref().is_err_and(Error::is_cancelled), "round {round}");
         // On the logical clock: back at the moment of the cancel, not a tick later.
         assert_eq!(start.elapsed(), Duration::from_millis(50), "round {round}");
@@ -482,10 +485,10 @@ async fn a_slow_async_cache_never_holds_up_other_calls() {
         .build()
         .unwrap();
     let start = tokio::time::Instant::now();
-    let mut events = Box::pin(agent.run_stream("go"));
+    let mut events = Box::pin(agent.run("go").stream().map(|e| e.map(|e| e.kind)));
     let mut ends = Vec::new();
     while let Some(event) = events.next().await {
-        if let RunEvent::ToolCallCompleted { execution, .. } = event.unwrap() {
+        if let EventKind::ToolCallCompleted { execution, .. } = event.unwrap() {
             ends.push((execution.call.name.clone(), start.elapsed(), execution.content_for_model()));
         }
     }

@@ -52,12 +52,12 @@ fn fault_server(args: &[&str]) -> Option<McpServer> {
 }
 
 /// Run to the end, collecting the events.
-async fn run_events(agent: &Agent, input: &str) -> (Vec<RunEvent>, RunOutput) {
-    let mut stream = agent.run_stream(input);
+async fn run_events(agent: &Agent, input: &str) -> (Vec<EventKind>, RunOutput) {
+    let mut stream = agent.run(input).stream().map(|e| e.map(|e| e.kind));
     let mut events = Vec::new();
     while let Some(event) = stream.next().await {
         match event.unwrap() {
-            RunEvent::RunCompleted(output) => return (events, *output),
+            EventKind::RunCompleted(output) => return (events, *output),
             event => events.push(event),
         }
     }
@@ -95,7 +95,7 @@ async fn three_long_operations_in_one_turn_overlap_and_report_progress() {
         let progress: Vec<(f64, Option<f64>)> = events
             .iter()
             .filter_map(|event| match event {
-                RunEvent::ToolCallProgress { index: i, progress, total, .. } if *i == index => {
+                EventKind::ToolCallProgress { index: i, progress, total, .. } if *i == index => {
                     Some((*progress, *total))
                 }
                 _ => None,

@@ -80,14 +80,19 @@ impl Model for ReplayedWrapper {
 async fn a_wrappers_calls_run_at_the_same_time() {
     let agent = Agent::builder().model(ReplayedWrapper).tools(tools(Duration::from_secs(3))).build().unwrap();
     let start = tokio::time::Instant::now();
-    let events: Vec<RunEvent> =
-        agent.run_stream("Weather in Rome, sights in Oslo").map(|e| e.unwrap()).collect().await;
+    let events: Vec<EventKind> = agent
+        .run("Weather in Rome, sights in Oslo")
+        .stream()
+        .map(|e| e.map(|e| e.kind))
+        .map(|e| e.unwrap())
+        .collect()
+        .await;
     let elapsed = start.elapsed();
 
     let started: Vec<(usize, &str, Duration)> = events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::ToolCallStarted { index, call, at, .. } => Some((*index, call.name.as_str(), *at)),
+            EventKind::ToolCallStarted { index, call, at, .. } => Some((*index, call.name.as_str(), *at)),
             _ => None,
         })
         .collect();
@@ -95,8 +100,8 @@ async fn a_wrappers_calls_run_at_the_same_time() {
         started.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
         [(0, "weather"), (1, "cityAttractions")]
     );
-    let first_done = events.iter().position(|e| matches!(e, RunEvent::ToolCallCompleted { .. })).unwrap();
-    let last_start = events.iter().rposition(|e| matches!(e, RunEvent::ToolCallStarted { .. })).unwrap();
+    let first_done = events.iter().position(|e| matches!(e, EventKind::ToolCallCompleted { .. })).unwrap();
+    let last_start = events.iter().rposition(|e| matches!(e, EventKind::ToolCallStarted { .. })).unwrap();
     assert!(last_start < first_done, "both calls start before either ends: {events:#?}");
     assert!(started.iter().all(|s| s.2 < Duration::from_millis(1)), "{started:?}");
     // Two 3 s calls overlapped: 3 s of (virtual) time, not 6.
@@ -116,10 +121,12 @@ async fn a_wrapper_goes_back_as_ordinary_calls_and_results() {
         .build()
         .unwrap();
     let text: String = agent
-        .run_stream("Weather in Rome, sights in Oslo")
+        .run("Weather in Rome, sights in Oslo")
+        .stream()
+        .map(|e| e.map(|e| e.kind))
         .filter_map(|e| async move {
             match e.unwrap() {
-                RunEvent::ContentDelta(text) => Some(text),
+                EventKind::ContentDelta(text) => Some(text),
                 _ => None,
             }
         })
@@ -169,7 +176,8 @@ async fn calls_without_ids_go_back_under_the_ids_fanout_made_up() {
         .tools(tools(Duration::ZERO))
         .build()
         .unwrap();
-    let events: Vec<_> = agent.run_stream("Weather in Rome and Oslo").collect().await;
+    let events: Vec<_> =
+        agent.run("Weather in Rome and Oslo").stream().map(|e| e.map(|e| e.kind)).collect().await;
     assert!(events.iter().all(Result::is_ok));
     let requests = server.requests();
     let messages = requests[1].body["messages"].as_array().unwrap();

@@ -81,7 +81,7 @@ async fn print_run(agent: &Agent, mode: Mode) -> String {
     options.show_results_for = HashSet::from(["lookup".to_owned()]);
     let mut printer = Printer::new(Vec::new(), options);
     printer.start(HOSTILE).unwrap();
-    let mut events = agent.run_stream(HOSTILE);
+    let mut events = agent.run(HOSTILE).stream().map(|e| e.map(|e| e.kind));
     while let Some(event) = events.next().await {
         match event {
             Ok(event) => printer.event(&event).unwrap(),

@@ -4,16 +4,16 @@
 
 use std::time::Duration;
 
-use fanout::RunEvent;
+use fanout::EventKind;
 use fanout::ToolExecution;
 use fanout::print::{Mode, PrintOptions, Printer};
 use fanout::tool::{ToolCall, ToolError};
-use tokio::time::Instant;
+use std::time::SystemTime;
 
 /// The seed run as events: three calls of 3 s (one failing), then the markdown answer.
 async fn seed_events(printer: &mut Printer<Vec<u8>>) {
     printer.start("Please run all tasks with a delay of 3s").unwrap();
-    let start = Instant::now();
+    let start = SystemTime::now();
     let calls: Vec<ToolCall> = [2, 1, 3]
         .iter()
         .enumerate()
@@ -21,10 +21,10 @@ async fn seed_events(printer: &mut Printer<Vec<u8>>) {
         .collect();
     for (index, call) in calls.iter().enumerate() {
         let at = Duration::from_millis(10 * index as u64);
-        printer.event(&RunEvent::ToolCallStarted { turn: 0, index, call: call.clone(), at }).unwrap();
+        printer.event(&EventKind::ToolCallStarted { turn: 0, index, call: call.clone(), at }).unwrap();
     }
     printer
-        .event(&RunEvent::ModelTurnCompleted {
+        .event(&EventKind::ModelTurnCompleted {
             turn: 0,
             tool_calls: 3,
             usage: None,
@@ -46,13 +46,13 @@ async fn seed_events(printer: &mut Printer<Vec<u8>>) {
             waited: Duration::ZERO,
             duration: Duration::from_millis(3000 - 500 * index as u64),
         };
-        printer.event(&RunEvent::ToolCallCompleted { turn: 0, index, execution }).unwrap();
+        printer.event(&EventKind::ToolCallCompleted { turn: 0, index, execution }).unwrap();
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     let answer = "All tasks have finished.\n\n| # | result |\n|---|---|\n| 1 | Task 1 completed in 3.00s |\n\
                   | 2 | Task 2 completed in 3.00s |\n\n- one **bold** point that is long enough to wrap on a narrow terminal\n\n```sh\ncargo run --example async_tools\n```\n\nDone.";
     for piece in answer.split_inclusive(' ') {
-        printer.event(&RunEvent::ContentDelta(piece.to_owned())).unwrap();
+        printer.event(&EventKind::ContentDelta(piece.to_owned())).unwrap();
     }
     printer.finish().unwrap();
 }
@@ -95,17 +95,17 @@ async fn reasoning_gets_its_own_panel_and_show_result_prints_results() {
     printer.start("Why?").unwrap();
     let call = ToolCall::new("c1", "lookup", r#"{"key":"a"}"#);
     printer
-        .event(&RunEvent::ToolCallStarted { turn: 0, index: 0, call: call.clone(), at: Duration::ZERO })
+        .event(&EventKind::ToolCallStarted { turn: 0, index: 0, call: call.clone(), at: Duration::ZERO })
         .unwrap();
     let execution = ToolExecution {
         call,
         result: Ok("value of a\nsecond line".into()),
-        started_at: Instant::now(),
+        started_at: SystemTime::now(),
         waited: Duration::ZERO,
         duration: Duration::from_millis(5),
     };
-    printer.event(&RunEvent::ToolCallCompleted { turn: 0, index: 0, execution }).unwrap();
-    let done = RunEvent::ModelTurnCompleted {
+    printer.event(&EventKind::ToolCallCompleted { turn: 0, index: 0, execution }).unwrap();
+    let done = EventKind::ModelTurnCompleted {
         turn: 0,
         tool_calls: 1,
         usage: None,
@@ -113,8 +113,8 @@ async fn reasoning_gets_its_own_panel_and_show_result_prints_results() {
         duration: Duration::ZERO,
     };
     printer.event(&done).unwrap();
-    printer.event(&RunEvent::ReasoningDelta("Thinking it over.".into())).unwrap();
-    printer.event(&RunEvent::ContentDelta("Because.".into())).unwrap();
+    printer.event(&EventKind::ReasoningDelta("Thinking it over.".into())).unwrap();
+    printer.event(&EventKind::ContentDelta("Because.".into())).unwrap();
     printer.finish().unwrap();
     let output = String::from_utf8(printer.into_inner()).unwrap();
     assert!(output.contains("┃ ✓ lookup(key=\"a\")  0.01s"), "{output}");
@@ -137,9 +137,9 @@ async fn progress_bars_and_retries_are_drawn() {
     let mut printer = Printer::new(Vec::new(), options);
     printer.start("go").unwrap();
     let call = ToolCall::new("c1", "long_operation", r#"{"steps":4}"#);
-    let started = RunEvent::ToolCallStarted { turn: 0, index: 0, call: call.clone(), at: Duration::ZERO };
+    let started = EventKind::ToolCallStarted { turn: 0, index: 0, call: call.clone(), at: Duration::ZERO };
     printer.event(&started).unwrap();
-    let progress = RunEvent::ToolCallProgress {
+    let progress = EventKind::ToolCallProgress {
         turn: 0,
         index: 0,
         progress: 2.0,
@@ -148,7 +148,7 @@ async fn progress_bars_and_retries_are_drawn() {
     };
     printer.event(&progress).unwrap();
     printer.tick().unwrap();
-    let cancelled = RunEvent::ToolCallCancelled {
+    let cancelled = EventKind::ToolCallCancelled {
         turn: 0,
         index: 0,
         call: call.clone(),
@@ -156,7 +156,7 @@ async fn progress_bars_and_retries_are_drawn() {
     };
     printer.event(&cancelled).unwrap();
     let error = fanout::Error::status_error("openai", 503, "down");
-    let retry = RunEvent::ModelRetry {
+    let retry = EventKind::ModelRetry {
         turn: 0,
         retry: 1,
         max_retries: 2,
@@ -169,11 +169,11 @@ async fn progress_bars_and_retries_are_drawn() {
     let execution = ToolExecution {
         call,
         result: Ok("done".into()),
-        started_at: Instant::now(),
+        started_at: SystemTime::now(),
         waited: Duration::ZERO,
         duration: Duration::from_millis(5),
     };
-    printer.event(&RunEvent::ToolCallCompleted { turn: 0, index: 0, execution }).unwrap();
+    printer.event(&EventKind::ToolCallCompleted { turn: 0, index: 0, execution }).unwrap();
     printer.finish().unwrap();
     let output = String::from_utf8(printer.into_inner()).unwrap();
     assert!(output.contains("[█████░░░░░] 2/4 step 2␛[2J"), "{output}");
@@ -206,7 +206,7 @@ async fn a_structured_answer_is_shown_pretty_printed() {
     options.mode = Some(Mode::Plain);
     let mut printer = Printer::new(Vec::new(), options);
     printer.start("go").unwrap();
-    let mut events = agent.run_stream("go");
+    let mut events = agent.run("go").stream().map(|e| e.map(|e| e.kind));
     while let Some(event) = events.next().await {
         printer.event(&event.unwrap()).unwrap();
     }

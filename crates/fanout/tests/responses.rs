@@ -99,16 +99,16 @@ async fn a_three_call_parallel_turn_with_reasoning_round_trips() {
     let output = outcome.unwrap();
     assert_eq!(output.content, "All three done.");
     assert!(
-        events.iter().any(|e| matches!(e, RunEvent::ReasoningDelta(r) if r.contains("at once"))),
+        events.iter().any(|e| matches!(e, EventKind::ReasoningDelta(r) if r.contains("at once"))),
         "{events:#?}"
     );
 
     // The three calls ran at once: every one started before any ended.
-    let first_end = events.iter().position(|e| matches!(e, RunEvent::ToolCallCompleted { .. })).unwrap();
+    let first_end = events.iter().position(|e| matches!(e, EventKind::ToolCallCompleted { .. })).unwrap();
     let starts: Vec<usize> = events
         .iter()
         .enumerate()
-        .filter_map(|(at, e)| matches!(e, RunEvent::ToolCallStarted { .. }).then_some(at))
+        .filter_map(|(at, e)| matches!(e, EventKind::ToolCallStarted { .. }).then_some(at))
         .collect();
     assert_eq!(starts.len(), 3);
     assert!(starts.iter().all(|s| *s < first_end), "{events:#?}");
@@ -202,7 +202,7 @@ async fn a_parallel_wrapper_runs_its_calls_and_goes_back_as_calls_the_api_accept
         let ran: Vec<(String, String)> = events
             .iter()
             .filter_map(|e| match e {
-                RunEvent::ToolCallStarted { call, .. } => Some((call.id.clone(), call.name.clone())),
+                EventKind::ToolCallStarted { call, .. } => Some((call.id.clone(), call.name.clone())),
                 _ => None,
             })
             .collect();
@@ -308,6 +308,24 @@ async fn a_rate_limit_waits_as_long_as_the_server_asks_then_succeeds() {
     assert_eq!(retries.len(), 1);
     assert_eq!(retries[0].1, Duration::from_millis(150), "the server's wait, not the backoff");
     assert!(retries[0].2.contains("openai-responses API error 429"), "{}", retries[0].2);
+}
+
+#[tokio::test]
+async fn an_account_out_of_quota_is_not_retried_though_it_is_a_429() {
+    let server = Server::start(Script::sequence([
+        Reply::error(429, "You exceeded your current quota, please check your plan and billing details.")
+            .code("insufficient_quota")
+            .retry_after("1"),
+        Turn::new("resp_1").text("never").reply(),
+    ]))
+    .await
+    .unwrap();
+    let (events, outcome) = run_events(&agent(model(&server), RetryPolicy::default()), "hi").await;
+    let err = outcome.expect_err("the run fails");
+    assert!(err.is_quota_exceeded() && !err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("check the plan and billing"), "{err}");
+    assert!(retries(&events).is_empty());
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test]

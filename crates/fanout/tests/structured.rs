@@ -78,12 +78,12 @@ fn agent_with_tool(model: impl Model) -> Agent {
 
 /// A streamed run's output, checking that text deltas streamed.
 async fn streamed(agent: &Agent) -> fanout::Result<RunOutput> {
-    let mut events = agent.run_stream("Plan a trip to Lyon");
+    let mut events = agent.run("Plan a trip to Lyon").stream().map(|e| e.map(|e| e.kind));
     let mut text = String::new();
     while let Some(event) = events.next().await {
         match event? {
-            RunEvent::ContentDelta(delta) => text.push_str(&delta),
-            RunEvent::RunCompleted(output) => {
+            EventKind::ContentDelta(delta) => text.push_str(&delta),
+            EventKind::RunCompleted(output) => {
                 assert!(text.ends_with(&output.content), "the answer streamed as text deltas");
                 return Ok(*output);
             }
@@ -371,10 +371,12 @@ async fn recorded_native_json_output_is_typed() {
         .build()
         .unwrap();
     let party: Party = agent
-        .run_stream("Three characters")
+        .run("Three characters")
+        .stream()
+        .map(|e| e.map(|e| e.kind))
         .fold(None, |last, event| async move {
             match event.unwrap() {
-                RunEvent::RunCompleted(output) => Some(output),
+                EventKind::RunCompleted(output) => Some(output),
                 _ => last,
             }
         })

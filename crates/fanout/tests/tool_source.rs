@@ -98,15 +98,15 @@ async fn progress_reported_inside_a_tool_becomes_run_events_between_start_and_en
         .tools(tools![stepper, add])
         .build()
         .unwrap();
-    let mut events = agent.run_stream("go");
+    let mut events = agent.run("go").stream().map(|e| e.map(|e| e.kind));
     let mut seen = Vec::new();
     while let Some(event) = events.next().await {
         match event.unwrap() {
-            RunEvent::ToolCallStarted { index, .. } => seen.push(format!("start {index}")),
-            RunEvent::ToolCallProgress { index, progress, total, message, .. } => {
+            EventKind::ToolCallStarted { index, .. } => seen.push(format!("start {index}")),
+            EventKind::ToolCallProgress { index, progress, total, message, .. } => {
                 seen.push(format!("progress {index} {progress}/{total:?} {message:?}"))
             }
-            RunEvent::ToolCallCompleted { index, .. } => seen.push(format!("end {index}")),
+            EventKind::ToolCallCompleted { index, .. } => seen.push(format!("end {index}")),
             _ => {}
         }
     }

@@ -1,7 +1,7 @@
 //! fanout's side of the cross-framework comparison. Talks to the scripted server through
 //! OPENAI_BASE_URL like any OpenAI-compatible endpoint.
 //!
-//! Usage: fanout-bench <seed | fanout N DELAY | sync64 | sync16_blocking | instantiate | throughput K>
+//! Usage: fanout-bench <seed | fanout N DELAY | sync64 | sync16_blocking | instantiate | throughput K | runs K>
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +89,7 @@ fn main() -> fanout::Result<()> {
         "fanout" => {
             let n: usize = arg(1, "1000").parse().unwrap_or(1000);
             let tools = (0..n).map(|i| Arc::new(sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
-            let output = agent(tools)?.run_blocking(prompt)?;
+            let output = agent(tools)?.run(prompt).blocking()?;
             assert_eq!(output.tool_executions.len(), n);
             println!("{} calls", output.tool_executions.len());
         }
@@ -98,13 +98,13 @@ fn main() -> fanout::Result<()> {
                 (0..64).map(|i| Arc::new(blocking_sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
             let agent = agent(tools)?;
             let runtime = tokio::runtime::Runtime::new()?;
-            let output = runtime.block_on(agent.run(prompt))?;
+            let output = runtime.block_on(agent.run(prompt).into_future())?;
             println!("{} calls", output.tool_executions.len());
         }
         "sync16_blocking" => {
             let tools =
                 (0..16).map(|i| Arc::new(blocking_sleeper(format!("t{i}"))) as Arc<dyn Tool>).collect();
-            let output = agent(tools)?.run_blocking(prompt)?;
+            let output = agent(tools)?.run(prompt).blocking()?;
             println!("{} calls", output.tool_executions.len());
         }
         "eager" => {
@@ -120,7 +120,7 @@ fn main() -> fanout::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 use futures::StreamExt as _;
-                let mut events = Box::pin(agent.run_stream(prompt));
+                let mut events = Box::pin(agent.run(prompt).stream().map(|e| e.map(|e| e.kind)));
                 while let Some(event) = events.next().await {
                     event?;
                 }
@@ -142,6 +142,30 @@ fn main() -> fanout::Result<()> {
                 let agent = agent.clone();
                 async move { agent.run(prompt).await }
             }));
+        }
+        "runs" => {
+            // K concurrent runs of one agent: scripted model, one batch of 3 calls of 10 ms.
+            use fanout::models::scripted::{ScriptedModel, Turn};
+            let k: usize = arg(1, "10000").parse().unwrap_or(10_000);
+            let model = ScriptedModel::new([
+                Turn::call_every_tool(serde_json::json!({"delay": 0.01})),
+                Turn::summarize_results(),
+            ]);
+            let tools: Vec<Arc<dyn Tool>> =
+                (1..=3).map(|i| Arc::new(sleeper(format!("atask{i}"))) as Arc<dyn Tool>).collect();
+            let agent = Agent::builder().model(model).tools(tools).build()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let started = std::time::Instant::now();
+            let outputs = runtime.block_on(futures::future::join_all((0..k).map(|_| {
+                let agent = agent.clone();
+                async move { agent.run(prompt).await }
+            })));
+            let done = outputs.iter().filter(|o| o.as_ref().is_ok_and(|o| o.tool_executions.len() == 3)).count();
+            let peak = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_owned))
+                .unwrap_or_default();
+            println!("{done} of {k} runs in {:.3}s; {peak}", started.elapsed().as_secs_f64());
         }
         other => eprintln!("unknown scenario {other}"),
     }

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use super::{Agent, Inner, Settings};
 use crate::error::{Error, Result};
-use crate::exec::{ConcurrencyLimit, ExecLimits, Executor};
+use crate::exec::{ExecLimits, Executor};
 use crate::model::Model;
 use crate::retry::RetryPolicy;
+use crate::store::SessionStore;
+use crate::tool::ConcurrencyLimit;
 use crate::tool::{
     AgentTools, Hooks, IntoAgentTools, PostHook, PreHook, Tool, ToolCache, ToolSet, ToolSource,
 };
@@ -52,6 +54,7 @@ pub struct AgentBuilder {
     cache: Option<Arc<dyn ToolCache>>,
     shared_limit: Option<ConcurrencyLimit>,
     settings: Settings,
+    conversation: Option<Box<super::Conversation>>,
 }
 
 impl Default for AgentBuilder {
@@ -79,6 +82,7 @@ impl Default for AgentBuilder {
                 output_schema: None,
                 output_repairs: DEFAULT_OUTPUT_REPAIRS,
             },
+            conversation: None,
         }
     }
 }
@@ -134,6 +138,34 @@ impl AgentBuilder {
     /// them the run fails with [`ErrorKind::InvalidOutput`](crate::error::ErrorKind::InvalidOutput).
     pub fn output_repairs(mut self, repairs: usize) -> Self {
         self.settings.output_repairs = repairs;
+        self
+    }
+
+    /// Keep conversations in `store`: a run of a [session](crate::agent::RunRequest::session)
+    /// continues its completed runs and is stored as it goes (see [`store`](crate::store)).
+    /// Runs without a session get a new one each.
+    pub fn store(mut self, store: impl SessionStore) -> Self {
+        self.conversation.get_or_insert_default().store = Some(Arc::new(store));
+        self
+    }
+
+    /// Send at most the last `runs` runs of history (default: all).
+    pub fn history_runs(mut self, runs: usize) -> Self {
+        self.conversation.get_or_insert_default().limits.runs = Some(runs);
+        self
+    }
+
+    /// Send at most about `messages` messages of history, cut where a run begins (default: all;
+    /// see [`HistoryLimits`](crate::history::HistoryLimits)).
+    pub fn history_messages(mut self, messages: usize) -> Self {
+        self.conversation.get_or_insert_default().limits.messages = Some(messages);
+        self
+    }
+
+    /// Send at most about `tokens` tokens of history (four characters a token), cut where a run
+    /// begins (default: all).
+    pub fn history_tokens(mut self, tokens: usize) -> Self {
+        self.conversation.get_or_insert_default().limits.tokens = Some(tokens);
         self
     }
 
@@ -300,6 +332,7 @@ impl AgentBuilder {
                 sources,
                 system_prompt,
                 settings: self.settings,
+                conversation: self.conversation,
             }),
         })
     }

@@ -54,6 +54,11 @@ impl Agent {
         self.inner.settings.tool_call_limit
     }
 
+    /// How much history a run sends (see [`history::trim`](crate::history::trim)).
+    pub fn history_limits(&self) -> crate::history::HistoryLimits {
+        self.inner.history_limits()
+    }
+
     /// How a failed model turn is retried.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.settings.retry

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{Agent, Decision, run};
+use super::{Agent, Decision, RunRequest, run};
 use crate::error::{Error, Result};
-use crate::event::RunEvent;
+use crate::event::EventKind;
 use crate::print::{PrintOptions, Printer, signature};
 use crate::terminal::ctrl_c::{self, CtrlC};
 
@@ -39,15 +39,15 @@ const TICK: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 #[must_use = "a PrintResponse does nothing until awaited or `.blocking()` is called"]
 pub struct PrintResponse {
-    agent: Agent,
-    input: String,
+    request: RunRequest,
     stream: bool,
     handle_ctrl_c: bool,
     options: PrintOptions,
 }
 
 impl PrintResponse {
-    pub(super) fn new(agent: Agent, input: String) -> Self {
+    pub(super) fn new(request: RunRequest) -> Self {
+        let agent = &request.agent;
         let mut options = PrintOptions { markdown: agent.inner.settings.markdown, ..PrintOptions::default() };
         let tools = agent.inner.executor.tools();
         options.show_results_for = tools
@@ -56,7 +56,7 @@ impl PrintResponse {
             .filter(|d| tools.options(&d.name).is_some_and(|o| o.show_result))
             .map(|d| d.name.clone())
             .collect();
-        Self { agent, input, stream: false, handle_ctrl_c: true, options }
+        Self { request, stream: false, handle_ctrl_c: true, options }
     }
 
     /// Stream the model's answer: the response grows live as tokens arrive (default off, as in
@@ -122,20 +122,25 @@ impl PrintResponse {
             }
         };
         tokio::pin!(pressed);
-        printer.start(&self.input)?;
-        let mut start = run::Start::Input(self.input);
+        let agent: Agent = self.request.agent.clone();
+        match &self.request.start {
+            run::Start::Input(input) => printer.start(input)?,
+            run::Start::Resume(..) => {}
+        }
+        let mut request = self.request;
         loop {
-            let mut events = run::spawn_stream(Arc::clone(&self.agent.inner), start, self.stream);
+            let mut events = request.into_stream(self.stream);
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let output = loop {
                 tokio::select! {
                     event = events.next() => match event {
-                        Some(Ok(RunEvent::RunCompleted(output))) => {
-                            printer.event(&RunEvent::RunCompleted(output.clone()))?;
-                            break *output;
+                        Some(Ok(event)) => {
+                            printer.event(&event.kind)?;
+                            if let EventKind::RunCompleted(output) = event.kind {
+                                break *output;
+                            }
                         }
-                        Some(Ok(event)) => printer.event(&event)?,
                         Some(Err(err)) => {
                             printer.error(&err)?;
                             return Err(err);
@@ -184,7 +189,7 @@ impl PrintResponse {
                 decisions.push((call.id.clone(), decision));
             }
             let paused = output.take_paused().ok_or_else(|| Error::config("a paused run lost its state"))?;
-            start = run::Start::Resume(Box::new(paused), decisions);
+            request = agent.continue_run(paused, decisions);
         }
     }
 }

@@ -3,79 +3,359 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Inner;
 use crate::error::{Error, Result};
-use crate::event::RunEvent;
-use crate::exec::{Batch, BatchEvent, Executor};
+use crate::event::{EventKind, Origin, RunEvent};
+use crate::exec::{Batch, BatchEvent, Executor, ToolExecution};
 use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
-use crate::output::ToolExecution;
-use crate::output::{Metrics, RunOutput, RunStatus, TurnMetrics};
+use crate::output::{Metrics, PausedRun, RunOutput, RunStatus, TurnMetrics};
 use crate::spans;
+use crate::store::{RunRecord, RunState, SessionStore, StoredMessage};
 
 use crate::tool::{ToolCall, ToolError, ToolProgress};
 
-/// Where a run reports its events.
-pub(super) type Sink<'a> = &'a mut (dyn FnMut(RunEvent) + Send);
+/// What a run carries besides its input.
+#[derive(Debug, Default)]
+pub(crate) struct RunOptions {
+    pub(crate) run_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) history: Vec<Message>,
+    pub(crate) cancel: Option<CancellationToken>,
+    /// Where the run sits in a tree of agents (a sub-agent's run).
+    pub(crate) parent: Option<Parent>,
+}
+
+/// The run and call a sub-agent's run was started by.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parent {
+    pub(crate) run_id: String,
+    pub(crate) call_id: String,
+    pub(crate) path: Vec<String>,
+}
+
+/// Where a run reports its events: each is stamped with the run's origin.
+pub(crate) struct Sink<'a> {
+    origin: Arc<Origin>,
+    out: &'a mut (dyn FnMut(RunEvent) + Send),
+}
+
+impl Sink<'_> {
+    fn emit(&mut self, kind: EventKind) {
+        (self.out)(RunEvent { origin: Arc::clone(&self.origin), kind });
+    }
+}
 
 /// How a run begins: from the user's input, or where a paused run stopped.
-pub(super) enum Start {
+#[derive(Debug)]
+pub(crate) enum Start {
     Input(String),
     Resume(Box<PausedRun>, Vec<(String, Decision)>),
 }
 
 /// What the run loop carries from turn to turn.
-#[derive(Debug, Clone)]
-struct RunState {
+#[derive(Debug)]
+struct Progress {
+    run_id: String,
+    session_id: Option<String>,
+    user_id: Option<String>,
+    created_at: SystemTime,
     run_start: Instant,
     messages: Vec<Message>,
+    /// Where this run's own messages begin in `messages`.
+    new_from: usize,
     executions: Vec<ToolExecution>,
     metrics: Metrics,
 }
 
-/// Run to the end, or to a pause. `streaming` selects streamed model turns (and with them eager
-/// tool start).
-pub(super) async fn run(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_>) -> Result<RunOutput> {
-    let span = spans::agent(inner.name.as_deref(), &*inner.model);
-    let outcome = run_in_span(inner, start, streaming, sink).instrument(span.clone()).await;
-    spans::agent_done(&span, outcome.as_ref().map(|output| (&output.metrics.usage, &output.status)));
-    outcome
+/// Where a run's rows go as it goes, when the agent has a store and the run a session.
+struct Journal<'a> {
+    store: Option<&'a dyn SessionStore>,
+    run_id: String,
+    /// How many of the run's own messages are stored.
+    stored: usize,
+    /// The first write that failed, if any; the run goes on, and its end tries again.
+    failure: Option<Error>,
 }
 
-async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_>) -> Result<RunOutput> {
-    let (mut state, first_turn) = match start {
+impl Journal<'_> {
+    /// Store the run's messages not stored yet (a write that failed is tried again here: the
+    /// store ignores a message it already has).
+    async fn save(&mut self, new_messages: &[Message]) {
+        let Some(store) = self.store else { return };
+        let Some(unsaved) = new_messages.get(self.stored..).filter(|m| !m.is_empty()) else { return };
+        let rows: Vec<StoredMessage> = unsaved
+            .iter()
+            .enumerate()
+            .map(|(i, message)| StoredMessage { seq: (self.stored + i) as u32, message: message.clone() })
+            .collect();
+        match store.append_messages(&self.run_id, &rows).await {
+            Ok(()) => self.stored = new_messages.len(),
+            Err(err) => {
+                tracing::warn!("run {}: storing its messages failed, the run goes on: {err}", self.run_id);
+                self.failure.get_or_insert(err);
+            }
+        }
+    }
+
+    /// Record the run's new state.
+    async fn set_state(&mut self, state: RunState, data: Option<serde_json::Value>) -> Result<()> {
+        let Some(store) = self.store else { return Ok(()) };
+        store.set_state(&self.run_id, state, data.as_ref()).await
+    }
+}
+
+/// Run to the end, or to a pause. `streaming` selects streamed model turns (and with them eager
+/// tool start).
+pub(crate) async fn run(
+    inner: &Inner,
+    start: Start,
+    options: RunOptions,
+    origin: Arc<Origin>,
+    streaming: bool,
+    out: &mut (dyn FnMut(RunEvent) + Send),
+) -> Result<RunOutput> {
+    let store = inner.store();
+    let (state, first, prepared) = prepare(inner, start, &options, store).await?;
+    let mut sink = Sink { origin, out };
+    let mut journal = Journal {
+        store: store.filter(|_| state.session_id.is_some()),
+        run_id: state.run_id.clone(),
+        stored: prepared,
+        failure: None,
+    };
+    if let (Some(store), Entry::New) = (journal.store, &first) {
+        let record = RunRecord {
+            run_id: state.run_id.clone(),
+            session_id: state.session_id.clone().unwrap_or_default(),
+            user_id: state.user_id.clone(),
+            agent_id: inner.name.clone(),
+            parent_run_id: options.parent.as_ref().map(|p| p.run_id.clone()),
+            created_at: state.created_at,
+        };
+        // Nothing has happened yet: a store that cannot take the run fails it before the model
+        // is asked anything.
+        store.begin_run(&record).await?;
+    } else if journal.store.is_some() {
+        journal.set_state(RunState::Running, None).await.unwrap_or_else(|err| {
+            tracing::warn!("run {}: storing its new state failed: {err}", journal.run_id);
+        });
+    }
+    journal.save(state.messages.get(state.new_from..).unwrap_or_default()).await;
+
+    let span = spans::agent(inner.name.as_deref(), &*inner.model);
+    let looping =
+        run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone());
+    let outcome = match &options.cancel {
+        Some(token) => tokio::select! {
+            biased;
+            () = token.cancelled() => Err(Error::cancelled()),
+            outcome = looping => outcome,
+        },
+        None => looping.await,
+    };
+    spans::agent_done(
+        &span,
+        outcome.as_ref().map(|output| (&output.metrics.usage, &output.status as &dyn std::fmt::Debug)),
+    );
+    record_end(&mut journal, outcome, &mut sink).await
+}
+
+/// Store how the run ended. A run whose rows could not all be stored fails with the storage
+/// error — after its output has been reported (as the last event of a stream, and as the
+/// error's [`raw_output`](Error::raw_output)), so its answer still reaches the caller.
+async fn record_end(
+    journal: &mut Journal<'_>,
+    outcome: Result<RunOutput>,
+    sink: &mut Sink<'_>,
+) -> Result<RunOutput> {
+    if journal.store.is_none() {
+        return outcome;
+    }
+    let output = match outcome {
+        Ok(output) => output,
+        Err(err) => {
+            let state = if err.is_cancelled() { RunState::Cancelled } else { RunState::Failed };
+            let data = serde_json::to_value(&err).ok();
+            if let Err(store_err) = journal.set_state(state, data).await {
+                tracing::warn!("run {}: storing that it {state} failed: {store_err}", journal.run_id);
+            }
+            return Err(err);
+        }
+    };
+    journal.save(output.new_messages()).await;
+    let (state, data) = match output.paused.as_ref().and_then(|_| output_paused_json(&output)) {
+        Some(paused) => (RunState::Paused, Some(paused)),
+        None => (RunState::Completed, Some(summary(&output))),
+    };
+    let ended = match journal.failure.take() {
+        // The messages are still not all stored: the run is not recorded as completed.
+        Some(err) if journal.stored < output.new_messages().len() => Err(err),
+        _ => journal.set_state(state, data).await,
+    };
+    match ended {
+        Ok(()) => Ok(output),
+        Err(err) => {
+            tracing::warn!(
+                "run {}: the session store failed; its answer was not stored: {err}",
+                journal.run_id
+            );
+            sink.emit(EventKind::RunCompleted(Box::new(output.clone())));
+            Err(Error::storage(format!("the run's answer was not stored: {}", err.message()))
+                .with_source(err)
+                .with_raw_output(output.content))
+        }
+    }
+}
+
+/// What a completed run stores with its state: everything of its output but the messages,
+/// which are rows of their own.
+fn summary(output: &RunOutput) -> serde_json::Value {
+    serde_json::json!({
+        "content": output.content,
+        "status": output.status,
+        "metrics": output.metrics,
+        "structured": output.structured,
+    })
+}
+
+fn output_paused_json(output: &RunOutput) -> Option<serde_json::Value> {
+    serde_json::to_value(output.paused.as_ref()?).ok().filter(|v| !v.is_null())
+}
+
+/// Settle the run's ids — its own (new, or the paused run's), its session's (new when the
+/// agent has a store and none was given) — and return the origin its events carry.
+pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -> Arc<Origin> {
+    if let Start::Resume(paused, _) = start {
+        options.run_id = Some(paused.run_id.clone());
+        options.session_id.clone_from(&paused.session_id);
+        options.user_id.clone_from(&paused.user_id);
+    }
+    let run_id = options.run_id.get_or_insert_with(new_id).clone();
+    if options.session_id.is_none() && inner.store().is_some() {
+        options.session_id = Some(new_id());
+    }
+    let agent = inner.name.clone();
+    let (parent_run_id, parent_call_id, path) = match &options.parent {
+        Some(parent) => {
+            let mut path = parent.path.clone();
+            path.push(agent.clone().unwrap_or_else(|| "agent".to_owned()));
+            (Some(parent.run_id.clone()), Some(parent.call_id.clone()), path)
+        }
+        None => (None, None, Vec::new()),
+    };
+    Arc::new(Origin {
+        run_id,
+        session_id: options.session_id.clone(),
+        agent,
+        parent_run_id,
+        parent_call_id,
+        path,
+    })
+}
+
+/// Whether the run begins here or continues a paused one.
+enum Entry {
+    New,
+    Resume(Box<PausedRun>, Vec<(String, Decision)>),
+}
+
+/// The run's first state: ids, the history it continues (repaired and trimmed), its system
+/// prompt and input; and how many of its own messages the store already has.
+async fn prepare(
+    inner: &Inner,
+    start: Start,
+    options: &RunOptions,
+    store: Option<&dyn SessionStore>,
+) -> Result<(Progress, Entry, usize)> {
+    match start {
         Start::Input(input) => {
-            let mut messages = Vec::with_capacity(8);
+            let session_id = options.session_id.clone();
+            let mut history = options.history.clone();
+            if let (Some(store), Some(session)) = (store, &session_id) {
+                let stored = store.history(session, inner.history_limits().runs).await?;
+                history.extend(stored.into_iter().flat_map(|run| run.messages));
+            }
+            let history = crate::history::trim(crate::history::repair(history), &inner.history_limits());
+            let mut messages = Vec::with_capacity(history.len() + 8);
             if let Some(system) = &inner.system_prompt {
                 messages.push(Message::system(system.clone()));
             }
-            messages.push(Message::user(input.clone()));
-            sink(RunEvent::RunStarted { model: inner.model.id().to_owned(), input });
-            let state = RunState {
+            messages.extend(history);
+            let new_from = messages.len();
+            messages.push(Message::user(input));
+            let state = Progress {
+                run_id: options.run_id.clone().unwrap_or_else(new_id),
+                session_id,
+                user_id: options.user_id.clone(),
+                created_at: SystemTime::now(),
                 run_start: Instant::now(),
                 messages,
+                new_from,
                 executions: Vec::new(),
                 metrics: Metrics::default(),
             };
-            (state, 0)
+            Ok((state, Entry::New, 0))
         }
-        Start::Resume(paused, decisions) => {
-            let PausedRun { mut state, turn, calls, text, replay, mut done, pending } = *paused;
-            // The time spent waiting for the user does not count as run time.
-            state.metrics.duration += state.run_start.elapsed();
-            state.run_start = Instant::now();
+        Start::Resume(mut paused, decisions) => {
+            let state = Progress {
+                run_id: paused.run_id.clone(),
+                session_id: paused.session_id.clone(),
+                user_id: paused.user_id.clone(),
+                created_at: paused.created_at,
+                run_start: Instant::now(),
+                messages: std::mem::take(&mut paused.messages),
+                new_from: paused.new_messages_from,
+                executions: std::mem::take(&mut paused.executions),
+                metrics: std::mem::take(&mut paused.metrics),
+            };
+            // Everything the paused run had was stored when it paused.
+            let stored = state.messages.len().saturating_sub(state.new_from);
+            Ok((state, Entry::Resume(paused, decisions), stored))
+        }
+    }
+}
+
+/// A new random id (a UUID v4), for runs and sessions.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn run_in_span(
+    inner: &Inner,
+    mut state: Progress,
+    start: Entry,
+    streaming: bool,
+    sink: &mut Sink<'_>,
+    journal: &mut Journal<'_>,
+) -> Result<RunOutput> {
+    let first_turn = match start {
+        Entry::New => {
+            let input = match state.messages.last() {
+                Some(Message::User { content }) => content.clone(),
+                _ => String::new(),
+            };
+            sink.emit(EventKind::RunStarted { model: inner.model.id().to_owned(), input });
+            0
+        }
+        Entry::Resume(paused, decisions) => {
+            let PausedRun { turn, calls, text, replay, mut done, pending, .. } = *paused;
             let budget = budget(inner, &state, done.len());
             let executor = inner.turn_executor().await?;
             let mut phase = ToolPhase::new(inner, &executor, turn, budget, true);
             phase.calls = calls;
-            for index in pending {
+            // A paused run may come from JSON: indices outside its calls are ignored.
+            let count = phase.calls.len();
+            for index in pending.into_iter().filter(|&i| i < count) {
                 let id = &phase.calls[index].id;
                 match decisions.iter().find(|(d, _)| d == id).map(|(_, decision)| decision) {
                     Some(Decision::Approve) => phase.start(index),
@@ -102,7 +382,8 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
             ) {
                 return Ok(finish(state, status, String::new(), None));
             }
-            (state, turn + 1)
+            journal.save(&state.messages[state.new_from..]).await;
+            turn + 1
         }
     };
 
@@ -137,7 +418,7 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
             let mut phase = ToolPhase::new(inner, &executor, turn, budget, false);
             phase.content = response.content.unwrap_or_default();
             if !phase.content.is_empty() {
-                sink(RunEvent::ContentDelta(phase.content.clone()));
+                sink.emit(EventKind::ContentDelta(phase.content.clone()));
             }
             phase.usage = response.usage;
             phase.finish_reason = response.finish_reason;
@@ -164,7 +445,7 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
             time_to_first_token: phase.first_delta,
             usage: phase.usage,
         });
-        sink(RunEvent::ModelTurnCompleted {
+        sink.emit(EventKind::ModelTurnCompleted {
             turn,
             tool_calls: phase.calls.len(),
             usage: phase.usage,
@@ -180,6 +461,10 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
                 tool_calls: Vec::new(),
                 replay,
             });
+            // A paused turn goes back as it is, for the model to go on.
+            if phase.finish_reason.as_ref().is_some_and(crate::model::FinishReason::continues) {
+                continue;
+            }
             let structured = match check_answer(inner, &text, &mut repairs, &mut state.messages)? {
                 Answer::Free => None,
                 Answer::Fits(value) => Some(value),
@@ -194,8 +479,18 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
         let batch = phase.finish(state.run_start, sink).await;
         if !batch.held.is_empty() {
             let pending_calls = batch.held.iter().map(|&i| batch.calls[i].clone()).collect();
+            // The wait for the user does not count as run time: the duration so far is kept.
+            let mut metrics = state.metrics.clone();
+            metrics.duration += state.run_start.elapsed();
             let paused = PausedRun {
-                state: state.clone(),
+                run_id: state.run_id.clone(),
+                session_id: state.session_id.clone(),
+                user_id: state.user_id.clone(),
+                created_at: state.created_at,
+                messages: state.messages.clone(),
+                new_messages_from: state.new_from,
+                executions: state.executions.clone(),
+                metrics,
                 turn,
                 calls: batch.calls,
                 text,
@@ -218,13 +513,14 @@ async fn run_in_span(inner: &Inner, start: Start, streaming: bool, sink: Sink<'_
         ) {
             return Ok(finish(state, status, String::new(), None));
         }
+        journal.save(&state.messages[state.new_from..]).await;
     }
     Ok(finish(state, RunStatus::MaxTurnsReached { limit: settings.max_turns }, String::new(), None))
 }
 
 /// How many more tool calls the run may make, when limited; `extra` counts calls already run in
 /// the current turn.
-fn budget(inner: &Inner, state: &RunState, extra: usize) -> Option<usize> {
+fn budget(inner: &Inner, state: &Progress, extra: usize) -> Option<usize> {
     inner.settings.tool_call_limit.map(|limit| limit.saturating_sub(state.executions.len() + extra))
 }
 
@@ -232,7 +528,7 @@ fn budget(inner: &Inner, state: &RunState, extra: usize) -> Option<usize> {
 fn record_batch(
     inner: &Inner,
     executor: &Executor,
-    state: &mut RunState,
+    state: &mut Progress,
     calls: Vec<ToolCall>,
     (text, replay): (Option<String>, Option<Replay>),
     executions: Vec<ToolExecution>,
@@ -258,15 +554,20 @@ fn record_batch(
     }
 }
 
-fn finish(mut state: RunState, status: RunStatus, content: String, paused: Option<PausedRun>) -> RunOutput {
+fn finish(mut state: Progress, status: RunStatus, content: String, paused: Option<PausedRun>) -> RunOutput {
     state.metrics.duration += state.run_start.elapsed();
     if !matches!(status, RunStatus::Completed | RunStatus::Paused { .. }) {
         tracing::warn!("the run ended without a final answer: {status:?}");
     }
     RunOutput {
+        run_id: state.run_id,
+        session_id: state.session_id,
+        user_id: state.user_id,
+        created_at: state.created_at,
         content,
         status,
         messages: state.messages,
+        new_messages_from: state.new_from,
         tool_executions: state.executions,
         metrics: state.metrics,
         structured: None,
@@ -309,33 +610,9 @@ fn check_answer(
     Ok(Answer::Repair)
 }
 
-/// A run waiting for the user to approve or reject calls of tools that require confirmation.
-/// Take it out of the output with [`RunOutput::take_paused`] and continue it with
-/// [`Agent::continue_run`](super::Agent::continue_run), which consumes it: it cannot be cloned
-/// or continued twice, so an approved call runs once.
-#[derive(Debug)]
-pub struct PausedRun {
-    state: RunState,
-    turn: usize,
-    /// All calls of the paused turn.
-    calls: Vec<ToolCall>,
-    text: Option<String>,
-    replay: Option<Replay>,
-    /// Executions of the turn's calls that needed no confirmation, by call index.
-    done: Vec<(usize, ToolExecution)>,
-    /// Indices of the calls waiting for a decision.
-    pending: Vec<usize>,
-}
-
-impl PausedRun {
-    /// The calls waiting for a decision, in the model's order.
-    pub fn pending_calls(&self) -> impl ExactSizeIterator<Item = &ToolCall> {
-        self.pending.iter().map(|&index| &self.calls[index])
-    }
-}
-
 /// The user's answer for a call that requires confirmation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Run the call.
     Approve,
@@ -350,13 +627,14 @@ async fn complete_turn(
     inner: &Inner,
     request: &ModelRequest,
     turn: usize,
-    sink: Sink<'_>,
+    sink: &mut Sink<'_>,
 ) -> Result<crate::model::ModelResponse> {
     let mut retry = 0;
     loop {
         let span = spans::chat(&*inner.model, turn, retry, false);
         let err = match inner.model.complete(request).instrument(span.clone()).await {
             Ok(response) => {
+                spans::chat_response(&span, response.id.as_deref(), response.model.as_deref());
                 let (usage, finish) = (response.usage.as_ref(), response.finish_reason.as_ref());
                 spans::chat_done(&span, usage, finish, response.tool_calls.len());
                 return Ok(response);
@@ -373,10 +651,10 @@ async fn complete_turn(
     }
 }
 
-fn announce_retry(inner: &Inner, turn: usize, retry: u32, wait: Duration, err: Error, sink: Sink<'_>) {
+fn announce_retry(inner: &Inner, turn: usize, retry: u32, wait: Duration, err: Error, sink: &mut Sink<'_>) {
     let max_retries = inner.settings.retry.retries();
     tracing::warn!("{err}; retrying in {:.2}s (retry {retry} of {max_retries})", wait.as_secs_f64());
-    sink(RunEvent::ModelRetry { turn, retry, max_retries, wait, error: Arc::new(err) });
+    sink.emit(EventKind::ModelRetry { turn, retry, max_retries, wait, error: Arc::new(err) });
 }
 
 /// One streamed model turn, starting tool calls as they complete, retried under the agent's
@@ -392,7 +670,7 @@ async fn stream_turn<'a>(
     run_start: Instant,
     budget: Option<usize>,
     metrics: &mut Metrics,
-    sink: Sink<'_>,
+    sink: &mut Sink<'_>,
 ) -> Result<ToolPhase<'a>> {
     let mut retry = 0;
     loop {
@@ -408,22 +686,27 @@ async fn stream_turn<'a>(
                     None => break None,
                     Some(Err(err)) => break Some(err),
                     Some(Ok(delta)) => {
-                        phase.first_delta.get_or_insert_with(|| sent.elapsed());
+                        if !matches!(delta, ModelDelta::Response { .. }) {
+                            phase.first_delta.get_or_insert_with(|| sent.elapsed());
+                        }
                         match delta {
                             ModelDelta::Text(text) => {
                                 metrics.time_to_first_token.get_or_insert_with(|| run_start.elapsed());
                                 output_shown = true;
                                 phase.content.push_str(&text);
-                                sink(RunEvent::ContentDelta(text));
+                                sink.emit(EventKind::ContentDelta(text));
                             }
                             ModelDelta::Reasoning(text) => {
                                 output_shown = true;
-                                sink(RunEvent::ReasoningDelta(text));
+                                sink.emit(EventKind::ReasoningDelta(text));
                             }
                             ModelDelta::ToolCall { call, .. } => phase.add(call),
                             ModelDelta::Usage(usage) => phase.usage = Some(usage),
                             ModelDelta::Finish(reason) => phase.finish_reason = Some(reason),
                             ModelDelta::Replay(replay) => phase.replay = Some(replay),
+                            ModelDelta::Response { id, model } => {
+                                spans::chat_response(&span, id.as_deref(), model.as_deref())
+                            }
                         }
                     }
                 },
@@ -541,13 +824,19 @@ impl<'a> ToolPhase<'a> {
         self.call_of_entry.push(index);
     }
 
-    fn report(&mut self, event: BatchEvent, run_start: Instant, sink: Sink<'_>) {
+    fn report(&mut self, event: BatchEvent, run_start: Instant, sink: &mut Sink<'_>) {
         let entry = match event {
             BatchEvent::Started { index, .. } | BatchEvent::Completed { index } => index,
             BatchEvent::Progress { index, progress } => {
                 let ToolProgress { progress, total, message } = progress;
                 let index = self.call_of_entry[index];
-                return sink(RunEvent::ToolCallProgress { turn: self.turn, index, progress, total, message });
+                return sink.emit(EventKind::ToolCallProgress {
+                    turn: self.turn,
+                    index,
+                    progress,
+                    total,
+                    message,
+                });
             }
         };
         if self.running.len() <= entry {
@@ -555,7 +844,7 @@ impl<'a> ToolPhase<'a> {
         }
         self.running[entry] = matches!(event, BatchEvent::Started { .. });
         match event {
-            BatchEvent::Started { index, at } => sink(RunEvent::ToolCallStarted {
+            BatchEvent::Started { index, at } => sink.emit(EventKind::ToolCallStarted {
                 turn: self.turn,
                 index: self.call_of_entry[index],
                 call: self.batch.call(index).clone(),
@@ -564,7 +853,7 @@ impl<'a> ToolPhase<'a> {
             BatchEvent::Progress { .. } => {}
             BatchEvent::Completed { index } => {
                 if let Some(execution) = self.batch.execution(index) {
-                    sink(RunEvent::ToolCallCompleted {
+                    sink.emit(EventKind::ToolCallCompleted {
                         turn: self.turn,
                         index: self.call_of_entry[index],
                         execution: execution.clone(),
@@ -576,10 +865,10 @@ impl<'a> ToolPhase<'a> {
 
     /// Abort the calls still running (dropping the phase aborts their tasks) and report each
     /// of them as cancelled, because the turn they belong to failed with `err`.
-    fn cancel_running(&self, err: &Error, sink: Sink<'_>) {
+    fn cancel_running(&self, err: &Error, sink: &mut Sink<'_>) {
         let reason = format!("the model turn failed and is retried: {err}");
         for (entry, _) in self.running.iter().enumerate().filter(|(_, running)| **running) {
-            sink(RunEvent::ToolCallCancelled {
+            sink.emit(EventKind::ToolCallCancelled {
                 turn: self.turn,
                 index: self.call_of_entry[entry],
                 call: self.batch.call(entry).clone(),
@@ -589,7 +878,7 @@ impl<'a> ToolPhase<'a> {
     }
 
     /// Start the deferred calls and wait for every started one. Held calls stay unrun.
-    async fn finish(mut self, run_start: Instant, sink: Sink<'_>) -> FinishedBatch {
+    async fn finish(mut self, run_start: Instant, sink: &mut Sink<'_>) -> FinishedBatch {
         for index in std::mem::take(&mut self.deferred) {
             self.start(index);
         }
@@ -612,38 +901,46 @@ struct FinishedBatch {
     limit_hit: bool,
 }
 
-/// Start a streamed run on its own task, on first poll; dropping the stream aborts it.
-pub(super) fn spawn_stream(inner: Arc<Inner>, start: Start, streaming: bool) -> EventStream {
+/// Start a run on its own task, on first poll; dropping the stream aborts it.
+pub(crate) fn spawn_stream(
+    inner: Arc<Inner>,
+    start: Start,
+    options: RunOptions,
+    streaming: bool,
+) -> RunStream {
     // The run's span is a child of the caller's, though it runs on a task of its own.
     let span = tracing::Span::current();
-    EventStream { pending: Some((inner, start)), streaming, span, rx: None, task: None }
+    RunStream { pending: Some((inner, start, options)), streaming, span, rx: None, task: None }
 }
 
-/// The stream behind [`Agent::run_stream`](super::Agent::run_stream).
-pub(super) struct EventStream {
-    pending: Option<(Arc<Inner>, Start)>,
+/// The stream of a run's events ([`RunRequest::stream`](super::RunRequest::stream)).
+pub(crate) struct RunStream {
+    pending: Option<(Arc<Inner>, Start, RunOptions)>,
     streaming: bool,
     span: tracing::Span,
     rx: Option<mpsc::UnboundedReceiver<Result<RunEvent>>>,
     task: Option<JoinHandle<()>>,
 }
 
-impl Stream for EventStream {
+impl Stream for RunStream {
     type Item = Result<RunEvent>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Some((inner, start)) = self.pending.take() {
+        if let Some((inner, start, mut options)) = self.pending.take() {
             let (tx, rx) = mpsc::unbounded_channel();
             let streaming = self.streaming;
             self.task = Some(tokio::spawn(
                 async move {
                     let events = tx.clone();
-                    let outcome = run(&inner, start, streaming, &mut |event| {
+                    let origin = identify(&inner, &start, &mut options);
+                    let outcome = run(&inner, start, options, Arc::clone(&origin), streaming, &mut |event| {
                         // A closed receiver means the caller stopped listening; the task is aborted.
                         let _ = events.send(Ok(event));
                     })
                     .await;
-                    let _ = tx.send(outcome.map(|output| RunEvent::RunCompleted(Box::new(output))));
+                    let completed =
+                        |output| RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) };
+                    let _ = tx.send(outcome.map(completed));
                 }
                 .instrument(self.span.clone()),
             ));
@@ -656,7 +953,7 @@ impl Stream for EventStream {
     }
 }
 
-impl Drop for EventStream {
+impl Drop for RunStream {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
             task.abort();
@@ -664,8 +961,8 @@ impl Drop for EventStream {
     }
 }
 
-impl std::fmt::Debug for EventStream {
+impl std::fmt::Debug for RunStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventStream").finish_non_exhaustive()
+        f.debug_struct("RunStream").finish_non_exhaustive()
     }
 }

@@ -19,14 +19,14 @@ mod style;
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use body::Body;
 use style::{Color, Line, Style, truncate};
 
-use crate::event::RunEvent;
+use crate::event::EventKind;
 use crate::exec::ToolExecution;
 use crate::output::{RunOutput, RunStatus};
 use crate::terminal::{inert_line, live};
@@ -156,14 +156,14 @@ impl Frame {
 ///
 /// ```
 /// use fanout::print::{Mode, PrintOptions, Printer};
-/// use fanout::RunEvent;
+/// use fanout::event::EventKind;
 ///
 /// let mut options = PrintOptions::default();
 /// options.width = Some(40);
 /// options.mode = Some(Mode::Plain);
 /// let mut printer = Printer::new(Vec::new(), options);
 /// printer.start("Hello?")?;
-/// printer.event(&RunEvent::ContentDelta("Hi **there** \x1b[2J".into()))?;
+/// printer.event(&EventKind::ContentDelta("Hi **there** \x1b[2J".into()))?;
 /// printer.finish()?;
 /// let text = String::from_utf8(printer.into_inner()).unwrap();
 /// assert!(text.contains("┃ Hello?"));
@@ -277,31 +277,31 @@ impl<W: Write> Printer<W> {
 
     /// Take one event into account. Nothing is drawn until the next [`tick`](Printer::tick) (or
     /// [`finish`](Printer::finish)), so a burst of events costs one frame.
-    pub fn event(&mut self, event: &RunEvent) -> io::Result<()> {
-        if !matches!(event, RunEvent::ModelRetry { .. }) {
+    pub fn event(&mut self, event: &EventKind) -> io::Result<()> {
+        if !matches!(event, EventKind::ModelRetry { .. }) {
             self.retrying = None;
         }
         match event {
-            RunEvent::ContentDelta(text) => self.response.push(text),
-            RunEvent::ReasoningDelta(text) => self.reasoning.push(text),
-            RunEvent::ToolCallStarted { turn, index, call, at } => {
+            EventKind::ContentDelta(text) => self.response.push(text),
+            EventKind::ReasoningDelta(text) => self.reasoning.push(text),
+            EventKind::ToolCallStarted { turn, index, call, at } => {
                 let started = self.started + *at;
                 self.call_view(*turn, *index, &call.name, &call.arguments).started = Some(started);
             }
-            RunEvent::ToolCallCompleted { turn, index, execution } => {
+            EventKind::ToolCallCompleted { turn, index, execution } => {
                 let call = &execution.call;
                 let started = self.started;
                 let view = self.call_view(*turn, *index, &call.name, &call.arguments);
                 view.started.get_or_insert(started);
                 view.execution = Some(execution.clone());
             }
-            RunEvent::ToolCallProgress { turn, index, progress, total, message } => {
+            EventKind::ToolCallProgress { turn, index, progress, total, message } => {
                 if let Some(Some(view)) = self.batches.get_mut(*turn).and_then(|b| b.calls.get_mut(*index)) {
                     let message = message.as_deref().map(|m| inert_line(m).into_owned());
                     view.progress = Some((*progress, *total, message));
                 }
             }
-            RunEvent::ToolCallCancelled { turn, index, .. } => {
+            EventKind::ToolCallCancelled { turn, index, .. } => {
                 // The turn is tried again: its calls start over, this one included.
                 if let Some(batch) = self.batches.get_mut(*turn) {
                     if let Some(slot) = batch.calls.get_mut(*index) {
@@ -310,7 +310,7 @@ impl<W: Write> Printer<W> {
                     batch.panel = None;
                 }
             }
-            RunEvent::ModelRetry { turn, retry, max_retries, wait, error } => {
+            EventKind::ModelRetry { turn, retry, max_retries, wait, error } => {
                 // The turn starts over: so do its calls.
                 if let Some(batch) = self.batches.get_mut(*turn) {
                     *batch = BatchView::default();
@@ -332,7 +332,7 @@ impl<W: Write> Printer<W> {
                 self.response.clear();
                 self.reasoning.clear();
             }
-            RunEvent::ModelTurnCompleted { turn, tool_calls, .. } if *tool_calls > 0 => {
+            EventKind::ModelTurnCompleted { turn, tool_calls, .. } if *tool_calls > 0 => {
                 let batch = self.batch(*turn);
                 batch.expected = Some(*tool_calls);
                 if batch.calls.len() < *tool_calls {
@@ -341,7 +341,7 @@ impl<W: Write> Printer<W> {
                 // Text before a tool batch belongs to that turn, not to the final answer.
                 self.response.clear();
             }
-            RunEvent::RunCompleted(output) => {
+            EventKind::RunCompleted(output) => {
                 self.note = status_note(output);
                 // A structured answer is shown as the value, pretty-printed, whatever the
                 // model wrapped it in (and without answers that a repair turn replaced).
@@ -769,7 +769,7 @@ pub(crate) fn signature(name: &str, arguments: &str) -> String {
 
 /// One bar per call on a shared time axis: where each started, how long it ran.
 fn timeline(batch: &BatchView, inner: usize) -> Vec<Line> {
-    let runs: Vec<(&str, Instant, Duration)> = batch
+    let runs: Vec<(&str, SystemTime, Duration)> = batch
         .calls
         .iter()
         .flatten()
@@ -777,13 +777,14 @@ fn timeline(batch: &BatchView, inner: usize) -> Vec<Line> {
         .collect();
     let Some(start) = runs.iter().map(|r| r.1).min() else { return Vec::new() };
     let end = runs.iter().map(|r| r.1 + r.2).max().unwrap_or(start);
-    let span = end.duration_since(start).as_secs_f64().max(1e-9);
+    let span = end.duration_since(start).unwrap_or_default().as_secs_f64().max(1e-9);
     let name_width = runs.iter().map(|r| r.0.len()).max().unwrap_or(0).min(inner / 3);
     let track = inner.saturating_sub(name_width + 10).max(10);
     let mut lines =
         vec![Line::styled(format!("timeline: {:.2}s for {} calls", span, runs.len()), Style::dim())];
     for (name, started, duration) in runs {
-        let from = ((started.duration_since(start).as_secs_f64() / span) * track as f64).round() as usize;
+        let from = ((started.duration_since(start).unwrap_or_default().as_secs_f64() / span) * track as f64)
+            .round() as usize;
         let len = ((duration.as_secs_f64() / span) * track as f64).round().max(1.0) as usize;
         let from = from.min(track - 1);
         let len = len.min(track - from);

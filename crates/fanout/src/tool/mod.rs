@@ -14,6 +14,7 @@ mod cache;
 mod function;
 mod hooks;
 pub(crate) mod idempotency;
+mod limit;
 mod options;
 mod output;
 mod progress;
@@ -34,6 +35,7 @@ pub use cache::{CacheKey, MemoryCache, ToolCache};
 pub use function::FunctionTool;
 pub use hooks::{Hooks, PostHook, PreHook};
 pub use idempotency::{idempotency_key, with_idempotency_scope};
+pub use limit::ConcurrencyLimit;
 pub use options::{Configured, ToolExt, ToolOptions};
 pub use progress::{ProgressReporter, ToolProgress, report_progress};
 pub use schema::{parameters_schema, strict_schema};
@@ -81,7 +83,8 @@ impl ToolCall {
 pub type ToolResult = Result<String, ToolError>;
 
 /// Why a tool call has no normal result. Its `Display` text is what the model reads.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "error", content = "detail", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ToolError {
     /// The model asked for a tool the agent does not have.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use fanout::{Agent, Error, RetryPolicy, RunEvent, RunOutput};
+use fanout::{Agent, Error, EventKind, RetryPolicy, RunOutput};
 use futures::StreamExt;
 
 /// A meeting point for `n` blocking calls: each one waits inside until all `n` are inside at
@@ -61,12 +61,12 @@ pub fn fast() -> RetryPolicy {
 }
 
 /// Every event of a streamed run, and its outcome.
-pub async fn run_events(agent: &Agent, input: &str) -> (Vec<RunEvent>, Result<RunOutput, Error>) {
-    let mut stream = Box::pin(agent.run_stream(input));
+pub async fn run_events(agent: &Agent, input: &str) -> (Vec<EventKind>, Result<RunOutput, Error>) {
+    let mut stream = Box::pin(agent.run(input).stream().map(|e| e.map(|e| e.kind)));
     let mut events = Vec::new();
     while let Some(item) = stream.next().await {
         match item {
-            Ok(RunEvent::RunCompleted(output)) => return (events, Ok(*output)),
+            Ok(EventKind::RunCompleted(output)) => return (events, Ok(*output)),
             Ok(event) => events.push(event),
             Err(err) => return (events, Err(err)),
         }
@@ -75,11 +75,11 @@ pub async fn run_events(agent: &Agent, input: &str) -> (Vec<RunEvent>, Result<Ru
 }
 
 /// The retries a run reported: which, the wait, the error's text.
-pub fn retries(events: &[RunEvent]) -> Vec<(u32, Duration, String)> {
+pub fn retries(events: &[EventKind]) -> Vec<(u32, Duration, String)> {
     events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::ModelRetry { retry, wait, error, .. } => Some((*retry, *wait, error.to_string())),
+            EventKind::ModelRetry { retry, wait, error, .. } => Some((*retry, *wait, error.to_string())),
             _ => None,
         })
         .collect()

@@ -1,0 +1,287 @@
+//! Sessions: where conversations are kept between runs.
+//!
+//! A [`SessionStore`] keeps each run of a session as rows of its own: the run (who, when, which
+//! session), its messages (numbered within the run), and its states (running, completed …).
+//! A run only ever **adds** rows; nothing it wrote is rewritten. So any number of runs may go on
+//! at once on one session, in one process or in several sharing a database: each is stored
+//! whole and in order, none is lost, none interleaves with another.
+//!
+//! **The rule for concurrent runs**: a run sees, as its history, the session's runs that had
+//! [completed](RunState::Completed) when it started; runs that are still going on, failed,
+//! were cancelled or interrupted are not part of anyone's history (an interrupted run becomes
+//! part of it once it is resumed and completes). Runs are ordered by when they started.
+//!
+//! Backends: [`MemoryStore`] here; SQLite and PostgreSQL in the `fanout-sql` crate. Every
+//! backend passes the same test suite. Give an agent a store with
+//! [`AgentBuilder::store`](crate::AgentBuilder::store) and name the session on the run:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use fanout::prelude::*;
+//! use fanout::models::scripted::{ScriptedModel, Turn};
+//! use fanout::store::MemoryStore;
+//!
+//! # #[tokio::main] async fn main() -> fanout::Result<()> {
+//! let model = ScriptedModel::new([Turn::text("Hello, Ada."), Turn::text("You are Ada.")]);
+//! let agent = Agent::builder().model(model.clone()).store(MemoryStore::new()).build()?;
+//! agent.run("I am Ada.").session("s1").await?;
+//! let second = agent.run("Who am I?").session("s1").await?;
+//! // The second request carried the first run's messages.
+//! assert_eq!(model.requests()[1].messages.len(), 3);
+//! assert_eq!(second.all_messages().len(), 4);
+//! # Ok(()) }
+//! ```
+
+mod memory;
+
+use std::fmt;
+use std::time::SystemTime;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+
+use crate::error::Result;
+use crate::model::Message;
+
+/// The version of the stored shape of [`Message`]s and run data, written with every message row.
+/// A store refuses rows of a newer version with a clear error instead of misreading them.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a store's methods return.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T>>;
+
+/// Who a run belongs to and when it began: the first row a run adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run's id (unique across sessions).
+    pub run_id: String,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// The user it ran for, if given.
+    pub user_id: Option<String>,
+    /// The agent that ran it (its name), if named.
+    pub agent_id: Option<String>,
+    /// The run that started this one (a team's leader), if any.
+    pub parent_run_id: Option<String>,
+    /// When it began.
+    pub created_at: SystemTime,
+}
+
+/// Where a stored run is: each change is a row of its own, the newest one counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunState {
+    /// Going on (or its process died: see [`Interrupted`](Self::Interrupted)).
+    Running,
+    /// Waiting for the user to confirm tool calls.
+    Paused,
+    /// Ended with an output (an answer, or a limit it reached).
+    Completed,
+    /// Ended with an error.
+    Failed,
+    /// Cancelled by its caller.
+    Cancelled,
+    /// Its process stopped before it ended; it can be resumed.
+    Interrupted,
+}
+
+impl RunState {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Completed => "completed",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+
+    /// The state stored as `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "running" => RunState::Running,
+            "paused" => RunState::Paused,
+            "completed" => RunState::Completed,
+            "failed" => RunState::Failed,
+            "cancelled" => RunState::Cancelled,
+            "interrupted" => RunState::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One message of a run, numbered: `seq` orders a run's messages (the user's message is 0),
+/// whatever order they were stored in (a batch's results arrive as their calls finish).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// Position in the run.
+    pub seq: u32,
+    /// The message.
+    pub message: Message,
+}
+
+/// A run as stored: its record, its newest state and its messages in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRun {
+    /// Who, when, which session.
+    pub record: RunRecord,
+    /// The newest state.
+    pub state: RunState,
+    /// When that state was stored.
+    pub updated_at: SystemTime,
+    /// What came with that state: the run's output summary when it completed, the error when it
+    /// failed, the paused run when it paused (JSON; see [`RunOutput`](crate::RunOutput)).
+    pub data: Option<serde_json::Value>,
+    /// The run's messages, by `seq`.
+    pub messages: Vec<Message>,
+}
+
+/// A session: a conversation of one or more runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Its id.
+    pub session_id: String,
+    /// The user of its first run, if given.
+    pub user_id: Option<String>,
+    /// The agent of its first run, if named.
+    pub agent_id: Option<String>,
+    /// Its name, if it was given one ([`SessionStore::rename_session`]).
+    pub name: Option<String>,
+    /// When its first run began.
+    pub created_at: SystemTime,
+    /// When its newest run began.
+    pub updated_at: SystemTime,
+    /// How many runs it has.
+    pub runs: u64,
+}
+
+/// Which sessions to list: newest first, optionally one user's or one agent's, a page at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SessionQuery {
+    /// Only this user's sessions.
+    pub user_id: Option<String>,
+    /// Only this agent's sessions.
+    pub agent_id: Option<String>,
+    /// At most this many (`0`: the store's default of 20).
+    pub limit: usize,
+    /// Skip this many first.
+    pub offset: usize,
+}
+
+impl SessionQuery {
+    /// The page size used when `limit` is 0.
+    pub const DEFAULT_LIMIT: usize = 20;
+
+    /// The page size asked for, or the default.
+    pub fn page_size(&self) -> usize {
+        if self.limit == 0 { Self::DEFAULT_LIMIT } else { self.limit }
+    }
+}
+
+/// One page of a listing, with the total count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// How many there are in all.
+    pub total: u64,
+}
+
+/// Where sessions are kept. Every method adds rows or reads them, except
+/// [`rename_session`](Self::rename_session) and [`delete_session`](Self::delete_session), which
+/// the user asks for.
+///
+/// Implementations must be safe for any number of concurrent callers, also across processes
+/// where the backend is shared, and report every failure as an [`ErrorKind::Storage`] error
+/// (down, locked, full, unreadable rows), never a panic.
+///
+/// [`ErrorKind::Storage`]: crate::error::ErrorKind::Storage
+pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
+    /// A run begins: add its record (and its session, when new) with the state
+    /// [`Running`](RunState::Running). A run id stored before is an error.
+    fn begin_run<'a>(&'a self, run: &'a RunRecord) -> StoreFuture<'a, ()>;
+
+    /// Add messages of a run, each at its `seq`. Adding a `seq` the run already has is ignored
+    /// (the first write stays), so a write that is retried, or replayed by a resumed run, is
+    /// harmless.
+    fn append_messages<'a>(&'a self, run_id: &'a str, messages: &'a [StoredMessage]) -> StoreFuture<'a, ()>;
+
+    /// The run changed state: add a row with `state` and what comes with it (`data`).
+    fn set_state<'a>(
+        &'a self,
+        run_id: &'a str,
+        state: RunState,
+        data: Option<&'a serde_json::Value>,
+    ) -> StoreFuture<'a, ()>;
+
+    /// The history a new run of `session_id` continues: the last `runs` completed runs (all
+    /// when `None`), oldest first, with their messages.
+    fn history<'a>(&'a self, session_id: &'a str, runs: Option<usize>) -> StoreFuture<'a, Vec<StoredRun>>;
+
+    /// One run, whatever its state.
+    fn run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Option<StoredRun>>;
+
+    /// Every run of a session, oldest first, whatever their state.
+    fn runs<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Vec<StoredRun>>;
+
+    /// One session.
+    fn session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Option<SessionInfo>>;
+
+    /// Sessions, newest first (by their newest run), filtered and paged by `query`.
+    fn sessions<'a>(&'a self, query: &'a SessionQuery) -> StoreFuture<'a, Page<SessionInfo>>;
+
+    /// Name a session; false when there is no such session.
+    fn rename_session<'a>(&'a self, session_id: &'a str, name: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Delete a session and all its runs; false when there is no such session.
+    fn delete_session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, bool>;
+}
+
+impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
+    fn begin_run<'a>(&'a self, run: &'a RunRecord) -> StoreFuture<'a, ()> {
+        (**self).begin_run(run)
+    }
+    fn append_messages<'a>(&'a self, run_id: &'a str, messages: &'a [StoredMessage]) -> StoreFuture<'a, ()> {
+        (**self).append_messages(run_id, messages)
+    }
+    fn set_state<'a>(
+        &'a self,
+        run_id: &'a str,
+        state: RunState,
+        data: Option<&'a serde_json::Value>,
+    ) -> StoreFuture<'a, ()> {
+        (**self).set_state(run_id, state, data)
+    }
+    fn history<'a>(&'a self, session_id: &'a str, runs: Option<usize>) -> StoreFuture<'a, Vec<StoredRun>> {
+        (**self).history(session_id, runs)
+    }
+    fn run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Option<StoredRun>> {
+        (**self).run(run_id)
+    }
+    fn runs<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Vec<StoredRun>> {
+        (**self).runs(session_id)
+    }
+    fn session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Option<SessionInfo>> {
+        (**self).session(session_id)
+    }
+    fn sessions<'a>(&'a self, query: &'a SessionQuery) -> StoreFuture<'a, Page<SessionInfo>> {
+        (**self).sessions(query)
+    }
+    fn rename_session<'a>(&'a self, session_id: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
+        (**self).rename_session(session_id, name)
+    }
+    fn delete_session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, bool> {
+        (**self).delete_session(session_id)
+    }
+}
