@@ -551,7 +551,7 @@ async fn a_spliced_stream_is_retried_while_nothing_was_shown_and_fails_the_run_a
          (a spliced stream)"
     );
     assert!(
-        !events.iter().any(|e| matches!(e, RunEvent::ToolCallStarted { .. })),
+        !events.iter().any(|e| matches!(e, EventKind::ToolCallStarted { .. })),
         "no call of either message ran"
     );
     assert_eq!(server.requests().len(), 2);
@@ -580,12 +580,12 @@ async fn a_spliced_stream_is_retried_while_nothing_was_shown_and_fails_the_run_a
     let reasoning: String = events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::ReasoningDelta(text) => Some(text.as_str()),
+            EventKind::ReasoningDelta(text) => Some(text.as_str()),
             _ => None,
         })
         .collect();
     assert_eq!(reasoning, "I will call the tool.", "the second message's thinking is never shown");
-    assert!(!events.iter().any(|e| matches!(e, RunEvent::ToolCallStarted { .. })));
+    assert!(!events.iter().any(|e| matches!(e, EventKind::ToolCallStarted { .. })));
     assert_eq!(server.requests().len(), 1);
 
     // The same message's start repeated before its content is only a duplicate.
@@ -618,7 +618,7 @@ async fn a_paused_turn_is_sent_back_as_it_is_for_claude_to_go_on() {
             let finishes: Vec<Option<FinishReason>> = events
                 .iter()
                 .filter_map(|e| match e {
-                    RunEvent::ModelTurnCompleted { finish_reason, .. } => Some(finish_reason.clone()),
+                    EventKind::ModelTurnCompleted { finish_reason, .. } => Some(finish_reason.clone()),
                     _ => None,
                 })
                 .collect();

@@ -377,7 +377,7 @@ async fn every_provider_reports_who_answered_streamed_or_whole() {
         let agent = builder.build().unwrap();
         let (_receiver, spans) = traced(|| async {
             if streamed {
-                let mut events = Box::pin(agent.run_stream("hi"));
+                let mut events = Box::pin(agent.run("hi").stream());
                 while let Some(event) = events.next().await {
                     event.unwrap();
                 }

@@ -257,7 +257,7 @@ impl AgentBuilder {
     }
 
     /// How failed model turns are retried (2 retries with backoff by default; see
-    /// [`RetryPolicy`]). Each retry is reported as a [`RunEvent::ModelRetry`](crate::RunEvent).
+    /// [`RetryPolicy`]). Each retry is reported as a [`EventKind::ModelRetry`](crate::EventKind::ModelRetry).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.settings.retry = policy;
         self

@@ -1,4 +1,4 @@
-//! Terminal rendering of a run, from its [`RunEvent`]s only: Agno's "Message", "Tool Calls" and
+//! Terminal rendering of a run, from its [`EventKind`]s only: Agno's "Message", "Tool Calls" and
 //! "Response (3.1s)" panels, plus a live spinner and elapsed time per call while a batch runs and
 //! a timeline of each batch once it is done, so the overlap is visible.
 //!
@@ -147,7 +147,7 @@ impl Frame {
     }
 }
 
-/// Draws a run from its events. Feed it [`RunEvent`]s with [`event`](Printer::event), call
+/// Draws a run from its events. Feed it [`EventKind`]s with [`event`](Printer::event), call
 /// [`tick`](Printer::tick) up to 20 times a second to draw what changed, and
 /// [`finish`](Printer::finish).
 ///
