@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::spans::ToolSpan;
+use crate::tool::idempotency;
 use crate::tool::{
     CacheKey, ConcurrencyLimit, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall,
     ToolError, ToolProgress, ToolResult, ToolSet,
@@ -256,7 +257,8 @@ impl Executor {
         Self { tools, cache, ..self.clone() }
     }
 
-    fn timeout_for(&self, name: &str) -> Option<Duration> {
+    /// How long a call of tool `name` may run: its own timeout, else the default of the limits.
+    pub fn timeout_for(&self, name: &str) -> Option<Duration> {
         self.tools.options(name).and_then(|o| o.timeout).or(self.limits.default_timeout)
     }
 }
@@ -419,6 +421,7 @@ impl Batch {
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
         let progress = ProgressReporter::new(index, self.progress_tx.clone());
+        let key = idempotency::key_for(&call.id);
         let (parent, capture) = (self.span.clone(), self.executor.capture_content);
         let spawned_at = Instant::now();
         let unlimited = limits.is_empty();
@@ -463,7 +466,7 @@ impl Batch {
             };
             let span = ToolSpan::start(&parent, &tools, &call, capture);
             let result = progress
-                .scope(run_call(&tools, &hooks, &call, timeout))
+                .scope(idempotency::scope(key, run_call(&tools, &hooks, &call, timeout)))
                 .instrument(span.span().clone())
                 .await;
             span.finish(&result);
@@ -584,8 +587,12 @@ async fn invoke(entry: &Entry, args: serde_json::Value, timeout: Option<Duration
             }
             Invocation::Blocking(f) => {
                 // The tool's own events belong to the call's span, on its thread too.
-                let span = tracing::Span::current();
-                let on_thread = move || span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(f)));
+                let (span, key) = (tracing::Span::current(), idempotency::current());
+                let on_thread = move || {
+                    idempotency::on_thread(key, || {
+                        span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
+                    })
+                };
                 match tokio::task::spawn_blocking(on_thread).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(panic)) => Err(panic_error(panic)),

@@ -14,6 +14,7 @@
 
 mod blocking;
 mod builder;
+mod parts;
 #[cfg(feature = "terminal")]
 mod print;
 mod request;
