@@ -10,8 +10,15 @@ use axum::routing::get;
 
 const INDEX: &str = include_str!("page/index.html");
 
+/// A fan of three lines: the page's icon.
+const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><g stroke="#5aa9ff" stroke-width="2" stroke-linecap="round"><path d="M2 8h4"/><path d="M6 8l8-5"/><path d="M6 8h8"/><path d="M6 8l8 5"/></g></svg>"##;
+
 pub(crate) fn routes() -> Router<Arc<crate::State>> {
-    Router::new().route("/", get(index))
+    Router::new().route("/", get(index)).route("/favicon.svg", get(icon)).route("/favicon.ico", get(icon))
+}
+
+async fn icon() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=86400")], ICON)
 }
 
 async fn index() -> impl IntoResponse {

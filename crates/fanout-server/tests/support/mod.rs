@@ -61,10 +61,11 @@ async fn wait(ms: u64) -> String {
 
 /// The agents: `seed` (three tasks of 10 ms, then a summary), `confirm` (a call that needs the
 /// user's approval, then "Done."), `slow` (a call of `slow_ms`, then a summary).
-pub fn agents(store: &Arc<MemoryStore>, slow_ms: u64) -> Vec<(&'static str, Agent)> {
+pub fn agents(store: &Arc<MemoryStore>, options: Options) -> Vec<(&'static str, Agent)> {
+    let Options { task_ms, slow_ms } = options;
     let seed = Agent::builder()
         .name("seed")
-        .model(ScriptedModel::call_every_tool_then_summarize(json!({"delay": 10})))
+        .model(ScriptedModel::call_every_tool_then_summarize(json!({"delay": task_ms})))
         .tools(tools![atask2, atask1, atask3])
         .store(Arc::clone(store))
         .build()
@@ -86,6 +87,15 @@ pub fn agents(store: &Arc<MemoryStore>, slow_ms: u64) -> Vec<(&'static str, Agen
     vec![("seed", seed), ("confirm", confirm), ("slow", slow)]
 }
 
+/// How long the agents' tools take.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Each of the seed agent's three tasks.
+    pub task_ms: u64,
+    /// The slow agent's call.
+    pub slow_ms: u64,
+}
+
 /// A server running in this process.
 pub struct Fixture {
     pub url: String,
@@ -97,9 +107,17 @@ pub struct Fixture {
 impl Fixture {
     /// Start one with the test agents (`slow` waits `slow_ms`), configured by `configure`.
     pub async fn start(slow_ms: u64, configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Self {
+        Self::start_with(Options { task_ms: 10, slow_ms }, configure).await
+    }
+
+    /// Start one with the test agents timed by `options`.
+    pub async fn start_with(
+        options: Options,
+        configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> Self {
         let store = Arc::new(MemoryStore::new());
         let mut builder = Server::builder().store(Arc::clone(&store));
-        for (id, agent) in agents(&store, slow_ms) {
+        for (id, agent) in agents(&store, options) {
             builder = builder.agent(id, agent);
         }
         let server = configure(builder).build().expect("server");
