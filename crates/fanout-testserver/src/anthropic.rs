@@ -27,9 +27,18 @@ use crate::{Raw, Reply, Server};
 #[derive(Debug, Clone)]
 enum Block {
     Text(String),
-    Thinking { thinking: String, signature: String },
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
     RedactedThinking(String),
-    ToolUse { id: String, name: String, input: String },
+    ToolUse {
+        id: String,
+        name: String,
+        input: String,
+    },
+    /// Any other block, sent whole.
+    Whole(Value),
 }
 
 /// One assistant message of the Messages API, streamed or whole.
@@ -101,6 +110,13 @@ impl Turn {
         self
     }
 
+    /// Any other content block (a server tool's `server_tool_use` or `web_search_tool_result`
+    /// …), streamed whole in its `content_block_start`.
+    pub fn block(mut self, block: Value) -> Self {
+        self.blocks.push(Block::Whole(block));
+        self
+    }
+
     /// The stop reason (default: `tool_use` when there is a tool_use block, else `end_turn`).
     pub fn stop_reason(mut self, reason: impl Into<String>) -> Self {
         self.stop_reason = Some(reason.into());
@@ -165,6 +181,7 @@ impl Turn {
                 Block::ToolUse { id, name, .. } => {
                     json!({"type": "tool_use", "id": id, "name": name, "input": {}})
                 }
+                Block::Whole(block) => block.clone(),
             };
             events.push((
                 "content_block_start".to_owned(),
@@ -182,7 +199,7 @@ impl Turn {
                     );
                     events.push(delta(index, json!({"type": "signature_delta", "signature": signature})));
                 }
-                Block::RedactedThinking(_) => {}
+                Block::RedactedThinking(_) | Block::Whole(_) => {}
                 Block::ToolUse { input, .. } => events.extend(
                     split(input, self.fragment_chars)
                         .map(|p| delta(index, json!({"type": "input_json_delta", "partial_json": p}))),
@@ -223,6 +240,7 @@ impl Turn {
                     let input: Value = serde_json::from_str(input).unwrap_or_else(|_| json!({}));
                     json!({"type": "tool_use", "id": id, "name": name, "input": input})
                 }
+                Block::Whole(block) => block.clone(),
             })
             .collect();
         let body = json!({

@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 use crate::{Raw, Reply};
 
+/// The model every response says answered.
+pub const MODEL: &str = "gpt-test";
+
 /// One output item of a turn.
 #[derive(Debug, Clone)]
 enum Item {
@@ -74,8 +77,8 @@ impl Turn {
 
     /// The turn as a whole (non-streamed) response body.
     pub fn whole(&self) -> Reply {
-        let body = json!({"id": self.id, "object": "response", "status": "completed", "output": self.output(),
-            "usage": self.usage_json()});
+        let body = json!({"id": self.id, "object": "response", "model": MODEL, "status": "completed",
+            "output": self.output(), "usage": self.usage_json()});
         Reply::raw(Raw::json(200, body.to_string()))
     }
 
@@ -88,7 +91,10 @@ impl Turn {
 
     /// Every event of the turn, in order.
     pub fn events(&self) -> Vec<Value> {
-        let response = |status: &str, output: Vec<Value>, usage: Value| json!({"id": self.id, "object": "response", "status": status, "output": output, "usage": usage});
+        let response = |status: &str, output: Vec<Value>, usage: Value| {
+            json!({"id": self.id, "object": "response",
+            "model": MODEL, "status": status, "output": output, "usage": usage})
+        };
         let mut events = vec![
             json!({"type": "response.created", "response": response("in_progress", vec![], Value::Null)}),
         ];

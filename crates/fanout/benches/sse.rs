@@ -48,7 +48,7 @@ fn parse(c: &mut Criterion) {
         group.bench_function(format!("chunks_of_{size}B"), |b| {
             b.iter(|| {
                 let deltas = parse_recorded_stream(black_box(&chunks)).unwrap();
-                assert_eq!(deltas.len(), 305);
+                assert_eq!(deltas.len(), 306);
                 deltas
             });
         });

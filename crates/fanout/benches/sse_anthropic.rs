@@ -53,8 +53,8 @@ fn parse(c: &mut Criterion) {
         group.bench_function(format!("chunks_of_{size}B"), |b| {
             b.iter(|| {
                 let deltas = parse_recorded_stream(black_box(&chunks)).unwrap();
-                // 300 text deltas, 3 calls, the replay, the usage, the stop reason.
-                assert_eq!(deltas.len(), 306);
+                // Who answered, 300 text deltas, 3 calls, the replay, the usage, the stop reason.
+                assert_eq!(deltas.len(), 307);
                 deltas
             });
         });

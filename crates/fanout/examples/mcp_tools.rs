@@ -48,7 +48,10 @@ async fn main() -> fanout::Result<()> {
         .build()?;
 
     let started = Instant::now();
-    let mut events = agent.run("Run three long operations of 2 seconds with 4 steps each, at once.").stream().map(|e| e.map(|e| e.kind));
+    let mut events = agent
+        .run("Run three long operations of 2 seconds with 4 steps each, at once.")
+        .stream()
+        .map(|e| e.map(|e| e.kind));
     while let Some(event) = events.next().await {
         match event? {
             EventKind::ToolCallStarted { index, call, .. } => {
@@ -65,7 +68,9 @@ async fn main() -> fanout::Result<()> {
                 )
             }
             EventKind::ContentDelta(text) => print!("{}", inert(&text)),
-            EventKind::RunCompleted(_) => println!("\n(the run took {:.2}s)", started.elapsed().as_secs_f64()),
+            EventKind::RunCompleted(_) => {
+                println!("\n(the run took {:.2}s)", started.elapsed().as_secs_f64())
+            }
             _ => {}
         }
     }

@@ -29,7 +29,8 @@ async fn main() -> fanout::Result<()> {
         .model(from_env_or_scripted("openai:gpt-5-mini", offline_model())?)
         .tool(fetch)
         .build()?;
-    let mut events = agent.run("Fetch the value of `alpha`, taking 500 ms").stream().map(|e| e.map(|e| e.kind));
+    let mut events =
+        agent.run("Fetch the value of `alpha`, taking 500 ms").stream().map(|e| e.map(|e| e.kind));
     while let Some(event) = events.next().await {
         match event? {
             EventKind::RunStarted { model, .. } => println!("run started on {model}"),

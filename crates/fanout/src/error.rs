@@ -81,6 +81,7 @@ struct Inner {
     request_id: Option<String>,
     retry_after: Option<Duration>,
     retryable: Option<bool>,
+    quota_exceeded: bool,
     source: Option<BoxError>,
     raw_output: Option<String>,
 }
@@ -99,6 +100,7 @@ impl Error {
                 request_id: None,
                 retry_after: None,
                 retryable: None,
+                quota_exceeded: false,
                 source: None,
                 raw_output: None,
             }),
@@ -197,6 +199,16 @@ impl Error {
         self
     }
 
+    /// Say that the account cannot make this request until someone acts on it: no quota or
+    /// credit left, billing not set up, a plan that does not include it. Such an error is never
+    /// retryable (whatever [`with_retryable`](Self::with_retryable) said), is not a rate limit,
+    /// and its [`Display`](fmt::Display) says to check the plan and billing. fanout's providers
+    /// set it from what each API documents (see [`is_quota_exceeded`](Self::is_quota_exceeded)).
+    pub fn with_quota_exceeded(mut self) -> Self {
+        self.inner.quota_exceeded = true;
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -252,11 +264,26 @@ impl Error {
         self.inner.kind == ErrorKind::Status
     }
 
-    /// True when the provider said to slow down: status 429, or an error type saying so.
+    /// True when the provider said to slow down: status 429, or an error type saying so — but
+    /// not when the account is out of quota ([`is_quota_exceeded`](Self::is_quota_exceeded)),
+    /// which OpenAI and Gemini also answer with 429.
     pub fn is_rate_limited(&self) -> bool {
+        if self.inner.quota_exceeded {
+            return false;
+        }
         self.inner.status == Some(429)
             || self.inner.error_type.as_deref().is_some_and(|t| t.contains("rate_limit"))
             || self.inner.code.as_deref().is_some_and(|c| c.contains("rate_limit"))
+    }
+
+    /// True when the account cannot make the request until someone acts on it, so waiting and
+    /// retrying cannot help: OpenAI's `insufficient_quota` (a 429), `billing_hard_limit_reached`
+    /// and `billing_not_active`; Anthropic's "credit balance is too low" and "reached your
+    /// specified API usage limits" (400s) and `billing_error`; any 402 Payment Required (OpenRouter, DeepSeek …); Gemini's
+    /// `RESOURCE_EXHAUSTED` for a daily quota or a quota of 0 on the plan (a per-minute one is a
+    /// rate limit), and "enable billing". Never retryable.
+    pub fn is_quota_exceeded(&self) -> bool {
+        self.inner.quota_exceeded
     }
 
     /// True when the run was cancelled.
@@ -291,8 +318,12 @@ impl Error {
 
     /// True when sending the same request again may succeed: connection problems, timeouts,
     /// streams cut short, and statuses 408, 409, 429 and 5xx — unless the error says otherwise
-    /// ([`with_retryable`](Self::with_retryable)).
+    /// ([`with_retryable`](Self::with_retryable)). Never when the account is out of quota
+    /// ([`is_quota_exceeded`](Self::is_quota_exceeded)), even with a 429.
     pub fn is_retryable(&self) -> bool {
+        if self.inner.quota_exceeded {
+            return false;
+        }
         if let Some(retryable) = self.inner.retryable {
             return retryable;
         }
@@ -305,8 +336,12 @@ impl Error {
 
     /// What the user can do about it, when there is something to say.
     fn hint(&self) -> Option<&'static str> {
+        if self.inner.quota_exceeded {
+            return Some("out of quota or credit: check the plan and billing; retrying cannot help");
+        }
         match (self.inner.kind, self.inner.status) {
-            (ErrorKind::Status, Some(401 | 403)) => Some("check the API key"),
+            (ErrorKind::Status, Some(401)) => Some("check the API key"),
+            (ErrorKind::Status, Some(403)) => Some("check the API key and its permissions"),
             (ErrorKind::Status, Some(404)) => Some("check the model id and the base URL"),
             (ErrorKind::Status, Some(429)) => Some("rate limited: wait, or lower the request rate"),
             (ErrorKind::Status, Some(500..)) => Some("the provider failed: try again later"),
@@ -383,6 +418,9 @@ impl fmt::Debug for Error {
         }
         if let Some(wait) = inner.retry_after {
             s.field("retry_after", &wait);
+        }
+        if inner.quota_exceeded {
+            s.field("quota_exceeded", &true);
         }
         if let Some(source) = &inner.source {
             s.field("source", source);
@@ -471,11 +509,16 @@ pub(crate) mod shared {
 
     use super::Error;
 
-    pub(crate) fn serialize<S: serde::Serializer>(err: &Arc<Error>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: serde::Serializer>(
+        err: &Arc<Error>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serde::Serialize::serialize(&**err, serializer)
     }
 
-    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Arc<Error>, D::Error> {
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<Error>, D::Error> {
         <Error as serde::Deserialize>::deserialize(deserializer).map(Arc::new)
     }
 }
@@ -528,6 +571,27 @@ mod tests {
         assert!(overloaded.is_retryable());
         assert!(!Error::status_error("x", 503, "down").with_retryable(false).is_retryable());
         assert!(Error::status_error("x", 400, "x").with_error_type("rate_limit_error").is_rate_limited());
+    }
+
+    #[test]
+    fn quota_is_not_a_rate_limit_and_never_retried() {
+        let quota = Error::status_error("openai", 429, "You exceeded your current quota")
+            .with_code("insufficient_quota")
+            .with_retry_after(Duration::from_secs(1))
+            .with_retryable(true)
+            .with_quota_exceeded();
+        assert!(quota.is_quota_exceeded() && quota.is_status());
+        assert!(!quota.is_retryable() && !quota.is_rate_limited());
+        assert_eq!(
+            quota.to_string(),
+            "openai API error 429 (insufficient_quota): You exceeded your current quota (out of quota or credit: \
+             check the plan and billing; retrying cannot help)"
+        );
+        assert!(format!("{quota:?}").contains("quota_exceeded: true"));
+        assert!(!Error::status_error("openai", 429, "slow down").is_quota_exceeded());
+        let denied = Error::status_error("gemini", 403, "The caller does not have permission");
+        assert!(!denied.is_retryable());
+        assert!(denied.to_string().ends_with("(check the API key and its permissions)"), "{denied}");
     }
 
     #[test]

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+use crate::exec::ToolExecution;
 use crate::model::{FinishReason, Usage};
 use crate::output::RunOutput;
-use crate::exec::ToolExecution;
 use crate::tool::ToolCall;
 
 /// Something that happened during a run, in the order it happened, with the run it happened in.

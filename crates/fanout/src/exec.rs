@@ -27,9 +27,8 @@ use tracing::Instrument;
 
 use crate::spans::ToolSpan;
 use crate::tool::{
-    ConcurrencyLimit,
-    CacheKey, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall, ToolError,
-    ToolProgress, ToolResult, ToolSet,
+    CacheKey, ConcurrencyLimit, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall,
+    ToolError, ToolProgress, ToolResult, ToolSet,
 };
 
 /// One finished tool call: what was asked, what came back, and when.
@@ -440,7 +439,13 @@ impl Batch {
                 ToolSpan::start(&parent, &tools, &call, capture).cached().finish(&result);
                 return (
                     index,
-                    ToolExecution { call, result, started_at: wall_clock(at), waited, duration: Duration::ZERO },
+                    ToolExecution {
+                        call,
+                        result,
+                        started_at: wall_clock(at),
+                        waited,
+                        duration: Duration::ZERO,
+                    },
                 );
             }
             let mut permits = Vec::with_capacity(limits.len());

@@ -67,7 +67,8 @@ pub fn repair(messages: Vec<Message>) -> Vec<Message> {
                 let mut results: Vec<Option<Message>> = vec![None; calls.len()];
                 while let Some(Message::Tool { .. }) = iter.peek() {
                     let Some(Message::Tool { call_id, name, content, is_error }) = iter.next() else { break };
-                    if let Some(slot) = calls.iter().position(|c| c.id == call_id).and_then(|i| results.get_mut(i))
+                    if let Some(slot) =
+                        calls.iter().position(|c| c.id == call_id).and_then(|i| results.get_mut(i))
                         && slot.is_none()
                     {
                         *slot = Some(Message::Tool { call_id, name, content, is_error });
@@ -88,8 +89,12 @@ pub fn repair(messages: Vec<Message>) -> Vec<Message> {
 /// Keep the end of a history within `limits`, cutting only where a run begins (a user
 /// message), so a call and its result are never separated.
 pub fn trim(messages: Vec<Message>, limits: &HistoryLimits) -> Vec<Message> {
-    let starts: Vec<usize> =
-        messages.iter().enumerate().filter(|(_, m)| matches!(m, Message::User { .. })).map(|(i, _)| i).collect();
+    let starts: Vec<usize> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| matches!(m, Message::User { .. }))
+        .map(|(i, _)| i)
+        .collect();
     let Some(&last_start) = starts.last() else {
         // No run starts here (no user message at all): nothing can be cut safely but everything.
         return if limits == &HistoryLimits::default() { messages } else { Vec::new() };
@@ -189,7 +194,8 @@ mod tests {
             assert!(trimmed.len() >= 6 && trimmed.len() <= max.max(6), "messages {max}: {}", trimmed.len());
         }
         for budget in [0, 10, 50, 100, 1000] {
-            let trimmed = trim(history.clone(), &HistoryLimits { tokens: Some(budget), ..Default::default() });
+            let trimmed =
+                trim(history.clone(), &HistoryLimits { tokens: Some(budget), ..Default::default() });
             assert!(valid(&trimmed) && matches!(trimmed.first(), Some(Message::User { .. })));
         }
         for runs in 0..7 {

@@ -33,10 +33,10 @@ pub mod models;
 pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};
 pub use event::{EventKind, RunEvent};
-pub use tool::ConcurrencyLimit;
 pub use exec::ToolExecution;
 pub use output::{Metrics, PausedRun, RunOutput, RunStatus};
 pub use retry::RetryPolicy;
+pub use tool::ConcurrencyLimit;
 
 /// Turn a function into a [`Tool`](crate::tool::Tool) the model can call.
 ///

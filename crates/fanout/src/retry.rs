@@ -4,7 +4,7 @@
 //! whatever failed — the connection, an error status, a stream cut before any output, a stream
 //! cut after eager tool calls had started. Providers make one attempt per request. A turn
 //! therefore makes at most `1 + max_retries` requests, and every retry is reported as a
-//! [`RunEvent::ModelRetry`](crate::RunEvent::ModelRetry).
+//! [`EventKind::ModelRetry`](crate::EventKind::ModelRetry).
 
 use std::time::Duration;
 

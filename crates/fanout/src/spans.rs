@@ -3,7 +3,8 @@
 //!
 //! - `invoke_agent {name}` for a run;
 //! - `chat {model}` for each model request, one per attempt (a failed attempt carries
-//!   `error.type`, and the retry warning is an event on it);
+//!   `error.type`, and the retry warning is an event on it), with the response's id and model
+//!   as the provider reports them (`gen_ai.response.id`, `gen_ai.response.model`);
 //! - `execute_tool {tool}` for each tool call that runs, a child of the span current when its
 //!   batch was created — the agent span —, so the calls of a batch are overlapping siblings of
 //!   the chat spans, even those started eagerly while the model still streams. Calls that never
@@ -62,7 +63,7 @@ pub(crate) fn agent(name: Option<&str>, model: &dyn Model) -> Span {
 }
 
 /// Record how a run ended on its span.
-pub(crate) fn agent_done(span: &Span, outcome: Result<(&Usage, &crate::output::RunStatus), &Error>) {
+pub(crate) fn agent_done(span: &Span, outcome: Result<(&Usage, &dyn std::fmt::Debug), &Error>) {
     match outcome {
         Ok((usage, status)) => {
             record_usage(span, usage);
@@ -85,12 +86,25 @@ pub(crate) fn chat(model: &dyn Model, turn: usize, attempt: u32, streaming: bool
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         gen_ai.response.finish_reasons = Empty,
+        gen_ai.response.id = Empty,
+        gen_ai.response.model = Empty,
         error.type = Empty,
         fanout.turn = int(turn),
         fanout.retry = i64::from(attempt),
         fanout.stream = streaming,
         fanout.tool_calls = Empty,
     )
+}
+
+/// Record who answered a model request (the provider's response id and model), as soon as
+/// the provider says: a request that fails later keeps them too.
+pub(crate) fn chat_response(span: &Span, id: Option<&str>, model: Option<&str>) {
+    if let Some(id) = id {
+        span.record("gen_ai.response.id", id);
+    }
+    if let Some(model) = model {
+        span.record("gen_ai.response.model", model);
+    }
 }
 
 /// Record a successful model request on its span.
@@ -142,6 +156,7 @@ fn finish_reason(reason: &FinishReason) -> &str {
         FinishReason::ToolCalls => "tool_calls",
         FinishReason::Length => "length",
         FinishReason::ContentFilter => "content_filter",
+        FinishReason::PauseTurn => "pause_turn",
         FinishReason::Other(other) => other,
     }
 }

@@ -86,7 +86,8 @@ async fn run_stream_reports_each_call_as_it_completes() {
         Turn::text("done"),
     ]);
     let agent = seed_agent(model);
-    let events: Vec<EventKind> = agent.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
+    let events: Vec<EventKind> =
+        agent.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
 
     assert!(matches!(events.first(), Some(EventKind::RunStarted { .. })));
     let completed: Vec<(usize, String)> = events
@@ -119,7 +120,8 @@ async fn eager_start_begins_a_call_before_the_turn_ends() {
             Pacing { fragment_chars: 6, fragment_delay: Duration::from_millis(500), ..Pacing::default() },
         );
     let agent = seed_agent(model.clone());
-    let events: Vec<EventKind> = agent.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
+    let events: Vec<EventKind> =
+        agent.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
     let first_start = events.iter().position(|e| matches!(e, EventKind::ToolCallStarted { .. })).unwrap();
     let turn_end = events.iter().position(|e| matches!(e, EventKind::ModelTurnCompleted { .. })).unwrap();
     assert!(first_start < turn_end, "the first call should start while the model still streams: {events:#?}");
@@ -128,7 +130,8 @@ async fn eager_start_begins_a_call_before_the_turn_ends() {
 
     // Off: nothing starts before the turn is over.
     let lazy = Agent::builder().model(model).tool(atask(1)).eager_start(false).build().unwrap();
-    let events: Vec<EventKind> = lazy.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
+    let events: Vec<EventKind> =
+        lazy.run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
     let first_start = events.iter().position(|e| matches!(e, EventKind::ToolCallStarted { .. })).unwrap();
     let turn_end = events.iter().position(|e| matches!(e, EventKind::ModelTurnCompleted { .. })).unwrap();
     assert!(turn_end < first_start);

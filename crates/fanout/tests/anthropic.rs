@@ -400,6 +400,37 @@ async fn client_errors_are_not_retried_and_never_show_the_key() {
 }
 
 #[tokio::test]
+async fn an_account_without_credit_or_permission_ends_the_run_at_once() {
+    let low = "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to \
+               upgrade or purchase credits.";
+    let denied = "Your API key does not have permission to use the specified resource.";
+    for (status, kind, message, hint) in [
+        (
+            400,
+            "invalid_request_error",
+            low,
+            "(out of quota or credit: check the plan and billing; retrying cannot help)",
+        ),
+        (402, "billing_error", "There's an issue with your billing.", "check the plan and billing"),
+        (403, "permission_error", denied, "(check the API key and its permissions)"),
+    ] {
+        let refused = anthropic::error(status, kind, message).header("retry-after", "1");
+        let server =
+            Server::start(Script::sequence([Reply::raw(refused), Turn::new().text("never").reply()]))
+                .await
+                .unwrap();
+        let (events, outcome) = run_events(&agent(&server), "hi").await;
+        let err = outcome.expect_err("the run fails");
+        assert_eq!(err.status(), Some(status));
+        assert!(!err.is_retryable() && !err.is_rate_limited(), "{err}");
+        assert_eq!(err.is_quota_exceeded(), status != 403, "{err}");
+        assert!(err.to_string().contains(hint), "{err}");
+        assert!(retries(&events).is_empty(), "{kind}: not retried");
+        assert_eq!(server.requests().len(), 1);
+    }
+}
+
+#[tokio::test]
 async fn a_cut_stream_is_retried() {
     // Cut after message_start and the start of the first block: nothing was shown yet.
     let cut = three_calls().sse().with(|raw| raw.cut_after = Some(2));
@@ -472,7 +503,7 @@ async fn a_new_message_after_calls_started_cancels_them_and_retries_the_turn() {
     assert_eq!(outcome.unwrap().content, "done");
     let retries = retries(&events);
     assert_eq!(retries.len(), 1);
-    assert!(retries[0].1.is_incomplete_stream());
+    assert!(retries[0].1.is_invalid_response() && retries[0].1.is_retryable(), "{}", retries[0].1);
     assert!(retries[0].1.to_string().contains("a new message (msg_second) started"), "{}", retries[0].1);
     let cancelled: Vec<&str> = events
         .iter()
@@ -486,6 +517,128 @@ async fn a_new_message_after_calls_started_cancels_them_and_retries_the_turn() {
     let second = &server.requests()[2].body["messages"];
     assert_eq!(second[1]["content"][0]["id"], "toolu_c");
     assert_eq!(second[2]["content"][0]["tool_use_id"], "toolu_c");
+}
+
+/// The SSE events of `first` up to (not including) event `cut`, then all of `second`'s: a proxy
+/// splicing another upstream response into an open one.
+fn spliced(first: Turn, cut: usize, second: Turn) -> Raw {
+    let mut events: Vec<(String, Value)> = first.events();
+    events.truncate(cut);
+    events.extend(second.events());
+    Raw::sse(events.into_iter().map(|(name, data)| (Some(name), data.to_string())))
+}
+
+#[tokio::test]
+async fn a_spliced_stream_is_retried_while_nothing_was_shown_and_fails_the_run_after() {
+    // A call still streaming when another message starts: nothing was shown, nothing started.
+    let first = Turn::new().id("msg_first").tool_use("toolu_a", "atask1", r#"{"delay": 1}"#);
+    let second = Turn::new().id("msg_second").tool_use("toolu_b", "atask2", r#"{"delay": 1}"#);
+    let server = Server::start(Script::sequence([
+        Reply::raw(spliced(first, 3, second)),
+        Turn::new().text("done").reply(),
+    ]))
+    .await
+    .unwrap();
+    let (events, outcome) = run_events(&agent(&server), "go").await;
+    assert_eq!(outcome.unwrap().content, "done");
+    let retries = retries(&events);
+    assert_eq!(retries.len(), 1);
+    let err = &retries[0].1;
+    assert!(err.is_invalid_response() && err.is_retryable(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "anthropic sent an invalid response: a new message (msg_second) started inside message msg_first \
+         (a spliced stream)"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, EventKind::ToolCallStarted { .. })),
+        "no call of either message ran"
+    );
+    assert_eq!(server.requests().len(), 2);
+
+    // Thinking already shown cannot be taken back: the run fails, and never goes on with the
+    // first message's thinking and the second message's call.
+    let first = Turn::new().id("msg_first").thinking("I will call the tool.", "sig-first").tool_use(
+        "toolu_a",
+        "atask1",
+        r#"{"delay": 1}"#,
+    );
+    let second = Turn::new().id("msg_second").thinking("Let me call the tool.", "sig-second").tool_use(
+        "toolu_b",
+        "atask2",
+        r#"{"delay": 1}"#,
+    );
+    let server = Server::start(Script::sequence([
+        Reply::raw(spliced(first, 6, second)),
+        Turn::new().text("never").reply(),
+    ]))
+    .await
+    .unwrap();
+    let (events, outcome) = run_events(&agent(&server), "go").await;
+    let err = outcome.expect_err("the run fails");
+    assert!(err.is_invalid_response() && err.to_string().contains("msg_second"), "{err}");
+    let reasoning: String = events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::ReasoningDelta(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasoning, "I will call the tool.", "the second message's thinking is never shown");
+    assert!(!events.iter().any(|e| matches!(e, EventKind::ToolCallStarted { .. })));
+    assert_eq!(server.requests().len(), 1);
+
+    // The same message's start repeated before its content is only a duplicate.
+    let mut events = Turn::new().id("msg_dup").text("Hello").events();
+    events.insert(1, events[0].clone());
+    let duplicated = Raw::sse(events.into_iter().map(|(name, data)| (Some(name), data.to_string())));
+    let server = Server::start(Script::sequence([Reply::raw(duplicated)])).await.unwrap();
+    let (events, outcome) = run_events(&agent(&server), "hi").await;
+    assert_eq!(outcome.unwrap().content, "Hello");
+    assert!(self::retries(&events).is_empty());
+}
+
+#[tokio::test]
+async fn a_paused_turn_is_sent_back_as_it_is_for_claude_to_go_on() {
+    let search = json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+        "input": {"query": "weather in Oslo"}});
+    let paused =
+        Turn::new().id("msg_1").text("Let me search.").block(search.clone()).stop_reason("pause_turn");
+    let done = Turn::new().id("msg_2").text("Sunny in Oslo.");
+    for streamed in [true, false] {
+        let replies = if streamed {
+            [paused.reply(), done.reply()]
+        } else {
+            [Reply::raw(paused.json()), Reply::raw(done.json())]
+        };
+        let server = Server::start(Script::sequence(replies)).await.unwrap();
+        let agent = agent(&server);
+        let output = if streamed {
+            let (events, outcome) = run_events(&agent, "Weather in Oslo?").await;
+            let finishes: Vec<Option<FinishReason>> = events
+                .iter()
+                .filter_map(|e| match e {
+                    EventKind::ModelTurnCompleted { finish_reason, .. } => Some(finish_reason.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(finishes, [Some(FinishReason::PauseTurn), Some(FinishReason::Stop)]);
+            assert!(retries(&events).is_empty());
+            outcome.unwrap()
+        } else {
+            agent.run("Weather in Oslo?").await.unwrap()
+        };
+        assert_eq!(output.status, RunStatus::Completed);
+        assert_eq!(output.content, "Sunny in Oslo.", "streamed: {streamed}");
+        // The second request ends with the paused turn, as it came: Claude goes on from there.
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        let messages = requests[1].body["messages"].as_array().unwrap().clone();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages[1]["role"], "assistant");
+        assert_eq!(messages[1]["content"], json!([{"type": "text", "text": "Let me search."}, search]));
+        assert_eq!(output.messages.len(), 3, "the user's message and both parts of the turn");
+    }
 }
 
 #[tokio::test]

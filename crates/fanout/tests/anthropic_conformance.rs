@@ -2,13 +2,16 @@
 //! `Claude` against the loopback server: streams (`.jsonl`, one event per line, framed as
 //! `event: TYPE` + `data: LINE`) through `stream`, whole bodies (`.json`) through `complete`.
 //! A recording of several responses (one per `message_stop`) is replayed as that many requests.
-//! Text, thinking, tool calls (id, name, arguments), usage and stop reason are checked exactly.
+//! Text, thinking, tool calls (id, name, arguments), usage and stop reason are checked exactly;
+//! a recording that must fail (a spliced stream) is checked for its error and for what was
+//! streamed before it.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
 
 use std::path::PathBuf;
 
+use fanout::Error;
 use fanout::models::anthropic::Claude;
 use fanout::models::{FinishReason, Model, ModelDelta, ModelRequest, ModelResponse, Replay, Usage};
 use fanout::tool::ToolCall;
@@ -31,10 +34,20 @@ struct Expect {
     /// `(input, output, cached input)`; input counts cache reads and writes.
     usage: (u64, u64, u64),
     finish: FinishReason,
+    /// The turn must fail with a retryable invalid-response error whose message has this text
+    /// (after streaming `text` and `reasoning`; no calls, usage or stop reason then).
+    error: Option<&'static str>,
 }
 
 fn text(text: &'static str, usage: (u64, u64, u64)) -> Expect {
-    Expect { text: Text::Exact(text), reasoning: "", calls: Vec::new(), usage, finish: FinishReason::Stop }
+    Expect {
+        text: Text::Exact(text),
+        reasoning: "",
+        calls: Vec::new(),
+        usage,
+        finish: FinishReason::Stop,
+        error: None,
+    }
 }
 
 fn call(
@@ -42,7 +55,7 @@ fn call(
     calls: Vec<(&'static str, &'static str, &'static str)>,
     usage: (u64, u64, u64),
 ) -> Expect {
-    Expect { text: Text::Exact(text), reasoning: "", calls, usage, finish: FinishReason::ToolCalls }
+    Expect { calls, finish: FinishReason::ToolCalls, ..self::text(text, usage) }
 }
 
 fn long(chars: usize, starts: &'static str, ends: &'static str) -> Text {
@@ -263,13 +276,15 @@ fn expectations() -> Vec<(&'static str, Vec<Expect>)> {
         ),
         // The repeated message_start of the same message is ignored.
         ("duplicate-message-start.jsonl", vec![text("Hello, World!", (17, 227, 0))]),
-        // A new message before any call was emitted replaces the unfinished one: the reasoning
-        // already streamed stays, the call and the replay are the second message's.
+        // A new message inside the open one fails the turn (retryably): going on would pair the
+        // first message's thinking with the second one's calls. Only the first thinking was
+        // streamed; its tool call was never complete, so no call was emitted.
         (
             "spliced-message-start.jsonl",
             vec![Expect {
-                reasoning: "I will call the tool.Let me call the tool.",
-                ..call("", vec![("toolu_second", "test-tool", r#"{"value":"Sparkle Day"}"#)], (17, 65, 0))
+                reasoning: "I will call the tool.",
+                error: Some("a new message (msg_second) started inside message msg_first"),
+                ..text("", (0, 0, 0))
             }],
         ),
     ]
@@ -297,13 +312,18 @@ fn responses(recording: &str) -> Vec<Raw> {
     responses
 }
 
-/// A streamed turn folded into a whole response, as the agent sees it.
-async fn streamed(model: &Claude, request: &ModelRequest) -> ModelResponse {
+/// A streamed turn folded into a whole response, as the agent sees it, and the error that
+/// ended it early, if one did.
+async fn streamed_or_failed(model: &Claude, request: &ModelRequest) -> (ModelResponse, Option<Error>) {
     let mut response = ModelResponse::default();
     let mut stream = model.stream(request);
     let mut indices = Vec::new();
     while let Some(delta) = stream.next().await {
-        match delta.unwrap_or_else(|err| panic!("{err}")) {
+        let delta = match delta {
+            Ok(delta) => delta,
+            Err(err) => return (response, Some(err)),
+        };
+        match delta {
             ModelDelta::Text(text) => response.content.get_or_insert_default().push_str(&text),
             ModelDelta::Reasoning(text) => response.reasoning.get_or_insert_default().push_str(&text),
             ModelDelta::ToolCall { index, call } => {
@@ -313,14 +333,47 @@ async fn streamed(model: &Claude, request: &ModelRequest) -> ModelResponse {
             ModelDelta::Usage(usage) => response.usage = Some(usage),
             ModelDelta::Finish(reason) => response.finish_reason = Some(reason),
             ModelDelta::Replay(replay) => response.replay = Some(replay),
+            ModelDelta::Response { id, model } => {
+                assert!(response.id.is_none() && response.model.is_none(), "reported once");
+                (response.id, response.model) = (id, model);
+            }
         }
     }
     assert_eq!(indices, (0..indices.len()).collect::<Vec<_>>(), "call indices count up from 0");
-    response
+    (response, None)
 }
 
-fn check(file: &str, step: usize, response: &ModelResponse, expect: &Expect) {
+/// A streamed turn that must succeed.
+async fn streamed(model: &Claude, request: &ModelRequest) -> ModelResponse {
+    match streamed_or_failed(model, request).await {
+        (response, None) => response,
+        (_, Some(err)) => panic!("{err}"),
+    }
+}
+
+fn check(
+    (file, recording): (&str, &str),
+    step: usize,
+    (response, err): &(ModelResponse, Option<Error>),
+    expect: &Expect,
+) {
     let at = format!("{file} response {step}");
+    // The message's id and model, as recorded (a failed one reported its first message's).
+    for value in [&response.id, &response.model] {
+        let value = value.as_deref().unwrap_or_else(|| panic!("{at}: no message id or model"));
+        assert!(recording.contains(&format!("\"{value}\"")), "{at}: {value} is not recorded");
+    }
+    match (err, expect.error) {
+        (None, None) => {}
+        (Some(err), Some(message)) => {
+            assert!(err.is_invalid_response() && err.is_retryable(), "{at}: {err}");
+            assert!(err.to_string().contains(message), "{at}: {err}");
+            assert!(response.tool_calls.is_empty() && response.replay.is_none(), "{at}: {response:?}");
+            assert!(response.usage.is_none() && response.finish_reason.is_none(), "{at}: {response:?}");
+        }
+        (Some(err), None) => panic!("{at}: {err}"),
+        (None, Some(message)) => panic!("{at}: no error, expected one saying {message:?}"),
+    }
     let content = response.content.as_deref().unwrap_or_default();
     match expect.text {
         Text::Exact(text) => assert_eq!(content, text, "{at}: text"),
@@ -347,6 +400,9 @@ fn check(file: &str, step: usize, response: &ModelResponse, expect: &Expect) {
         .map(|(id, name, args)| (*id, *name, serde_json::from_str(args).unwrap()))
         .collect();
     assert_eq!(calls, expected, "{at}: calls");
+    if err.is_some() {
+        return;
+    }
     let (input, output, cached) = expect.usage;
     let usage = Usage {
         input_tokens: input,
@@ -392,11 +448,14 @@ async fn every_recorded_reply_replays_exactly() {
             ModelRequest { messages: vec![fanout::models::Message::user("hi")], ..ModelRequest::default() };
         for (step, expect) in expected.iter().enumerate() {
             let response = if file.ends_with(".jsonl") {
-                streamed(&model, &request).await
+                streamed_or_failed(&model, &request).await
             } else {
-                model.complete(&request).await.unwrap_or_else(|err| panic!("{file}: {err}"))
+                match model.complete(&request).await {
+                    Ok(response) => (response, None),
+                    Err(err) => (ModelResponse::default(), Some(err)),
+                }
             };
-            check(file, step, &response, expect);
+            check((file, &recording), step, &response, expect);
         }
         assert_eq!(server.requests().len(), expected.len(), "{file}: one request per response");
     }
@@ -422,19 +481,6 @@ async fn replays_keep_signatures_and_blocks_verbatim() {
     assert!(content[0]["signature"].as_str().unwrap().starts_with("EvQBCkYICxgCKkAxhD4N"));
     assert!(content[0]["signature"].as_str().unwrap().ends_with("Ca17BgB"));
     assert_eq!(content[1], serde_json::json!({"type": "text", "text": "925 ÷ 5 = 185"}));
-
-    let spliced = std::fs::read_to_string(dir.join("spliced-message-start.jsonl")).unwrap();
-    let server =
-        Server::start(Script::sequence(responses(&spliced).into_iter().map(Reply::raw))).await.unwrap();
-    let model = Claude::new("m").api_key("k").base_url(anthropic::base_url(&server));
-    let content = replay_of(&streamed(&model, &ModelRequest::default()).await);
-    assert_eq!(
-        content,
-        serde_json::json!([
-            {"type": "thinking", "thinking": "Let me call the tool.", "signature": "sig-second"},
-            {"type": "tool_use", "id": "toolu_second", "name": "test-tool", "input": {"value": "Sparkle Day"}}
-        ])
-    );
 
     for file in ["anthropic-programmatic-tool-calling.1.json", "anthropic-fallback.json"] {
         let body = std::fs::read_to_string(dir.join(file)).unwrap();

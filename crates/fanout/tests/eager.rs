@@ -64,8 +64,13 @@ async fn first_call_starts_while_the_model_still_streams() {
         })
         .await
         .unwrap();
-        let events: Vec<EventKind> =
-            agent(&server, &counters(), eager).run("go").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
+        let events: Vec<EventKind> = agent(&server, &counters(), eager)
+            .run("go")
+            .stream()
+            .map(|e| e.map(|e| e.kind))
+            .map(|e| e.unwrap())
+            .collect()
+            .await;
         let first_start = events.iter().position(|e| matches!(e, EventKind::ToolCallStarted { .. })).unwrap();
         let turn_end = events.iter().position(|e| matches!(e, EventKind::ModelTurnCompleted { .. })).unwrap();
         assert_eq!(first_start < turn_end, eager, "eager = {eager}: {events:#?}");
@@ -90,7 +95,12 @@ async fn a_broken_stream_cancels_started_calls_and_the_retry_runs_each_once() {
     .await
     .unwrap();
     let counters = counters();
-    let output = agent(&server, &counters, true).run("go").stream().map(|e| e.map(|e| e.kind)).collect::<Vec<_>>().await;
+    let output = agent(&server, &counters, true)
+        .run("go")
+        .stream()
+        .map(|e| e.map(|e| e.kind))
+        .collect::<Vec<_>>()
+        .await;
     let Some(Ok(EventKind::RunCompleted(output))) = output.last() else { panic!("{output:?}") };
     assert_eq!(output.content, "both done");
     assert_eq!(server.requests().len(), 3, "the broken turn was requested again");

@@ -237,6 +237,8 @@ async fn each_call_is_emitted_the_moment_it_arrives() {
     let model = model(&server);
     let request = ModelRequest { messages: vec![Message::user("hi")], ..ModelRequest::default() };
     let mut stream = model.stream(&request);
+    let who = ModelDelta::Response { id: None, model: Some("gemini-test".into()) };
+    assert_eq!(stream.next().await.unwrap().unwrap(), who, "who answered comes first");
     match stream.next().await {
         Some(Ok(ModelDelta::ToolCall { index: 0, call })) => {
             assert_eq!(call.name, "lookup");
@@ -264,6 +266,70 @@ async fn a_rate_limit_waits_as_long_as_retry_info_asks() {
     assert_eq!(retries.len(), 1);
     assert_eq!(retries[0].1, Duration::from_millis(150), "RetryInfo's wait, not the backoff");
     assert!(retries[0].2.contains("429"), "{}", retries[0].2);
+}
+
+/// Gemini's 429 for an exhausted quota: `QuotaFailure` names it, `RetryInfo` asks for a wait.
+fn quota_exhausted(quota_id: &str, message: &str) -> Reply {
+    let body = json!({"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            "quotaId": quota_id, "quotaDimensions": {"location": "global", "model": "gemini-test"}}]},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.05s"}]}});
+    Reply::raw(Raw::json(429, body.to_string()))
+}
+
+#[tokio::test]
+async fn a_daily_or_zero_quota_ends_the_run_at_once_but_a_per_minute_one_waits() {
+    let minute = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier";
+    let server = Server::start(Script::sequence([
+        quota_exhausted(
+            minute,
+            "You exceeded your current quota, please check your plan and billing details.",
+        ),
+        Turn::new().text("ok").reply(),
+    ]))
+    .await
+    .unwrap();
+    let (events, outcome) = run_events(&agent(&server, RetryPolicy::default()), "hi").await;
+    assert_eq!(outcome.unwrap().content, "ok");
+    assert_eq!(retries(&events).len(), 1, "a rate limit: RetryInfo's wait, then the answer");
+
+    for (quota_id, message) in [
+        (
+            "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            "You exceeded your current quota, please check your plan and billing details.\n* Quota exceeded for \
+             metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 50",
+        ),
+        (
+            minute,
+            "You exceeded your current quota.\n* Quota exceeded for metric: \
+             generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, model: gemini-test",
+        ),
+    ] {
+        let server =
+            Server::start(Script::sequence([quota_exhausted(quota_id, message), Turn::new().reply()]))
+                .await
+                .unwrap();
+        let (events, outcome) = run_events(&agent(&server, RetryPolicy::default()), "hi").await;
+        let err = outcome.expect_err("the run fails");
+        assert_eq!((err.status(), err.code()), (Some(429), Some("RESOURCE_EXHAUSTED")));
+        assert!(err.is_quota_exceeded() && !err.is_retryable() && !err.is_rate_limited(), "{err:?}");
+        assert!(err.to_string().contains("check the plan and billing; retrying cannot help"), "{err}");
+        assert!(retries(&events).is_empty(), "{quota_id}: not retried");
+        assert_eq!(server.requests().len(), 1);
+    }
+
+    let denied =
+        gemini::error(403, "PERMISSION_DENIED", "Your API key doesn't have the required permissions.");
+    let server = Server::start(Script::sequence([Reply::raw(denied), Turn::new().reply()])).await.unwrap();
+    let (events, outcome) = run_events(&agent(&server, RetryPolicy::default()), "hi").await;
+    let err = outcome.expect_err("the run fails");
+    assert!(
+        !err.is_retryable() && err.to_string().contains("(check the API key and its permissions)"),
+        "{err}"
+    );
+    assert!(retries(&events).is_empty());
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test]
@@ -307,9 +373,10 @@ async fn text_then_no_finish_reason_is_an_error_after_the_text() {
     let request = ModelRequest { messages: vec![Message::user("hi")], ..ModelRequest::default() };
     let model = model(&server);
     let items: Vec<Result<ModelDelta, Error>> = model.stream(&request).collect().await;
-    assert!(matches!(&items[0], Ok(ModelDelta::Text(t)) if t == "half an ans"), "{items:?}");
-    assert!(matches!(&items[1], Err(e) if e.is_incomplete_stream()), "{items:?}");
-    assert_eq!(items.len(), 2, "never a short answer: no usage, no finish");
+    assert!(matches!(&items[0], Ok(ModelDelta::Response { .. })), "{items:?}");
+    assert!(matches!(&items[1], Ok(ModelDelta::Text(t)) if t == "half an ans"), "{items:?}");
+    assert!(matches!(&items[2], Err(e) if e.is_incomplete_stream()), "{items:?}");
+    assert_eq!(items.len(), 3, "never a short answer: no usage, no finish");
 }
 
 #[tokio::test]

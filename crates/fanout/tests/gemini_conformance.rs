@@ -171,6 +171,10 @@ async fn streamed(model: &Gemini) -> ModelResponse {
             ModelDelta::Usage(usage) => whole.usage = Some(usage),
             ModelDelta::Finish(reason) => whole.finish_reason = Some(reason),
             ModelDelta::Replay(replay) => whole.replay = Some(replay),
+            ModelDelta::Response { id, model } => {
+                assert!(whole.id.is_none() && whole.model.is_none(), "reported once");
+                (whole.id, whole.model) = (id, model);
+            }
         }
     }
     assert_eq!(indexes, (0..whole.tool_calls.len()).collect::<Vec<_>>(), "call indexes in order");
@@ -186,6 +190,11 @@ fn check(file: &str, recorded: &str, response: &ModelResponse, expected: &Expect
         .map(|c| (c.name.as_str(), serde_json::from_str(&c.arguments).unwrap()))
         .collect();
     assert_eq!(calls, expected.calls, "{file}: calls");
+    // The response's id and model, as recorded.
+    for value in [&response.id, &response.model] {
+        let value = value.as_deref().unwrap_or_else(|| panic!("{file}: no response id or model"));
+        assert!(recorded.contains(&format!("\"{value}\"")), "{file}: {value} is not recorded");
+    }
     let mut ids: Vec<&str> = response.tool_calls.iter().map(|c| c.id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();

@@ -32,6 +32,10 @@ struct Turn {
     /// How many usage deltas came: one at most.
     usages: usize,
     finish: Option<FinishReason>,
+    /// The response's id and model, as reported.
+    who: Option<(String, String)>,
+    /// How many times they were reported: once at most.
+    whos: usize,
 }
 
 impl Turn {
@@ -50,6 +54,10 @@ impl Turn {
                     turn.usage = Some(u);
                 }
                 ModelDelta::Finish(f) => turn.finish = Some(f),
+                ModelDelta::Response { id, model } => {
+                    turn.whos += 1;
+                    turn.who = Some((id.unwrap_or_default(), model.unwrap_or_default()));
+                }
                 ModelDelta::Replay(_) => {}
             }
         }
@@ -64,6 +72,9 @@ impl Turn {
             usage: response.usage,
             usages: usize::from(response.usage.is_some()),
             finish: response.finish_reason,
+            whos: usize::from(response.id.is_some() || response.model.is_some()),
+            who: (response.id.is_some() || response.model.is_some())
+                .then(|| (response.id.unwrap_or_default(), response.model.unwrap_or_default())),
         }
     }
 }
@@ -182,6 +193,16 @@ impl Case {
     }
 }
 
+/// The response's id and model the turn reported must be the recording's own, once per turn.
+fn reported(turn: &Turn, recording: &str) -> Result<(), String> {
+    let Some((id, model)) = &turn.who else { return Err("no response id or model".to_owned()) };
+    let recorded = |value: &str| !value.is_empty() && recording.contains(&format!("\"{value}\""));
+    if !recorded(id) || !recorded(model) || turn.whos > 1 {
+        return Err(format!("response id {id:?} and model {model:?}, reported {} times", turn.whos));
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn every_recorded_reply_reads_as_the_provider_meant_it() {
     let Some(dir) = recorded_dir() else { return };
@@ -200,7 +221,7 @@ async fn every_recorded_reply_reads_as_the_provider_meant_it() {
         } else {
             complete(&text).await.map_err(|err| err.to_string())
         };
-        if let Err(problem) = turn.and_then(|turn| case.check(&turn)) {
+        if let Err(problem) = turn.and_then(|turn| case.check(&turn).and_then(|()| reported(&turn, &text))) {
             failures.push(format!("{}: {problem}", case.file));
         }
     }

@@ -156,6 +156,11 @@ fn is_error(span: &Span) -> bool {
     span.status.as_ref().is_some_and(|s| s.code == StatusCode::Error as i32)
 }
 
+/// The response id and model a chat span carries.
+fn who(chat: &Span) -> (Option<&str>, Option<&str>) {
+    (text(chat, "gen_ai.response.id"), text(chat, "gen_ai.response.model"))
+}
+
 /// Sleep `ms` milliseconds
 #[tool]
 async fn nap1(ms: u64) -> String {
@@ -213,8 +218,10 @@ async fn the_seed_flow_is_an_agent_span_with_overlapping_sibling_tool_spans() {
 
     let chats = named(&spans, "chat");
     assert_eq!(chats.len(), 2, "two model turns");
-    for (chat, finish) in chats.iter().zip(["tool_calls", "stop"]) {
+    for ((chat, finish), turn) in chats.iter().zip(["tool_calls", "stop"]).zip(1..) {
         assert_eq!(chat.name, "chat scripted");
+        assert_eq!(text(chat, "gen_ai.response.model"), Some("scripted"));
+        assert_eq!(text(chat, "gen_ai.response.id"), Some(format!("scripted-turn-{turn}").as_str()));
         assert_eq!(chat.kind, SpanKind::Client as i32);
         assert_eq!(chat.parent_span_id, run.span_id);
         assert_eq!(text(chat, "gen_ai.request.model"), Some("scripted"));
@@ -310,6 +317,11 @@ async fn retries_cancelled_calls_and_failed_tools_are_visible() {
     }
     assert!(text(chats[0], "error.type").is_some());
     assert_eq!(text(chats[1], "error.type"), Some("429"));
+    // Who answered, on every attempt that got an answer: the cut stream had said it already.
+    assert_eq!(who(chats[0]), (Some("chatcmpl-req_0"), Some("gpt-5-mini")));
+    assert_eq!(who(chats[1]), (None, None), "the 429 answered nothing");
+    assert_eq!(who(chats[2]), (Some("chatcmpl-req_2"), Some("gpt-5-mini")));
+    assert_eq!(who(chats[3]), (Some("chatcmpl-req_3"), Some("gpt-5-mini")));
     assert!(chats[2..].iter().all(|c| !is_error(c) && text(c, "error.type").is_none()));
 
     let tools = named(&spans, "execute_tool");
@@ -327,4 +339,61 @@ async fn retries_cancelled_calls_and_failed_tools_are_visible() {
     let ok = tools.iter().find(|t| text(t, "gen_ai.tool.call.arguments") == Some(r#"{"ms": 3}"#)).unwrap();
     assert_eq!(text(ok, "gen_ai.tool.call.result"), Some("waited 3ms"), "content capture is on");
     assert!(!is_error(ok));
+}
+
+#[tokio::test]
+async fn every_provider_reports_who_answered_streamed_or_whole() {
+    use fanout::models::anthropic::Claude;
+    use fanout::models::google::Gemini;
+    use fanout::models::openai::OpenAIResponses;
+    use fanout_testserver::{anthropic, gemini, responses};
+
+    // (the agent, the reply, streamed, the response id and model the chat span must carry)
+    let claude = anthropic::Turn::new().id("msg_01abc").text("ok");
+    let gemini_turn = gemini::Turn::new().text("ok").response_id("resp-gemini-1");
+    let responses_turn = responses::Turn::new("resp_abc").text("ok");
+    let cases = [
+        ("claude", Reply::raw(claude.sse()), true, ("msg_01abc", "claude-test")),
+        ("claude", Reply::raw(claude.json()), false, ("msg_01abc", "claude-test")),
+        ("gemini", gemini_turn.reply(), true, ("resp-gemini-1", "gemini-test")),
+        ("gemini", gemini_turn.whole(), false, ("resp-gemini-1", "gemini-test")),
+        ("responses", responses_turn.reply(), true, ("resp_abc", responses::MODEL)),
+        ("responses", responses_turn.whole(), false, ("resp_abc", responses::MODEL)),
+        ("openai", Reply::text("ok"), false, ("chatcmpl-req_0", "gpt-5-mini")),
+    ];
+    for (provider, reply, streamed, (id, model)) in cases {
+        let server = Server::start(Script::sequence([reply])).await.unwrap();
+        let builder = Agent::builder();
+        let builder = match provider {
+            "claude" => builder
+                .model(Claude::new("claude-sonnet-4-5").api_key("k").base_url(anthropic::base_url(&server))),
+            "gemini" => builder
+                .model(Gemini::new("gemini-2.5-flash").api_key("k").base_url(gemini::base_url(&server))),
+            "responses" => {
+                builder.model(OpenAIResponses::new("gpt-5-mini").api_key("k").base_url(server.url()))
+            }
+            _ => builder.model(OpenAIChat::new("gpt-5-mini").api_key("k").base_url(server.url())),
+        };
+        let agent = builder.build().unwrap();
+        let (_receiver, spans) = traced(|| async {
+            if streamed {
+                let mut events = Box::pin(agent.run("hi").stream());
+                while let Some(event) = events.next().await {
+                    event.unwrap();
+                }
+            } else {
+                agent.run("hi").await.unwrap();
+            }
+        })
+        .await;
+        let chats = named(&spans, "chat");
+        assert_eq!(chats.len(), 1, "{provider}");
+        let at = format!("{provider}, streamed: {streamed}");
+        assert_eq!(text(chats[0], "gen_ai.response.id"), Some(id), "{at}");
+        assert_eq!(text(chats[0], "gen_ai.response.model"), Some(model), "{at}");
+        if provider != "openai" {
+            // The test server's Chat Completions echoes the model asked for; the others do not.
+            assert_ne!(text(chats[0], "gen_ai.request.model"), Some(model), "{at}: the model that answered");
+        }
+    }
 }

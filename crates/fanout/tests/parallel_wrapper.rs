@@ -80,8 +80,13 @@ impl Model for ReplayedWrapper {
 async fn a_wrappers_calls_run_at_the_same_time() {
     let agent = Agent::builder().model(ReplayedWrapper).tools(tools(Duration::from_secs(3))).build().unwrap();
     let start = tokio::time::Instant::now();
-    let events: Vec<EventKind> =
-        agent.run("Weather in Rome, sights in Oslo").stream().map(|e| e.map(|e| e.kind)).map(|e| e.unwrap()).collect().await;
+    let events: Vec<EventKind> = agent
+        .run("Weather in Rome, sights in Oslo")
+        .stream()
+        .map(|e| e.map(|e| e.kind))
+        .map(|e| e.unwrap())
+        .collect()
+        .await;
     let elapsed = start.elapsed();
 
     let started: Vec<(usize, &str, Duration)> = events
@@ -116,7 +121,9 @@ async fn a_wrapper_goes_back_as_ordinary_calls_and_results() {
         .build()
         .unwrap();
     let text: String = agent
-        .run("Weather in Rome, sights in Oslo").stream().map(|e| e.map(|e| e.kind))
+        .run("Weather in Rome, sights in Oslo")
+        .stream()
+        .map(|e| e.map(|e| e.kind))
         .filter_map(|e| async move {
             match e.unwrap() {
                 EventKind::ContentDelta(text) => Some(text),
@@ -169,7 +176,8 @@ async fn calls_without_ids_go_back_under_the_ids_fanout_made_up() {
         .tools(tools(Duration::ZERO))
         .build()
         .unwrap();
-    let events: Vec<_> = agent.run("Weather in Rome and Oslo").stream().map(|e| e.map(|e| e.kind)).collect().await;
+    let events: Vec<_> =
+        agent.run("Weather in Rome and Oslo").stream().map(|e| e.map(|e| e.kind)).collect().await;
     assert!(events.iter().all(Result::is_ok));
     let requests = server.requests();
     let messages = requests[1].body["messages"].as_array().unwrap();

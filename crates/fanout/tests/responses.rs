@@ -311,6 +311,24 @@ async fn a_rate_limit_waits_as_long_as_the_server_asks_then_succeeds() {
 }
 
 #[tokio::test]
+async fn an_account_out_of_quota_is_not_retried_though_it_is_a_429() {
+    let server = Server::start(Script::sequence([
+        Reply::error(429, "You exceeded your current quota, please check your plan and billing details.")
+            .code("insufficient_quota")
+            .retry_after("1"),
+        Turn::new("resp_1").text("never").reply(),
+    ]))
+    .await
+    .unwrap();
+    let (events, outcome) = run_events(&agent(model(&server), RetryPolicy::default()), "hi").await;
+    let err = outcome.expect_err("the run fails");
+    assert!(err.is_quota_exceeded() && !err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("check the plan and billing"), "{err}");
+    assert!(retries(&events).is_empty());
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn a_server_that_always_fails_gets_three_requests_per_turn() {
     let server = Server::start(Script::sequence((0..9).map(|_| Reply::error(500, "boom")))).await.unwrap();
     let (events, outcome) = run_events(&agent(model(&server), fast()), "hi").await;

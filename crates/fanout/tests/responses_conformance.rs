@@ -34,6 +34,10 @@ struct Turn {
     /// How many usage deltas came: one at most.
     usages: usize,
     finish: Option<FinishReason>,
+    /// The response's id and model, as reported.
+    who: Option<(String, String)>,
+    /// How many times they were reported: once at most.
+    whos: usize,
     replay: Option<Value>,
 }
 
@@ -53,6 +57,10 @@ impl Turn {
                     turn.usage = Some(u);
                 }
                 ModelDelta::Finish(f) => turn.finish = Some(f),
+                ModelDelta::Response { id, model } => {
+                    turn.whos += 1;
+                    turn.who = Some((id.unwrap_or_default(), model.unwrap_or_default()));
+                }
                 ModelDelta::Replay(r) => {
                     assert!(turn.replay.is_none(), "one replay per turn");
                     turn.replay = Some(r.data);
@@ -70,6 +78,9 @@ impl Turn {
             usage: response.usage,
             usages: usize::from(response.usage.is_some()),
             finish: response.finish_reason,
+            whos: usize::from(response.id.is_some() || response.model.is_some()),
+            who: (response.id.is_some() || response.model.is_some())
+                .then(|| (response.id.unwrap_or_default(), response.model.unwrap_or_default())),
             replay: response.replay.map(|r| r.data),
         }
     }
@@ -162,7 +173,9 @@ impl Case {
     fn check(&self, turn: Result<Turn, Error>) -> Result<(), String> {
         match (&self.outcome, turn) {
             (Outcome::Error(message), Err(err)) => {
-                if err.message() != *message || err.code() != Some("insufficient_quota") {
+                // An account out of quota: never retried, though OpenAI says 429 for it too.
+                let quota = err.is_quota_exceeded() && !err.is_retryable() && !err.is_rate_limited();
+                if err.message() != *message || err.code() != Some("insufficient_quota") || !quota {
                     return Err(format!("error: {err} (code {:?})", err.code()));
                 }
                 Ok(())
@@ -221,6 +234,16 @@ fn responses(text: &str) -> Vec<Raw> {
     parts.into_iter().map(Raw::sse).collect()
 }
 
+/// The response's id and model the turn reported must be the recording's own, once per turn.
+fn reported(turn: &Turn, recording: &str) -> Result<(), String> {
+    let Some((id, model)) = &turn.who else { return Err("no response id or model".to_owned()) };
+    let recorded = |value: &str| !value.is_empty() && recording.contains(&format!("\"{value}\""));
+    if !recorded(id) || !recorded(model) || turn.whos > 1 {
+        return Err(format!("response id {id:?} and model {model:?}, reported {} times", turn.whos));
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn every_recorded_reply_reads_as_the_server_meant_it() {
     let Some(dir) = recorded_dir() else { return };
@@ -245,12 +268,17 @@ async fn every_recorded_reply_reads_as_the_server_meant_it() {
             // OpenAI sent its error body with a 429.
             let status =
                 if serde_json::from_str::<Value>(&text).unwrap()["error"].is_object() { 429 } else { 200 };
-            vec![complete(Raw::json(status, text)).await]
+            vec![complete(Raw::json(status, text.clone())).await]
         };
         let cases: Vec<&Case> = CASES.iter().filter(|c| c.file == file).collect();
         assert_eq!(cases.len(), turns.len(), "{file}: one case per response");
         for (part, (case, turn)) in cases.into_iter().zip(turns).enumerate() {
             assert_eq!(case.part, part, "{file}: cases in order");
+            if let Ok(turn) = &turn
+                && let Err(problem) = reported(turn, &text)
+            {
+                failures.push(format!("{}#{}: {problem}", case.file, case.part));
+            }
             if let Err(problem) = case.check(turn) {
                 failures.push(format!("{}#{}: {problem}", case.file, case.part));
             }
@@ -574,7 +602,10 @@ async fn a_call_starts_when_its_arguments_are_done_before_the_turn_ends() {
     let model = model(&server).idle_timeout(Duration::from_secs(30));
     let request = request();
     let mut stream = model.stream(&request);
-    let first = stream.next().await.unwrap().unwrap();
+    let mut first = stream.next().await.unwrap().unwrap();
+    if matches!(first, ModelDelta::Response { .. }) {
+        first = stream.next().await.unwrap().unwrap();
+    }
     assert_eq!(first, ModelDelta::ToolCall { index: 0, call: call("call_1", "weather", "{}") });
 }
 

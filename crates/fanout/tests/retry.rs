@@ -88,6 +88,37 @@ async fn a_rate_limit_waits_as_long_as_the_server_asks_then_succeeds() {
     assert!(requests[1].at.duration_since(requests[0].at) >= Duration::from_millis(150));
 }
 
+/// OpenAI's answer when the account has no credit: a 429, like a rate limit, with a
+/// `retry-after` — but no wait cures it.
+fn out_of_quota() -> Reply {
+    let body = r#"{"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}"#;
+    Reply::raw(Raw::json(429, body).header("retry-after", "1").header("x-request-id", "req_quota"))
+}
+
+#[tokio::test]
+async fn a_429_for_an_account_out_of_quota_ends_the_run_at_once() {
+    let server = Server::start(Script::sequence([out_of_quota(), Reply::text("never")])).await.unwrap();
+    let (events, outcome) = run_events(&agent(&server, RetryPolicy::default()), "hi").await;
+    let err = outcome.expect_err("the run fails");
+    assert_eq!((err.status(), err.code()), (Some(429), Some("insufficient_quota")));
+    assert!(err.is_quota_exceeded() && !err.is_rate_limited() && !err.is_retryable(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "openai API error 429 (insufficient_quota): You exceeded your current quota, please check your plan and \
+         billing details. (out of quota or credit: check the plan and billing; retrying cannot help) [request id \
+         req_quota]"
+    );
+    assert!(retries(&events).is_empty(), "no retry, no wait");
+    assert_eq!(server.requests().len(), 1);
+
+    // The same through the non-streamed `run`; a real rate limit still waits (see above).
+    let server = Server::start(Script::sequence([out_of_quota(), Reply::text("never")])).await.unwrap();
+    let err = agent(&server, RetryPolicy::default()).run("hi").await.expect_err("the run fails");
+    assert!(err.is_quota_exceeded());
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn client_errors_are_not_retried() {
     let server = Server::start(Script::sequence([Reply::error(400, "bad schema"), Reply::text("never")]))

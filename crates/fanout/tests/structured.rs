@@ -371,7 +371,9 @@ async fn recorded_native_json_output_is_typed() {
         .build()
         .unwrap();
     let party: Party = agent
-        .run("Three characters").stream().map(|e| e.map(|e| e.kind))
+        .run("Three characters")
+        .stream()
+        .map(|e| e.map(|e| e.kind))
         .fold(None, |last, event| async move {
             match event.unwrap() {
                 EventKind::RunCompleted(output) => Some(output),

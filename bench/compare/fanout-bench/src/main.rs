@@ -1,7 +1,7 @@
 //! fanout's side of the cross-framework comparison. Talks to the scripted server through
 //! OPENAI_BASE_URL like any OpenAI-compatible endpoint.
 //!
-//! Usage: fanout-bench <seed | fanout N DELAY | sync64 | sync16_blocking | instantiate | throughput K>
+//! Usage: fanout-bench <seed | fanout N DELAY | sync64 | sync16_blocking | instantiate | throughput K | runs K>
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +142,30 @@ fn main() -> fanout::Result<()> {
                 let agent = agent.clone();
                 async move { agent.run(prompt).await }
             }));
+        }
+        "runs" => {
+            // K concurrent runs of one agent: scripted model, one batch of 3 calls of 10 ms.
+            use fanout::models::scripted::{ScriptedModel, Turn};
+            let k: usize = arg(1, "10000").parse().unwrap_or(10_000);
+            let model = ScriptedModel::new([
+                Turn::call_every_tool(serde_json::json!({"delay": 0.01})),
+                Turn::summarize_results(),
+            ]);
+            let tools: Vec<Arc<dyn Tool>> =
+                (1..=3).map(|i| Arc::new(sleeper(format!("atask{i}"))) as Arc<dyn Tool>).collect();
+            let agent = Agent::builder().model(model).tools(tools).build()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let started = std::time::Instant::now();
+            let outputs = runtime.block_on(futures::future::join_all((0..k).map(|_| {
+                let agent = agent.clone();
+                async move { agent.run(prompt).await }
+            })));
+            let done = outputs.iter().filter(|o| o.as_ref().is_ok_and(|o| o.tool_executions.len() == 3)).count();
+            let peak = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_owned))
+                .unwrap_or_default();
+            println!("{done} of {k} runs in {:.3}s; {peak}", started.elapsed().as_secs_f64());
         }
         other => eprintln!("unknown scenario {other}"),
     }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use super::{Agent, Inner, Settings};
 use crate::error::{Error, Result};
 use crate::exec::{ExecLimits, Executor};
-use crate::tool::ConcurrencyLimit;
 use crate::model::Model;
 use crate::retry::RetryPolicy;
 use crate::store::SessionStore;
+use crate::tool::ConcurrencyLimit;
 use crate::tool::{
     AgentTools, Hooks, IntoAgentTools, PostHook, PreHook, Tool, ToolCache, ToolSet, ToolSource,
 };
@@ -257,7 +257,7 @@ impl AgentBuilder {
     }
 
     /// How failed model turns are retried (2 retries with backoff by default; see
-    /// [`RetryPolicy`]). Each retry is reported as a [`RunEvent::ModelRetry`](crate::RunEvent).
+    /// [`RetryPolicy`]). Each retry is reported as a [`EventKind::ModelRetry`](crate::EventKind::ModelRetry).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.settings.retry = policy;
         self

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{self, RunStream, Start};
+use super::run::{self, RunOptions, RunStream, Start};
 use super::{Agent, Decision};
 use crate::error::Result;
 use crate::event::RunEvent;
@@ -48,26 +48,6 @@ pub struct RunRequest {
     pub(super) agent: Agent,
     pub(super) start: Start,
     pub(super) options: RunOptions,
-}
-
-/// What a run carries besides its input.
-#[derive(Debug, Default)]
-pub(crate) struct RunOptions {
-    pub(crate) run_id: Option<String>,
-    pub(crate) session_id: Option<String>,
-    pub(crate) user_id: Option<String>,
-    pub(crate) history: Vec<Message>,
-    pub(crate) cancel: Option<CancellationToken>,
-    /// Where the run sits in a tree of agents (a sub-agent's run).
-    pub(crate) parent: Option<Parent>,
-}
-
-/// The run and call a sub-agent's run was started by.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Parent {
-    pub(crate) run_id: String,
-    pub(crate) call_id: String,
-    pub(crate) path: Vec<String>,
 }
 
 impl RunRequest {

@@ -9,10 +9,10 @@ use tokio::time::Instant;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Inner;
-use super::request::RunOptions;
 use crate::error::{Error, Result};
 use crate::event::{EventKind, Origin, RunEvent};
 use crate::exec::{Batch, BatchEvent, Executor, ToolExecution};
@@ -22,6 +22,26 @@ use crate::spans;
 use crate::store::{RunRecord, RunState, SessionStore, StoredMessage};
 
 use crate::tool::{ToolCall, ToolError, ToolProgress};
+
+/// What a run carries besides its input.
+#[derive(Debug, Default)]
+pub(crate) struct RunOptions {
+    pub(crate) run_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) history: Vec<Message>,
+    pub(crate) cancel: Option<CancellationToken>,
+    /// Where the run sits in a tree of agents (a sub-agent's run).
+    pub(crate) parent: Option<Parent>,
+}
+
+/// The run and call a sub-agent's run was started by.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parent {
+    pub(crate) run_id: String,
+    pub(crate) call_id: String,
+    pub(crate) path: Vec<String>,
+}
 
 /// Where a run reports its events: each is stamped with the run's origin.
 pub(crate) struct Sink<'a> {
@@ -133,7 +153,8 @@ pub(crate) async fn run(
     journal.save(state.messages.get(state.new_from..).unwrap_or_default()).await;
 
     let span = spans::agent(inner.name.as_deref(), &*inner.model);
-    let looping = run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone());
+    let looping =
+        run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone());
     let outcome = match &options.cancel {
         Some(token) => tokio::select! {
             biased;
@@ -142,14 +163,21 @@ pub(crate) async fn run(
         },
         None => looping.await,
     };
-    spans::agent_done(&span, outcome.as_ref().map(|output| (&output.metrics.usage, &output.status)));
+    spans::agent_done(
+        &span,
+        outcome.as_ref().map(|output| (&output.metrics.usage, &output.status as &dyn std::fmt::Debug)),
+    );
     record_end(&mut journal, outcome, &mut sink).await
 }
 
 /// Store how the run ended. A run whose rows could not all be stored fails with the storage
 /// error — after its output has been reported (as the last event of a stream, and as the
 /// error's [`raw_output`](Error::raw_output)), so its answer still reaches the caller.
-async fn record_end(journal: &mut Journal<'_>, outcome: Result<RunOutput>, sink: &mut Sink<'_>) -> Result<RunOutput> {
+async fn record_end(
+    journal: &mut Journal<'_>,
+    outcome: Result<RunOutput>,
+    sink: &mut Sink<'_>,
+) -> Result<RunOutput> {
     if journal.store.is_none() {
         return outcome;
     }
@@ -177,7 +205,10 @@ async fn record_end(journal: &mut Journal<'_>, outcome: Result<RunOutput>, sink:
     match ended {
         Ok(()) => Ok(output),
         Err(err) => {
-            tracing::warn!("run {}: the session store failed; its answer was not stored: {err}", journal.run_id);
+            tracing::warn!(
+                "run {}: the session store failed; its answer was not stored: {err}",
+                journal.run_id
+            );
             sink.emit(EventKind::RunCompleted(Box::new(output.clone())));
             Err(Error::storage(format!("the run's answer was not stored: {}", err.message()))
                 .with_source(err)
@@ -222,7 +253,14 @@ pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -
         }
         None => (None, None, Vec::new()),
     };
-    Arc::new(Origin { run_id, session_id: options.session_id.clone(), agent, parent_run_id, parent_call_id, path })
+    Arc::new(Origin {
+        run_id,
+        session_id: options.session_id.clone(),
+        agent,
+        parent_run_id,
+        parent_call_id,
+        path,
+    })
 }
 
 /// Whether the run begins here or continues a paused one.
@@ -423,6 +461,10 @@ async fn run_in_span(
                 tool_calls: Vec::new(),
                 replay,
             });
+            // A paused turn goes back as it is, for the model to go on.
+            if phase.finish_reason.as_ref().is_some_and(crate::model::FinishReason::continues) {
+                continue;
+            }
             let structured = match check_answer(inner, &text, &mut repairs, &mut state.messages)? {
                 Answer::Free => None,
                 Answer::Fits(value) => Some(value),
@@ -592,6 +634,7 @@ async fn complete_turn(
         let span = spans::chat(&*inner.model, turn, retry, false);
         let err = match inner.model.complete(request).instrument(span.clone()).await {
             Ok(response) => {
+                spans::chat_response(&span, response.id.as_deref(), response.model.as_deref());
                 let (usage, finish) = (response.usage.as_ref(), response.finish_reason.as_ref());
                 spans::chat_done(&span, usage, finish, response.tool_calls.len());
                 return Ok(response);
@@ -643,7 +686,9 @@ async fn stream_turn<'a>(
                     None => break None,
                     Some(Err(err)) => break Some(err),
                     Some(Ok(delta)) => {
-                        phase.first_delta.get_or_insert_with(|| sent.elapsed());
+                        if !matches!(delta, ModelDelta::Response { .. }) {
+                            phase.first_delta.get_or_insert_with(|| sent.elapsed());
+                        }
                         match delta {
                             ModelDelta::Text(text) => {
                                 metrics.time_to_first_token.get_or_insert_with(|| run_start.elapsed());
@@ -659,6 +704,9 @@ async fn stream_turn<'a>(
                             ModelDelta::Usage(usage) => phase.usage = Some(usage),
                             ModelDelta::Finish(reason) => phase.finish_reason = Some(reason),
                             ModelDelta::Replay(replay) => phase.replay = Some(replay),
+                            ModelDelta::Response { id, model } => {
+                                spans::chat_response(&span, id.as_deref(), model.as_deref())
+                            }
                         }
                     }
                 },
@@ -782,7 +830,13 @@ impl<'a> ToolPhase<'a> {
             BatchEvent::Progress { index, progress } => {
                 let ToolProgress { progress, total, message } = progress;
                 let index = self.call_of_entry[index];
-                return sink.emit(EventKind::ToolCallProgress { turn: self.turn, index, progress, total, message });
+                return sink.emit(EventKind::ToolCallProgress {
+                    turn: self.turn,
+                    index,
+                    progress,
+                    total,
+                    message,
+                });
             }
         };
         if self.running.len() <= entry {
@@ -848,7 +902,12 @@ struct FinishedBatch {
 }
 
 /// Start a run on its own task, on first poll; dropping the stream aborts it.
-pub(crate) fn spawn_stream(inner: Arc<Inner>, start: Start, options: RunOptions, streaming: bool) -> RunStream {
+pub(crate) fn spawn_stream(
+    inner: Arc<Inner>,
+    start: Start,
+    options: RunOptions,
+    streaming: bool,
+) -> RunStream {
     // The run's span is a child of the caller's, though it runs on a task of its own.
     let span = tracing::Span::current();
     RunStream { pending: Some((inner, start, options)), streaming, span, rx: None, task: None }
@@ -879,7 +938,8 @@ impl Stream for RunStream {
                         let _ = events.send(Ok(event));
                     })
                     .await;
-                    let completed = |output| RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) };
+                    let completed =
+                        |output| RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) };
                     let _ = tx.send(outcome.map(completed));
                 }
                 .instrument(self.span.clone()),

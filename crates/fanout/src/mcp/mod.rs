@@ -9,7 +9,7 @@
 //! - a call that outlives the agent's tool timeout ends with a timeout error, and the server
 //!   gets `notifications/cancelled`;
 //! - the server's `notifications/progress` become
-//!   [`RunEvent::ToolCallProgress`](crate::RunEvent::ToolCallProgress) events;
+//!   [`EventKind::ToolCallProgress`](crate::EventKind::ToolCallProgress) events;
 //! - `notifications/tools/list_changed` re-lists the tools before the next model turn;
 //! - a server that crashes fails the calls in flight (their siblings go on); the next turn
 //!   reconnects (respawns over stdio, a new session over HTTP);

@@ -131,13 +131,52 @@ pub(crate) struct ErrorBody {
     pub(crate) error_type: Option<String>,
     /// A wait asked for in the body (Gemini's `RetryInfo.retryDelay`).
     pub(crate) retry_after: Option<Duration>,
+    /// The quotas a Google `QuotaFailure` detail names (`quotaId`, such as
+    /// `GenerateRequestsPerDayPerProjectPerModel-FreeTier`).
+    pub(crate) quota_ids: Vec<String>,
 }
 
+/// Error codes and types that say the account is out of quota or credit, or has no billing:
+/// OpenAI's `insufficient_quota` (sent with a 429), `billing_hard_limit_reached`,
+/// `billing_not_active`; Anthropic's `billing_error` (402).
+const QUOTA_CODES: [&str; 4] =
+    ["insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "billing_error"];
+
+/// Messages that say the same where the code does not: Anthropic's 400s "Your credit balance is
+/// too low to access the Anthropic API" and "You have reached your specified API usage limits"
+/// (a spending limit, until the date it names), Gemini's 400 "… Please enable billing on your
+/// project".
+const QUOTA_MESSAGES: [&str; 4] = [
+    "credit balance is too low",
+    "credit_balance_too_low",
+    "reached your specified api usage limits",
+    "enable billing",
+];
+
 impl ErrorBody {
+    /// The one rule for "retrying cannot help, the account needs attention" across providers
+    /// (see [`Error::is_quota_exceeded`]). A rate limit, even a 429 whose message mentions the
+    /// quota (Gemini's per-minute `RESOURCE_EXHAUSTED`), is not one: it passes with a wait.
+    fn quota_exceeded(&self, status: Option<u16>) -> bool {
+        let named = [self.code.as_deref(), self.error_type.as_deref()]
+            .into_iter()
+            .flatten()
+            .any(|t| QUOTA_CODES.iter().any(|code| t.eq_ignore_ascii_case(code)));
+        let message = self.message.as_deref().unwrap_or_default().to_ascii_lowercase();
+        let said = QUOTA_MESSAGES.iter().any(|m| message.contains(m));
+        // Gemini: a daily quota resets at midnight Pacific time, and a limit of 0 means the
+        // plan (the free tier) has no quota at all for this model; neither passes with a wait.
+        let daily = self.quota_ids.iter().any(|id| id.to_ascii_lowercase().contains("perday"));
+        let none_on_the_plan = self.code.as_deref() == Some("RESOURCE_EXHAUSTED") && limit_zero(&message);
+        named || said || status == Some(402) || daily || none_on_the_plan
+    }
+
     /// The error this body describes. With the HTTP `status` it answered with, retryability
     /// follows the status; an error reported inside a stream has none, and its caller says
-    /// whether a retry may help ([`Error::with_retryable`]).
+    /// whether a retry may help ([`Error::with_retryable`]). An account out of quota or credit
+    /// is never retryable, whatever the status ([`Error::is_quota_exceeded`]).
     pub(crate) fn into_error(self, provider: &'static str, status: Option<u16>) -> Error {
+        let quota_exceeded = self.quota_exceeded(status);
         let message = self.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "(no message)".to_owned());
         let mut err = match status {
             Some(status) => Error::status_error(provider, status, message),
@@ -152,8 +191,19 @@ impl ErrorBody {
         if let Some(wait) = self.retry_after {
             err = err.with_retry_after(wait);
         }
+        if quota_exceeded {
+            err = err.with_quota_exceeded();
+        }
         err
     }
+}
+
+/// True when `message` (lower case) says `limit: 0` (Gemini's "Quota exceeded for metric: …,
+/// limit: 0, model: …").
+fn limit_zero(message: &str) -> bool {
+    message
+        .match_indices("limit: 0")
+        .any(|(at, found)| !message[at + found.len()..].starts_with(|c: char| c.is_ascii_digit() || c == '.'))
 }
 
 /// How to read a provider's error responses.
@@ -430,6 +480,55 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn quota_and_billing_are_told_from_rate_limits() {
+        let body = |code: Option<&str>, error_type: Option<&str>, message: &str| ErrorBody {
+            message: Some(message.to_owned()),
+            code: code.map(str::to_owned),
+            error_type: error_type.map(str::to_owned),
+            ..ErrorBody::default()
+        };
+        let quota = |body: ErrorBody, status: Option<u16>| {
+            let err = body.into_error("p", status);
+            assert!(!err.is_quota_exceeded() || !err.is_retryable(), "{err}");
+            err.is_quota_exceeded()
+        };
+        // OpenAI: the same status, two different meanings.
+        let openai = "You exceeded your current quota, please check your plan and billing details.";
+        assert!(quota(body(Some("insufficient_quota"), Some("insufficient_quota"), openai), Some(429)));
+        assert!(quota(body(Some("insufficient_quota"), None, openai), None), "in a stream too");
+        assert!(quota(body(Some("billing_hard_limit_reached"), None, "Billing hard limit"), Some(400)));
+        assert!(!quota(body(Some("rate_limit_exceeded"), Some("requests"), "Rate limit reached"), Some(429)));
+        // Anthropic.
+        let low = "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing.";
+        assert!(quota(body(None, Some("invalid_request_error"), low), Some(400)));
+        assert!(quota(body(None, Some("billing_error"), "There's an issue with your billing"), Some(402)));
+        let spent = "You have reached your specified API usage limits. You will regain access on 2026-08-01.";
+        assert!(quota(body(None, Some("invalid_request_error"), spent), Some(400)));
+        assert!(!quota(body(None, Some("rate_limit_error"), "Number of requests exceeded"), Some(429)));
+        // Any 402 (OpenRouter's and DeepSeek's insufficient credits).
+        assert!(quota(body(None, None, "Insufficient Balance"), Some(402)));
+        // Gemini: per minute is a rate limit; per day, or a limit of 0, is not.
+        let google = |ids: &[&str], message: &str| ErrorBody {
+            quota_ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+            ..body(Some("RESOURCE_EXHAUSTED"), None, message)
+        };
+        let check = "You exceeded your current quota, please check your plan.";
+        assert!(!quota(google(&["GenerateRequestsPerMinutePerProjectPerModel-FreeTier"], check), Some(429)));
+        assert!(!quota(google(&[], check), Some(429)));
+        assert!(quota(google(&["GenerateRequestsPerDayPerProjectPerModel-FreeTier"], check), Some(429)));
+        let zero =
+            "Quota exceeded for metric: generate_content_free_tier_requests, limit: 0, model: gemini-pro";
+        assert!(quota(google(&["GenerateRequestsPerMinutePerProjectPerModel-FreeTier"], zero), Some(429)));
+        let ten = "Quota exceeded for metric: generate_content_free_tier_requests, limit: 10, model: x";
+        assert!(!quota(google(&["GenerateRequestsPerMinutePerProjectPerModel-FreeTier"], ten), Some(429)));
+        let billing =
+            "Gemini API free tier is not available in your country. Please enable billing on your project.";
+        assert!(quota(body(Some("FAILED_PRECONDITION"), None, billing), Some(400)));
+        // Other client errors are unchanged.
+        assert!(!quota(body(None, Some("invalid_request_error"), "max_tokens: too large"), Some(400)));
     }
 
     #[test]

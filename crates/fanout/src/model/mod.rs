@@ -195,6 +195,10 @@ pub enum FinishReason {
     Length,
     /// The provider filtered the content.
     ContentFilter,
+    /// The provider paused a long turn before it was over (Anthropic's `pause_turn`, while its
+    /// server tools work): the run sends the conversation back with this turn's content as it
+    /// is, and the model goes on where it stopped (see [`continues`](Self::continues)).
+    PauseTurn,
     /// Something else the provider said.
     Other(String),
 }
@@ -207,8 +211,16 @@ impl FinishReason {
             "tool_calls" | "function_call" | "tool_use" => FinishReason::ToolCalls,
             "length" | "max_tokens" => FinishReason::Length,
             "content_filter" => FinishReason::ContentFilter,
+            "pause_turn" => FinishReason::PauseTurn,
             other => FinishReason::Other(other.to_owned()),
         }
+    }
+
+    /// True when the model has not finished its turn and only needs it sent back to go on
+    /// ([`PauseTurn`](Self::PauseTurn)): the run then makes another request instead of ending
+    /// with this turn's text as the answer.
+    pub fn continues(&self) -> bool {
+        matches!(self, FinishReason::PauseTurn)
     }
 }
 
@@ -227,6 +239,11 @@ pub struct ModelResponse {
     pub finish_reason: Option<FinishReason>,
     /// The provider's record of the turn, to send back with it (see [`Replay`]).
     pub replay: Option<Replay>,
+    /// The provider's id for this response (`chatcmpl-…`, `msg_…`, `resp_…`), when reported.
+    pub id: Option<String>,
+    /// The model that answered, when reported: it may differ from the one asked for (a dated
+    /// version, an alias resolved, a router's choice).
+    pub model: Option<String>,
 }
 
 /// One piece of a streamed model turn.
@@ -254,6 +271,24 @@ pub enum ModelDelta {
     /// The provider's record of the turn, to send back with it (see [`Replay`]); at most one
     /// per turn, usually at its end.
     Replay(Replay),
+    /// Who answered: at most one per turn, as soon as the provider says (usually first).
+    /// Traces record it as `gen_ai.response.id` and `gen_ai.response.model`.
+    Response {
+        /// The provider's id for this response (`chatcmpl-…`, `msg_…`, `resp_…`).
+        id: Option<String>,
+        /// The model that answered (it may differ from the one asked for).
+        model: Option<String>,
+    },
+}
+
+impl ModelDelta {
+    /// A [`ModelDelta::Response`] from what a provider reported, empty values left out; `None`
+    /// when it reported neither.
+    pub(crate) fn response(id: Option<&str>, model: Option<&str>) -> Option<Self> {
+        let known = |value: Option<&str>| value.filter(|v| !v.is_empty()).map(str::to_owned);
+        let (id, model) = (known(id), known(model));
+        (id.is_some() || model.is_some()).then_some(ModelDelta::Response { id, model })
+    }
 }
 
 /// A stream of deltas for one model turn. It ends after the turn is complete; an error item

@@ -180,8 +180,10 @@ impl ScriptedModel {
             Turn::CallEveryTool(args) => {
                 offered.iter().map(|n| ((*n).to_owned(), args.to_string())).collect()
             }
-            Turn::Text(text) => return Ok(text_response(text.clone(), request)),
-            Turn::SummarizeResults => return Ok(text_response(summarize(&request.messages), request)),
+            Turn::Text(text) => return Ok(self.answered(turn_index, text_response(text.clone(), request))),
+            Turn::SummarizeResults => {
+                return Ok(self.answered(turn_index, text_response(summarize(&request.messages), request)));
+            }
         };
         if let Some((name, _)) = calls.iter().find(|(n, _)| !offered.contains(&n.as_str()))
             && !self.inner.allow_unknown_tools
@@ -200,14 +202,19 @@ impl ScriptedModel {
             })
             .collect();
         let output_chars: usize = tool_calls.iter().map(|c| c.name.len() + c.arguments.len()).sum();
-        Ok(ModelResponse {
-            content: None,
-            reasoning: None,
+        let response = ModelResponse {
             tool_calls,
             usage: Some(usage(request, output_chars)),
             finish_reason: Some(FinishReason::ToolCalls),
-            replay: None,
-        })
+            ..ModelResponse::default()
+        };
+        Ok(self.answered(turn_index, response))
+    }
+
+    /// `response`, saying who answered: this model, with an id naming the script's turn.
+    fn answered(&self, turn_index: usize, response: ModelResponse) -> ModelResponse {
+        let id = Some(format!("{}-turn-{}", self.inner.id, turn_index + 1));
+        ModelResponse { id, model: Some(self.inner.id.clone()), ..response }
     }
 }
 
@@ -215,11 +222,9 @@ fn text_response(text: String, request: &ModelRequest) -> ModelResponse {
     let usage = usage(request, text.len());
     ModelResponse {
         content: Some(text),
-        reasoning: None,
-        tool_calls: Vec::new(),
         usage: Some(usage),
         finish_reason: Some(FinishReason::Stop),
-        replay: None,
+        ..ModelResponse::default()
     }
 }
 
@@ -296,6 +301,8 @@ impl Model for ScriptedModel {
         };
         let pacing = &self.inner.pacing;
         let mut deltas: Vec<(Duration, ModelDelta)> = Vec::new();
+        let (id, model) = (response.id, response.model);
+        deltas.push((Duration::ZERO, ModelDelta::Response { id, model }));
         if let Some(text) = &response.content {
             deltas.extend(
                 pieces(text, pacing.token_chars)
@@ -413,9 +420,11 @@ mod tests {
         let start = tokio::time::Instant::now();
         let deltas: Vec<_> = model.stream(&req).map(|d| d.unwrap()).collect().await;
         assert_eq!(start.elapsed(), Duration::from_millis(30));
-        assert_eq!(deltas[0], ModelDelta::Text("hello".into()));
-        assert_eq!(deltas[2], ModelDelta::Text("d".into()));
-        assert!(matches!(deltas[3], ModelDelta::Usage(_)));
-        assert_eq!(deltas[4], ModelDelta::Finish(FinishReason::Stop));
+        let who = ModelDelta::Response { id: Some("scripted-turn-1".into()), model: Some("scripted".into()) };
+        assert_eq!(deltas[0], who, "who answered comes first");
+        assert_eq!(deltas[1], ModelDelta::Text("hello".into()));
+        assert_eq!(deltas[3], ModelDelta::Text("d".into()));
+        assert!(matches!(deltas[4], ModelDelta::Usage(_)));
+        assert_eq!(deltas[5], ModelDelta::Finish(FinishReason::Stop));
     }
 }

@@ -1,4 +1,4 @@
-//! Terminal rendering of a run, from its [`RunEvent`]s only: Agno's "Message", "Tool Calls" and
+//! Terminal rendering of a run, from its [`EventKind`]s only: Agno's "Message", "Tool Calls" and
 //! "Response (3.1s)" panels, plus a live spinner and elapsed time per call while a batch runs and
 //! a timeline of each batch once it is done, so the overlap is visible.
 //!
@@ -147,7 +147,7 @@ impl Frame {
     }
 }
 
-/// Draws a run from its events. Feed it [`RunEvent`]s with [`event`](Printer::event), call
+/// Draws a run from its events. Feed it [`EventKind`]s with [`event`](Printer::event), call
 /// [`tick`](Printer::tick) up to 20 times a second to draw what changed, and
 /// [`finish`](Printer::finish).
 ///
@@ -783,7 +783,8 @@ fn timeline(batch: &BatchView, inner: usize) -> Vec<Line> {
     let mut lines =
         vec![Line::styled(format!("timeline: {:.2}s for {} calls", span, runs.len()), Style::dim())];
     for (name, started, duration) in runs {
-        let from = ((started.duration_since(start).unwrap_or_default().as_secs_f64() / span) * track as f64).round() as usize;
+        let from = ((started.duration_since(start).unwrap_or_default().as_secs_f64() / span) * track as f64)
+            .round() as usize;
         let len = ((duration.as_secs_f64() / span) * track as f64).round().max(1.0) as usize;
         let from = from.min(track - 1);
         let len = len.min(track - from);

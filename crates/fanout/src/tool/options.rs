@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Invocation, PostHook, PreHook, Tool, ToolDefinition};
 use super::ConcurrencyLimit;
+use super::{Invocation, PostHook, PreHook, Tool, ToolDefinition};
 
 /// How the agent treats one tool. Everything is off by default.
 #[derive(Debug, Clone, PartialEq)]

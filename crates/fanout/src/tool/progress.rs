@@ -1,5 +1,5 @@
 //! Progress reports from inside a running tool call, delivered to the run as
-//! [`RunEvent::ToolCallProgress`](crate::RunEvent::ToolCallProgress).
+//! [`EventKind::ToolCallProgress`](crate::EventKind::ToolCallProgress).
 //!
 //! The executor runs each async call with its [`ProgressReporter`] in a task-local, so a tool
 //! reports without any parameter threaded through its signature.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use fanout::{Agent, Error, RetryPolicy, EventKind, RunOutput};
+use fanout::{Agent, Error, EventKind, RetryPolicy, RunOutput};
 use futures::StreamExt;
 
 /// A meeting point for `n` blocking calls: each one waits inside until all `n` are inside at

@@ -30,8 +30,9 @@
 //! breakpoint) plus `cache_creation_input_tokens` and `cache_read_input_tokens` — of which
 //! `cached_input_tokens` were cache reads; `total_tokens` is input plus output. Stop reasons:
 //! `end_turn` and `stop_sequence` → `Stop`, `tool_use` → `ToolCalls`, `max_tokens` and
-//! `model_context_window_exceeded` → `Length`, `refusal` → `ContentFilter`, anything else
-//! (`pause_turn`) → `Other`.
+//! `model_context_window_exceeded` → `Length`, `refusal` → `ContentFilter`, `pause_turn` →
+//! `PauseTurn` (a long turn of server tools paused: the run sends it back as it is, and Claude
+//! goes on), anything else → `Other`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -345,6 +346,7 @@ fn parse_response(bytes: &[u8], request_id: Option<String>, json_tool: bool) -> 
             ModelDelta::Usage(usage) => response.usage = Some(usage),
             ModelDelta::Finish(reason) => response.finish_reason = Some(reason),
             ModelDelta::Replay(replay) => response.replay = Some(replay),
+            ModelDelta::Response { id, model } => (response.id, response.model) = (id, model),
         }
     }
     Ok(response)
@@ -357,6 +359,7 @@ fn finish_reason(reason: &str) -> FinishReason {
         "tool_use" => FinishReason::ToolCalls,
         "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
         "refusal" => FinishReason::ContentFilter,
+        "pause_turn" => FinishReason::PauseTurn,
         other => FinishReason::Other(other.to_owned()),
     }
 }
@@ -365,7 +368,7 @@ fn finish_reason(reason: &str) -> FinishReason {
 fn parse_error_body(text: &str) -> Option<ErrorBody> {
     let envelope: wire::ErrorEnvelope = serde_json::from_str(text).ok()?;
     let error = envelope.error;
-    Some(ErrorBody { message: error.message, code: None, error_type: error.kind, retry_after: None })
+    Some(ErrorBody { message: error.message, code: None, error_type: error.kind, ..ErrorBody::default() })
 }
 
 /// An `error` event inside a stream (`overloaded_error`, `api_error`, …). It has no status, so
@@ -375,7 +378,8 @@ fn stream_error(error: wire::ApiError, request_id: Option<String>) -> Error {
         .kind
         .as_deref()
         .is_some_and(|t| matches!(t, "overloaded_error" | "api_error" | "rate_limit_error"));
-    let body = ErrorBody { message: error.message, code: None, error_type: error.kind, retry_after: None };
+    let body =
+        ErrorBody { message: error.message, code: None, error_type: error.kind, ..ErrorBody::default() };
     let err = body.into_error(PROVIDER, None).with_retryable(retryable);
     match request_id {
         Some(id) => err.with_request_id(id),
@@ -470,6 +474,7 @@ mod tests {
         assert_eq!(finish_reason("max_tokens"), FinishReason::Length);
         assert_eq!(finish_reason("model_context_window_exceeded"), FinishReason::Length);
         assert_eq!(finish_reason("refusal"), FinishReason::ContentFilter);
-        assert_eq!(finish_reason("pause_turn"), FinishReason::Other("pause_turn".into()));
+        assert_eq!(finish_reason("pause_turn"), FinishReason::PauseTurn);
+        assert_eq!(finish_reason("something_new"), FinishReason::Other("something_new".into()));
     }
 }

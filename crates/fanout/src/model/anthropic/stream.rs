@@ -1,20 +1,21 @@
 //! From Messages API events to [`ModelDelta`]s: text and thinking as they arrive, each
 //! `tool_use` block emitted whole at its `content_block_stop` (the agent starts it while the
 //! model still streams), and at `message_stop` the turn's content blocks for [`Replay`], its
-//! usage and stop reason.
+//! usage and stop reason. The message's id and model go out first, at its `message_start`.
 //!
 //! Every block is kept as the JSON the API sent (deltas appended into it), so thinking
 //! signatures, citations and server-tool blocks go back verbatim. Blocks fanout has no use for
 //! (`server_tool_use`, `web_search_tool_result`, …) produce no deltas and no error.
 //!
-//! A second `message_start` in one stream (a proxy spliced in a retried upstream response):
-//! - the same message again, before any content: ignored;
-//! - a new message while no tool call has been emitted: the unfinished message is dropped and
-//!   the new one takes its place (text or thinking already streamed stays with the caller; the
-//!   replay and the calls are the new message's only);
-//! - a new message after tool calls were emitted: those calls have been started by the agent,
-//!   and the new message may not contain them, so this is an `incomplete_stream` error — the run
-//!   loop cancels the started calls and retries the turn.
+//! A second `message_start` in one stream (a proxy or gateway spliced in another upstream
+//! response):
+//! - the same message (same id) again, before any of its content: ignored;
+//! - anything else — another message, or the same one restarting after content — is an
+//!   `invalid_response` error that is retryable, like a broken stream. Carrying on would mix
+//!   two messages: the first one's thinking (already shown) with the second one's calls, and a
+//!   thinking text that no longer matches its signature makes the API refuse the next turn (the
+//!   Vercel AI SDK decided the same, vercel/ai#18331). The run loop cancels calls already
+//!   started and retries the turn while nothing was shown; otherwise the run fails.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -148,28 +149,22 @@ impl Assembler {
 
     fn on_message_start(&mut self, message: WireMessageOut, out: &mut VecDeque<ModelDelta>) -> Result<()> {
         if self.started {
-            let same = message.id.is_some() && message.id == self.message_id;
+            let same = message.id == self.message_id;
             let untouched = self.open.is_empty() && self.blocks.is_empty() && self.stop_reason.is_none();
             if same && untouched {
                 return Ok(());
             }
-            let id = message.id.as_deref().unwrap_or("(no id)");
-            if self.calls > 0 {
-                return Err(Error::incomplete_stream(
-                    PROVIDER,
-                    format!(
-                        "a new message ({id}) started in the stream after {} tool call(s) had been started",
-                        self.calls
-                    ),
-                ));
-            }
-            tracing::warn!(
-                "anthropic: a new message ({id}) started in the stream before {} finished; it replaces it",
-                self.message_id.as_deref().unwrap_or("(no id)")
-            );
-            *self = Self::new(self.request_id.take());
+            let new = message.id.as_deref().unwrap_or("(no id)");
+            let open = self.message_id.as_deref().unwrap_or("(no id)");
+            let message = if same {
+                format!("message {open} started again after some of its content (a spliced stream)")
+            } else {
+                format!("a new message ({new}) started inside message {open} (a spliced stream)")
+            };
+            return Err(Error::invalid_response(PROVIDER, message).with_retryable(true));
         }
         self.started = true;
+        out.extend(ModelDelta::response(message.id.as_deref(), message.model.as_deref()));
         self.message_id = message.id;
         self.update_usage(message.usage);
         self.stop_reason = message.stop_reason.filter(|r| !r.is_empty());
@@ -368,7 +363,12 @@ mod tests {
         events.iter().map(|e| format!("data: {e}\n\n")).collect()
     }
 
-    const START: &str = r#"{"type":"message_start","message":{"id":"msg_1","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}"#;
+    const START: &str = r#"{"type":"message_start","message":{"id":"msg_1","model":"claude-test","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}"#;
+
+    /// Who answered, as [`START`] says.
+    fn who() -> ModelDelta {
+        ModelDelta::Response { id: Some("msg_1".into()), model: Some("claude-test".into()) }
+    }
     const TOOL_START: &str = r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"a","input":{}}}"#;
     const STOP_REASON: &str =
         r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#;
@@ -398,6 +398,8 @@ mod tests {
             r#"{"type":"message_stop"}"#,
         ]);
         let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
+        assert_eq!(deltas[0], who(), "who answered goes out at message_start");
+        let deltas = &deltas[1..];
         assert_eq!(deltas[0], ModelDelta::Text("See".into()));
         assert_eq!(
             deltas[1],
@@ -429,8 +431,37 @@ mod tests {
 
         let body = sse(&[START, TOOL_START, r#"{"type":"content_block_stop","index":0}"#, STOP_REASON]);
         let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
-        assert_eq!(deltas[0], ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{}") });
+        assert_eq!(deltas[1], ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{}") });
         assert_eq!(deltas.last(), Some(&ModelDelta::Finish(FinishReason::ToolCalls)));
+    }
+
+    #[test]
+    fn another_message_inside_an_open_one_is_a_retryable_invalid_response() {
+        let second = r#"{"type":"message_start","message":{"id":"msg_2","content":[]}}"#;
+        // Before any content, after a block started, after a call was emitted: all the same.
+        for prefix in [
+            vec![START],
+            vec![START, TOOL_START],
+            vec![START, TOOL_START, r#"{"type":"content_block_stop","index":0}"#],
+        ] {
+            let body = sse(&[prefix.as_slice(), &[second, STOP_REASON]].concat());
+            let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
+            assert!(err.is_invalid_response() && err.is_retryable(), "{err}");
+            assert!(err.to_string().contains("a new message (msg_2) started inside message msg_1"), "{err}");
+        }
+        // The same message restarting after some of its content would repeat it.
+        let body = sse(&[START, TOOL_START, START]);
+        let err = parse_recorded_stream(&[body.as_bytes()]).unwrap_err();
+        assert!(err.is_retryable() && err.to_string().contains("msg_1 started again"), "{err}");
+        // A duplicate before any content is ignored.
+        let body =
+            sse(&[START, START, TOOL_START, r#"{"type":"content_block_stop","index":0}"#, STOP_REASON]);
+        let deltas = parse_recorded_stream(&[body.as_bytes()]).unwrap();
+        assert_eq!(
+            deltas[..2],
+            [who(), ModelDelta::ToolCall { index: 0, call: ToolCall::new("toolu_1", "a", "{}") }]
+        );
+        assert_eq!(deltas.iter().filter(|d| matches!(d, ModelDelta::Response { .. })).count(), 1);
     }
 
     #[test]

@@ -306,6 +306,9 @@ fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> R
 pub(super) struct WireMessageOut {
     #[serde(default)]
     pub(super) id: Option<String>,
+    /// The model that answered.
+    #[serde(default)]
+    pub(super) model: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub(super) content: Vec<Value>,
     #[serde(default)]

@@ -298,6 +298,7 @@ fn parse_response(bytes: &[u8]) -> Result<ModelResponse> {
             ModelDelta::Usage(usage) => whole.usage = Some(usage),
             ModelDelta::Finish(reason) => whole.finish_reason = Some(reason),
             ModelDelta::Replay(replay) => whole.replay = Some(replay),
+            ModelDelta::Response { id, model } => (whole.id, whole.model) = (id, model),
         }
     }
     Ok(whole)
@@ -328,6 +329,7 @@ fn error_body(error: &wire::ApiError) -> ErrorBody {
         code: error.status.clone(),
         error_type: error.reason().map(str::to_owned),
         retry_after: error.retry_delay(),
+        quota_ids: error.quota_ids(),
     }
 }
 

@@ -31,6 +31,8 @@ pub(super) struct Assembler {
     usage: Option<Usage>,
     finish: Option<(String, Option<String>)>,
     response_id: Option<String>,
+    /// Whether the response's id and model went out (with the first chunk that has them).
+    reported: bool,
 }
 
 /// A call whose arguments Vertex is still streaming.
@@ -71,6 +73,13 @@ impl Assembler {
     ) -> Result<()> {
         if let Some(error) = chunk.error {
             return Err(stream_error(error));
+        }
+        if !self.reported
+            && let Some(delta) =
+                ModelDelta::response(chunk.response_id.as_deref(), chunk.model_version.as_deref())
+        {
+            self.reported = true;
+            out.push_back(delta);
         }
         if self.response_id.is_none() {
             self.response_id = chunk.response_id.filter(|id| !id.is_empty());

@@ -190,6 +190,9 @@ pub(super) struct GenerateResponse {
     pub(super) prompt_feedback: Option<PromptFeedback>,
     #[serde(default)]
     pub(super) response_id: Option<String>,
+    /// The model that answered, such as `gemini-2.5-flash`.
+    #[serde(default)]
+    pub(super) model_version: Option<String>,
     /// An error reported inside a stream.
     #[serde(default)]
     pub(super) error: Option<ApiError>,
@@ -348,6 +351,18 @@ impl ApiError {
         let seconds: f64 = delay.trim().strip_suffix('s')?.parse().ok()?;
         (seconds.is_finite() && (0.0..1e9).contains(&seconds))
             .then(|| std::time::Duration::from_secs_f64(seconds))
+    }
+
+    /// The `quotaId` of each violation of a `QuotaFailure`, such as
+    /// `GenerateRequestsPerDayPerProjectPerModel-FreeTier`.
+    pub(super) fn quota_ids(&self) -> Vec<String> {
+        let violations =
+            self.detail("QuotaFailure").and_then(|d| d.get("violations")).and_then(Value::as_array);
+        violations
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.get("quotaId").and_then(Value::as_str).map(str::to_owned))
+            .collect()
     }
 
     /// `ErrorInfo.reason`, such as `API_KEY_INVALID`.

@@ -371,6 +371,7 @@ fn parse_response(
         Error::invalid_response(provider, format!("the response is not a chat completion ({e}): {body}"))
     })?;
     let usage = response.take_usage();
+    let (id, model) = (response.id.take(), response.model.take());
     let Some(choice) = response.choices.into_iter().next() else {
         return Err(Error::invalid_response(provider, "the response has no choices"));
     };
@@ -415,7 +416,17 @@ fn parse_response(
         tool_calls.len(),
         reasoning.as_deref().unwrap_or_default(),
     );
-    Ok(ModelResponse { content, reasoning, tool_calls, usage, finish_reason, replay })
+    let known = |value: Option<String>| value.filter(|v| !v.is_empty());
+    Ok(ModelResponse {
+        content,
+        reasoning,
+        tool_calls,
+        usage,
+        finish_reason,
+        replay,
+        id: known(id),
+        model: known(model),
+    })
 }
 
 /// `{"error": {message, type, code}}`, the shape of OpenAI's error bodies.
@@ -426,7 +437,7 @@ fn parse_error_body(text: &str) -> Option<ErrorBody> {
 
 fn error_body(body: wire::ApiErrorBody) -> ErrorBody {
     let code = body.code_text();
-    ErrorBody { message: body.message, code, error_type: body.kind, retry_after: None }
+    ErrorBody { message: body.message, code, error_type: body.kind, ..ErrorBody::default() }
 }
 
 /// An error reported inside a stream (`{"error": …}` in place of a chunk).

@@ -60,6 +60,8 @@ pub(crate) struct Assembler {
     any_output: bool,
     finish: Option<FinishReason>,
     done: bool,
+    /// Whether the response's id and model went out (with the first chunk that has them).
+    reported: bool,
 }
 
 impl crate::model::http::Assemble for Assembler {
@@ -94,6 +96,7 @@ impl Assembler {
             any_output: false,
             finish: None,
             done: false,
+            reported: false,
         }
     }
 
@@ -129,6 +132,12 @@ impl Assembler {
         })?;
         if let Some(error) = chunk.error.take() {
             return Err(stream_error(self.provider, error));
+        }
+        if !self.reported
+            && let Some(delta) = ModelDelta::response(chunk.id.as_deref(), chunk.model.as_deref())
+        {
+            self.reported = true;
+            out.push_back(delta);
         }
         if let Some(usage) = chunk.take_usage() {
             // Some servers send the running total in every chunk: the last one counts.
@@ -479,6 +488,7 @@ mod tests {
         assert_eq!(
             deltas,
             [
+                ModelDelta::Response { id: Some("x".into()), model: None },
                 ModelDelta::Reasoning("think".into()),
                 ModelDelta::Text("Hi".into()),
                 ModelDelta::Finish(FinishReason::Stop)

@@ -217,6 +217,12 @@ pub(super) fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> R
 /// A whole (non-streamed) response.
 #[derive(Deserialize)]
 pub(super) struct ChatResponse {
+    /// The response's id (`chatcmpl-…`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) id: Option<String>,
+    /// The model that answered.
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) model: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub(super) choices: Vec<Choice>,
     #[serde(default, deserialize_with = "lenient")]
@@ -237,6 +243,12 @@ pub(super) struct Choice {
 /// One streamed chunk.
 #[derive(Deserialize)]
 pub(super) struct Chunk {
+    /// The response's id, the same in every chunk (empty in Azure's filter-results chunk).
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) id: Option<String>,
+    /// The model that answered.
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) model: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub(super) choices: Vec<ChunkChoice>,
     #[serde(default, deserialize_with = "lenient")]

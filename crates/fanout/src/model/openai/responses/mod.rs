@@ -260,6 +260,8 @@ fn parse_response(
     };
     let usage = response.take_usage();
     let finish = if tool_calls.is_empty() { FinishReason::Stop } else { FinishReason::ToolCalls };
+    let known = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+    let (id, model) = (known(&response.id), known(&response.model));
     Ok(ModelResponse {
         content: joined(text),
         reasoning: joined(reasoning),
@@ -267,6 +269,8 @@ fn parse_response(
         usage,
         finish_reason: Some(finish),
         replay: stream::replay(provider, response.id.take(), std::mem::take(&mut response.output)),
+        id,
+        model,
     })
 }
 

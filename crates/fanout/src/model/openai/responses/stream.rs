@@ -53,6 +53,8 @@ pub(crate) struct Assembler {
     last_text: Option<PartKey>,
     last_reasoning: Option<PartKey>,
     done: bool,
+    /// Whether the response's id and model went out (with the first event that has them).
+    reported: bool,
 }
 
 impl crate::model::http::Assemble for Assembler {
@@ -77,6 +79,7 @@ impl Assembler {
             last_text: None,
             last_reasoning: None,
             done: false,
+            reported: false,
         }
     }
 
@@ -93,8 +96,11 @@ impl Assembler {
         })?;
         match event.kind.as_str() {
             "response.created" | "response.in_progress" => {
-                if let Some(id) = event.response.and_then(|r| r.id) {
-                    self.response_id = Some(id);
+                if let Some(response) = event.response {
+                    self.report(&response, out);
+                    if let Some(id) = response.id {
+                        self.response_id = Some(id);
+                    }
                 }
             }
             "response.output_item.added" => {
@@ -190,6 +196,7 @@ impl Assembler {
     /// the output items to replay.
     fn complete(&mut self, mut response: WireResponse, out: &mut VecDeque<ModelDelta>) -> Result<()> {
         self.done = true;
+        self.report(&response, out);
         if let Some(id) = response.id.take() {
             self.response_id = Some(id);
         }
@@ -229,6 +236,16 @@ impl Assembler {
             out.push_back(ModelDelta::Replay(replay));
         }
         Ok(())
+    }
+
+    /// The response's id and model, the first time an event has them.
+    fn report(&mut self, response: &WireResponse, out: &mut VecDeque<ModelDelta>) {
+        if !self.reported
+            && let Some(delta) = ModelDelta::response(response.id.as_deref(), response.model.as_deref())
+        {
+            self.reported = true;
+            out.push_back(delta);
+        }
     }
 
     /// The call an event names: by item id, else by output index; a new one if neither is
@@ -329,7 +346,7 @@ pub(super) fn api_error(provider: &'static str, error: Option<WireError>, fallba
             || t.contains("overloaded")
     });
     let message = error.message.filter(|m| !m.is_empty()).or_else(|| Some(fallback.to_owned()));
-    let body = ErrorBody { message, code, error_type: error.kind, retry_after: None };
+    let body = ErrorBody { message, code, error_type: error.kind, ..ErrorBody::default() };
     body.into_error(provider, None).with_retryable(retryable)
 }
 

@@ -275,6 +275,9 @@ pub(super) struct Event {
 pub(super) struct WireResponse {
     #[serde(default, deserialize_with = "lenient")]
     pub(super) id: Option<String>,
+    /// The model that answered.
+    #[serde(default, deserialize_with = "lenient")]
+    pub(super) model: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub(super) status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
