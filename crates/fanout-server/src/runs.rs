@@ -327,12 +327,10 @@ fn frames(run: &LiveRun, request: RunRequest, continued: bool) -> impl Stream<It
 /// The body of a plain streamed run: its events as they come, a keep-alive comment when idle.
 fn live_body(rx: mpsc::Receiver<Bytes>, guard: CancelOnDrop) -> SseBody {
     let stream = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        loop {
-            match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
-                Ok(Some(bytes)) => return Some((Ok(bytes), (rx, guard))),
-                Ok(None) => return None,
-                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (rx, guard))),
-            }
+        match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
+            Ok(Some(bytes)) => Some((Ok(bytes), (rx, guard))),
+            Ok(None) => None,
+            Err(_) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (rx, guard))),
         }
     });
     Box::pin(stream)

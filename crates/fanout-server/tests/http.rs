@@ -1,6 +1,8 @@
 //! The server over real HTTP: runs (JSON, SSE, background, resume, continue, cancel), sessions,
 //! errors and limits, shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod support;
 
 use std::time::Duration;

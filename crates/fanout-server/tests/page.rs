@@ -5,6 +5,8 @@
 //! Needs `FANOUT_AGNO_PYTHON` and `FANOUT_CHROMIUM`: missing under `CI=true` fails, elsewhere
 //! the test is skipped with a notice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod support;
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! A fanout server on a loopback port with the agents the tests use, and small HTTP helpers.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
