@@ -18,7 +18,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: bench_load URL AGENT RUNS SERVER_PID".into());
     };
     let runs: usize = runs.parse()?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(runs).timeout(Duration::from_secs(300)).build()?;
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(runs).timeout(Duration::from_secs(300)).build()?;
     let endpoint = format!("{url}/agents/{agent}/runs");
     // Warm up: one run.
     let _ = one(&client, &endpoint, 0).await;
@@ -41,11 +42,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = start.elapsed();
     latencies.sort();
     let pct = |p: f64| {
-        latencies.get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+        latencies
+            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
     let peak_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .unwrap_or(0);
     println!(
         "{}",
