@@ -181,7 +181,7 @@ impl SessionStore for MemoryStore {
             .filter(|(_, info)| query.user_id.is_none() || info.user_id == query.user_id)
             .filter(|(_, info)| query.agent_id.is_none() || info.agent_id == query.agent_id)
             .collect();
-        matching.sort_by(|a, b| b.0.cmp(&a.0));
+        matching.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
         let total = matching.len() as u64;
         let items =
             matching.into_iter().skip(query.offset).take(query.page_size()).map(|(_, info)| info).collect();

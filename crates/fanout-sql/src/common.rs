@@ -1,0 +1,185 @@
+//! What both backends share: time and JSON conversions, error wording, and the
+//! statements of the [`SessionStore`](fanout::store::SessionStore) implementation (`sql_store.rs`),
+//! which SQLite and PostgreSQL both accept as they are.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fanout::Error;
+use fanout::models::Message;
+use fanout::store::{FORMAT_VERSION, RunState};
+
+/// How long a SQLite writer waits for another to finish, and how long any caller waits for a
+/// pooled connection, before the operation fails with a storage error.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// At most this many messages go in one `INSERT` (SQLite allows 32,766 parameters, Postgres
+/// 65,535; a message takes 4).
+pub(crate) const MESSAGES_PER_INSERT: usize = 1000;
+
+/// `LIMIT` when there is none.
+pub(crate) const NO_LIMIT: i64 = i64::MAX;
+
+/// Nanoseconds since the Unix epoch (negative before it), as stored.
+pub(crate) fn nanos(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+/// The time stored as `nanos`.
+pub(crate) fn time(nanos: i64) -> SystemTime {
+    let magnitude = Duration::from_nanos(nanos.unsigned_abs());
+    if nanos >= 0 { UNIX_EPOCH + magnitude } else { UNIX_EPOCH - magnitude }
+}
+
+/// A storage error saying what failed (`what`) and why, with sqlx's error as its source.
+pub(crate) fn storage(what: impl fmt::Display, err: sqlx::Error) -> Error {
+    Error::storage(format!("{what}: {err}")).with_source(err)
+}
+
+/// The error of a statement that adds a row of `run_id`: a run stored twice, a row for a run
+/// that is not stored, or anything else.
+pub(crate) fn write_error(what: impl fmt::Display, run_id: &str, err: sqlx::Error) -> Error {
+    let (unique, foreign_key) = err
+        .as_database_error()
+        .map_or((false, false), |db| (db.is_unique_violation(), db.is_foreign_key_violation()));
+    if unique {
+        Error::storage(format!("a run with id {run_id:?} is already stored")).with_source(err)
+    } else if foreign_key {
+        Error::storage(format!("no run with id {run_id:?} is stored")).with_source(err)
+    } else {
+        storage(what, err)
+    }
+}
+
+/// Refuse a row written in a newer format than this fanout knows.
+pub(crate) fn check_version(version: i64, what: impl fmt::Display) -> fanout::Result<()> {
+    if version > i64::from(FORMAT_VERSION) || version < 1 {
+        return Err(Error::storage(format!(
+            "{what} is stored in format version {version}, and this fanout reads versions 1 to \
+             {FORMAT_VERSION}: it was written by a newer fanout"
+        )));
+    }
+    Ok(())
+}
+
+/// A message as stored.
+pub(crate) fn encode_message(message: &Message) -> fanout::Result<String> {
+    serde_json::to_string(message)
+        .map_err(|e| Error::storage(format!("a message cannot be stored as JSON: {e}")).with_source(e))
+}
+
+/// A stored message: its row's format version checked, its body decoded.
+pub(crate) fn decode_message(run_id: &str, seq: i64, version: i64, body: &str) -> fanout::Result<Message> {
+    check_version(version, format_args!("message {seq} of run {run_id:?}"))?;
+    serde_json::from_str(body).map_err(|e| {
+        Error::storage(format!("message {seq} of run {run_id:?} cannot be read: {e}")).with_source(e)
+    })
+}
+
+/// Run data as stored.
+pub(crate) fn encode_data(data: Option<&serde_json::Value>) -> fanout::Result<Option<String>> {
+    data.map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::storage(format!("run data cannot be stored as JSON: {e}")).with_source(e))
+}
+
+/// A stored state row: its name, format version and data checked and decoded.
+pub(crate) fn decode_state(
+    run_id: &str,
+    name: &str,
+    version: i64,
+    data: Option<&str>,
+) -> fanout::Result<(RunState, Option<serde_json::Value>)> {
+    check_version(version, format_args!("the state of run {run_id:?}"))?;
+    let state = RunState::from_name(name)
+        .ok_or_else(|| Error::storage(format!("run {run_id:?} has an unknown state {name:?}")))?;
+    let data = data.map(serde_json::from_str).transpose().map_err(|e| {
+        Error::storage(format!("the data of run {run_id:?} cannot be read: {e}")).with_source(e)
+    })?;
+    Ok((state, data))
+}
+
+/// A count or position as stored (`usize` beyond `i64` is clamped: no table holds that many).
+pub(crate) fn int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+// The statements. Both backends accept them as they are (`$n` parameters, `ON CONFLICT`).
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO fanout_sessions (session_id, user_id, agent_id, created_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING";
+
+pub(crate) const INSERT_RUN: &str = "INSERT INTO fanout_runs (run_id, session_id, user_id, agent_id, parent_run_id, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub(crate) const INSERT_STATE: &str = "INSERT INTO fanout_run_states (run_id, state, format_version, data, created_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+/// The columns of a run with its newest state, as `load` reads them.
+macro_rules! run_columns {
+    () => {
+        "SELECT r.run_order, r.run_id, r.session_id, r.user_id, r.agent_id, r.parent_run_id, \
+         r.created_at, s.state, s.format_version, s.data, s.created_at \
+         FROM fanout_runs r \
+         JOIN fanout_run_states s ON s.state_id = \
+         (SELECT MAX(x.state_id) FROM fanout_run_states x WHERE x.run_id = r.run_id)"
+    };
+}
+
+/// One run and its newest state.
+pub(crate) const SELECT_RUN: &str = concat!(run_columns!(), " WHERE r.run_id = $1");
+
+/// A session's runs whatever their state, newest first, at most `$2`.
+pub(crate) const SELECT_SESSION_RUNS: &str =
+    concat!(run_columns!(), " WHERE r.session_id = $1 ORDER BY r.run_order DESC LIMIT $2");
+
+/// A session's runs whose newest state is `$2`, newest first, at most `$3`: walks the
+/// `(session_id, run_order)` index backwards and stops after `$3` matches.
+pub(crate) const SELECT_SESSION_RUNS_IN_STATE: &str =
+    concat!(run_columns!(), " WHERE r.session_id = $1 AND s.state = $2 ORDER BY r.run_order DESC LIMIT $3");
+
+pub(crate) const SELECT_RUN_MESSAGES: &str =
+    "SELECT run_id, seq, format_version, body FROM fanout_messages WHERE run_id = $1 ORDER BY seq";
+
+/// The messages of a session's runs from `run_order` `$2` on, by run then seq.
+pub(crate) const SELECT_SESSION_MESSAGES: &str = "SELECT m.run_id, m.seq, m.format_version, m.body \
+     FROM fanout_runs r JOIN fanout_messages m ON m.run_id = r.run_id \
+     WHERE r.session_id = $1 AND r.run_order >= $2 ORDER BY r.run_order, m.seq";
+
+/// A session with its newest run's start and its count of runs.
+pub(crate) const SELECT_SESSION: &str = "SELECT s.session_id, s.user_id, s.agent_id, s.name, s.created_at, \
+     (SELECT r.created_at FROM fanout_runs r WHERE r.session_id = s.session_id ORDER BY r.run_order DESC LIMIT 1), \
+     (SELECT COUNT(*) FROM fanout_runs r WHERE r.session_id = s.session_id) \
+     FROM fanout_sessions s WHERE s.session_id = $1";
+
+pub(crate) const RENAME_SESSION: &str = "UPDATE fanout_sessions SET name = $2 WHERE session_id = $1";
+
+/// Deleting the session deletes its runs, their messages and states (`ON DELETE CASCADE`).
+pub(crate) const DELETE_SESSION: &str = "DELETE FROM fanout_sessions WHERE session_id = $1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_to_the_nanosecond() {
+        for t in [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::new(1_754_000_000, 123_456_789),
+            UNIX_EPOCH - Duration::new(86_400, 1),
+            SystemTime::now(),
+        ] {
+            assert_eq!(time(nanos(t)), t);
+        }
+    }
+
+    #[test]
+    fn newer_format_versions_are_refused() {
+        assert!(check_version(i64::from(FORMAT_VERSION), "a row").is_ok());
+        let err = check_version(i64::from(FORMAT_VERSION) + 1, "a row").err();
+        assert!(err.is_some_and(|e| e.is_storage() && e.to_string().contains("newer fanout")));
+    }
+}
