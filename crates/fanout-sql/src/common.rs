@@ -71,11 +71,17 @@ pub(crate) fn encode_message(message: &Message) -> fanout::Result<String> {
         .map_err(|e| Error::storage(format!("a message cannot be stored as JSON: {e}")).with_source(e))
 }
 
-/// A stored message: its row's format version checked, its body decoded.
-pub(crate) fn decode_message(run_id: &str, seq: i64, version: i64, body: &str) -> fanout::Result<Message> {
-    check_version(version, format_args!("message {seq} of run {run_id:?}"))?;
-    serde_json::from_str(body).map_err(|e| {
-        Error::storage(format!("message {seq} of run {run_id:?} cannot be read: {e}")).with_source(e)
+/// A run's stored messages, as `load` reads them: the newest format version among them, checked,
+/// and their bodies joined into one JSON array (in `seq` order), decoded.
+pub(crate) fn decode_messages(
+    run_id: &str,
+    version: Option<i64>,
+    array: Option<&str>,
+) -> fanout::Result<Vec<Message>> {
+    let Some(array) = array else { return Ok(Vec::new()) };
+    check_version(version.unwrap_or(1), format_args!("a message of run {run_id:?}"))?;
+    serde_json::from_str(array).map_err(|e| {
+        Error::storage(format!("the messages of run {run_id:?} cannot be read: {e}")).with_source(e)
     })
 }
 
@@ -118,18 +124,24 @@ pub(crate) const INSERT_RUN: &str = "INSERT INTO fanout_runs (run_id, session_id
 pub(crate) const INSERT_STATE: &str = "INSERT INTO fanout_run_states (run_id, state, format_version, data, created_at) \
      VALUES ($1, $2, $3, $4, $5)";
 
-/// The columns of a run with its newest state, as `load` reads them.
+/// A run as `load` reads it, in one row: its record, its newest state, and its messages — the
+/// newest format version among them and their bodies joined into one JSON array in `seq` order
+/// (`string_agg … ORDER BY`: SQLite 3.44+, which sqlx bundles, and Postgres alike). One row per
+/// run, not per message: a long history is a few thousand rows, not tens of thousands.
 macro_rules! run_columns {
     () => {
         "SELECT r.run_order, r.run_id, r.session_id, r.user_id, r.agent_id, r.parent_run_id, \
-         r.created_at, s.state, s.format_version, s.data, s.created_at \
+         r.created_at, s.state, s.format_version, s.data, s.created_at, \
+         (SELECT MAX(m.format_version) FROM fanout_messages m WHERE m.run_id = r.run_id), \
+         (SELECT '[' || string_agg(m.body, ',' ORDER BY m.seq) || ']' \
+          FROM fanout_messages m WHERE m.run_id = r.run_id) \
          FROM fanout_runs r \
          JOIN fanout_run_states s ON s.state_id = \
          (SELECT MAX(x.state_id) FROM fanout_run_states x WHERE x.run_id = r.run_id)"
     };
 }
 
-/// One run and its newest state.
+/// One run.
 pub(crate) const SELECT_RUN: &str = concat!(run_columns!(), " WHERE r.run_id = $1");
 
 /// A session's runs whatever their state, newest first, at most `$2`.
@@ -140,14 +152,6 @@ pub(crate) const SELECT_SESSION_RUNS: &str =
 /// `(session_id, run_order)` index backwards and stops after `$3` matches.
 pub(crate) const SELECT_SESSION_RUNS_IN_STATE: &str =
     concat!(run_columns!(), " WHERE r.session_id = $1 AND s.state = $2 ORDER BY r.run_order DESC LIMIT $3");
-
-pub(crate) const SELECT_RUN_MESSAGES: &str =
-    "SELECT run_id, seq, format_version, body FROM fanout_messages WHERE run_id = $1 ORDER BY seq";
-
-/// The messages of a session's runs from `run_order` `$2` on, by run then seq.
-pub(crate) const SELECT_SESSION_MESSAGES: &str = "SELECT m.run_id, m.seq, m.format_version, m.body \
-     FROM fanout_runs r JOIN fanout_messages m ON m.run_id = r.run_id \
-     WHERE r.session_id = $1 AND r.run_order >= $2 ORDER BY r.run_order, m.seq";
 
 /// A session with its newest run's start and its count of runs.
 pub(crate) const SELECT_SESSION: &str = "SELECT s.session_id, s.user_id, s.agent_id, s.name, s.created_at, \

@@ -53,8 +53,9 @@
 //!
 //! A run only adds rows: storing one costs the same after ten runs of its session as after ten
 //! thousand, and runs going on at once on one session (in one process or several) never
-//! overwrite each other. Loading the last `n` completed runs reads those runs only (and the
-//! messages of runs still going on between them). Every statement is parameterised.
+//! overwrite each other. Loading the last `n` completed runs reads those runs only, one row per
+//! run (its messages joined into one JSON array by the database). Every statement is
+//! parameterised.
 //!
 //! # Failures
 //!

@@ -4,12 +4,11 @@
 //!
 //! - `WRITE_BEGIN`: a writing transaction (SQLite: `BEGIN IMMEDIATE`, so it waits for the write
 //!   lock up front instead of failing when it upgrades);
-//! - `READ_BEGIN`: a reading transaction: one snapshot for runs and their messages (Postgres:
-//!   `REPEATABLE READ`).
+//! - `READ_BEGIN`: a reading transaction that needs one snapshot for two statements (a page of
+//!   sessions and their total; Postgres: `REPEATABLE READ`).
 //!
 //! The statements (in `common`) are ones both databases accept as they are.
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use fanout::Result;
@@ -33,8 +32,8 @@ enum Runs<'a> {
 }
 
 impl Store {
-    /// Runs with their newest states and messages, oldest first: the runs, then their
-    /// messages, in one snapshot.
+    /// Runs with their newest states and messages, oldest first, in one statement (one
+    /// snapshot).
     async fn load(&self, which: Runs<'_>) -> Result<Vec<StoredRun>> {
         let what = match &which {
             Runs::One(run_id) => format!("loading run {run_id:?}"),
@@ -42,18 +41,17 @@ impl Store {
                 format!("loading the runs of session {session_id:?}")
             }
         };
-        let mut tx = self.pool.begin_with(READ_BEGIN).await.map_err(|e| storage(&what, e))?;
         let rows = match &which {
-            Runs::One(run_id) => sqlx::query(c::SELECT_RUN).bind(*run_id).fetch_all(&mut *tx).await,
+            Runs::One(run_id) => sqlx::query(c::SELECT_RUN).bind(*run_id).fetch_all(&self.pool).await,
             Runs::Session { session_id, limit } => {
-                sqlx::query(c::SELECT_SESSION_RUNS).bind(*session_id).bind(*limit).fetch_all(&mut *tx).await
+                sqlx::query(c::SELECT_SESSION_RUNS).bind(*session_id).bind(*limit).fetch_all(&self.pool).await
             }
             Runs::InState { session_id, state, limit } => {
                 sqlx::query(c::SELECT_SESSION_RUNS_IN_STATE)
                     .bind(*session_id)
                     .bind(state.as_str())
                     .bind(*limit)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&self.pool)
                     .await
             }
         }
@@ -61,11 +59,9 @@ impl Store {
 
         // Newest first from the query; oldest first for the caller.
         let mut runs = Vec::with_capacity(rows.len());
-        let mut first_order = i64::MAX;
         for row in rows.iter().rev() {
             let read = || -> std::result::Result<_, sqlx::Error> {
                 Ok((
-                    row.try_get::<i64, _>(0)?,
                     RunRecord {
                         run_id: row.try_get(1)?,
                         session_id: row.try_get(2)?,
@@ -74,58 +70,19 @@ impl Store {
                         parent_run_id: row.try_get(5)?,
                         created_at: c::time(row.try_get(6)?),
                     },
-                    row.try_get::<String, _>(7)?,
+                    row.try_get::<&str, _>(7)?,
                     row.try_get::<i64, _>(8)?,
-                    row.try_get::<Option<String>, _>(9)?,
+                    row.try_get::<Option<&str>, _>(9)?,
                     row.try_get::<i64, _>(10)?,
+                    row.try_get::<Option<i64>, _>(11)?,
+                    row.try_get::<Option<&str>, _>(12)?,
                 ))
             };
-            let (order, record, state, version, data, updated_at) = read().map_err(|e| storage(&what, e))?;
-            let (state, data) = c::decode_state(&record.run_id, &state, version, data.as_deref())?;
-            first_order = first_order.min(order);
-            runs.push(StoredRun {
-                record,
-                state,
-                updated_at: c::time(updated_at),
-                data,
-                messages: Vec::new(),
-            });
-        }
-        if runs.is_empty() {
-            tx.commit().await.map_err(|e| storage(&what, e))?;
-            return Ok(runs);
-        }
-
-        let rows = match &which {
-            Runs::One(run_id) => sqlx::query(c::SELECT_RUN_MESSAGES).bind(*run_id).fetch_all(&mut *tx).await,
-            Runs::Session { session_id, .. } | Runs::InState { session_id, .. } => {
-                sqlx::query(c::SELECT_SESSION_MESSAGES)
-                    .bind(*session_id)
-                    .bind(first_order)
-                    .fetch_all(&mut *tx)
-                    .await
-            }
-        }
-        .map_err(|e| storage(&what, e))?;
-        tx.commit().await.map_err(|e| storage(&what, e))?;
-
-        // The messages of runs in between that are not wanted (still going on, failed …)
-        // are skipped.
-        let index: HashMap<String, usize> =
-            runs.iter().enumerate().map(|(i, run)| (run.record.run_id.clone(), i)).collect();
-        for row in &rows {
-            let read = || -> std::result::Result<_, sqlx::Error> {
-                Ok((
-                    row.try_get::<&str, _>(0)?,
-                    row.try_get::<i64, _>(1)?,
-                    row.try_get::<i64, _>(2)?,
-                    row.try_get::<&str, _>(3)?,
-                ))
-            };
-            let (run_id, seq, version, body) = read().map_err(|e| storage(&what, e))?;
-            if let Some(&i) = index.get(run_id) {
-                runs[i].messages.push(c::decode_message(run_id, seq, version, body)?);
-            }
+            let (record, state, version, data, updated_at, messages_version, messages) =
+                read().map_err(|e| storage(&what, e))?;
+            let (state, data) = c::decode_state(&record.run_id, state, version, data)?;
+            let messages = c::decode_messages(&record.run_id, messages_version, messages)?;
+            runs.push(StoredRun { record, state, updated_at: c::time(updated_at), data, messages });
         }
         Ok(runs)
     }

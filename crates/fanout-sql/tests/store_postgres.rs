@@ -72,7 +72,7 @@ async fn a_server_stopped_under_the_store_gives_storage_errors() {
     }
     let cluster = Cluster::start().unwrap();
     let options: sqlx::postgres::PgConnectOptions = cluster.admin_url.parse().unwrap();
-    let pool = PgPoolOptions::new().acquire_timeout(Duration::from_secs(1)).connect_lazy_with(options);
+    let pool = PgPoolOptions::new().acquire_timeout(Duration::from_millis(300)).connect_lazy_with(options);
     let store = PostgresStore::from_pool(pool).await.unwrap();
     support::store_run(
         &store,
