@@ -1,25 +1,28 @@
 //! A throw-away PostgreSQL cluster for the tests: Debian's `postgresql` package's `initdb` and
 //! `pg_ctl` (under `/usr/lib/postgresql/*/bin`), a data directory in a temp dir, a free loopback
 //! port, the unix socket in the temp dir too. One cluster per test binary, shared by its tests
-//! (each test in a database of its own); it is stopped and removed when the test binary exits,
-//! however it exits (a watchdog process waits for that), and a [`Cluster`] started on its own is
-//! stopped and removed when dropped.
+//! (each test in a database of its own).
+//!
+//! Every [`Cluster`] has a watchdog: a shell that waits for its stdin to close, then stops the
+//! server and removes the temp dir. Dropping the cluster closes it (and waits for the cleanup);
+//! so does the test process ending, however it ends (a failed test, a panic, a kill), which is
+//! what stops the shared cluster, held in a static that is never dropped.
 //!
 //! `FANOUT_TEST_POSTGRES_URL` (an admin URL such as `postgres://postgres@localhost/postgres`)
 //! uses a running server instead. Without PostgreSQL the tests fail under `CI=true` and are
 //! skipped with a notice elsewhere.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{ChildStdin, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use super::{TempDir, id, in_ci};
+use super::{id, in_ci};
 
-/// A running cluster.
+/// A running cluster, stopped and removed when dropped or when the process ends.
 #[derive(Debug)]
 pub struct Cluster {
     /// The admin URL (database `postgres`, user `postgres`, no password).
@@ -28,40 +31,44 @@ pub struct Cluster {
     bin: PathBuf,
     data: PathBuf,
     as_postgres: bool,
-    /// The temp dir holding the data and the socket; removed after the stop.
-    dir: Option<TempDir>,
+    /// Stops the server and removes the temp dir once its stdin closes.
+    watchdog: Child,
 }
 
 impl Cluster {
     /// `initdb` and start a new cluster, or say why not.
     pub fn start() -> Result<Self, String> {
         let bin = find_bin().ok_or("no PostgreSQL: /usr/lib/postgresql/*/bin/initdb is missing")?;
-        let dir = TempDir::new("fanout-pg");
-        let data = dir.path().join("data");
+        let dir = std::env::temp_dir().join(id("fanout-pg"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let as_postgres = is_root();
-        if as_postgres {
-            // initdb refuses to run as root: the cluster belongs to the `postgres` user.
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()))?;
-        }
         let port = free_port()?;
-        let cluster = Self {
+        let data = dir.join("data");
+        let mut cluster = Self {
             admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             port,
             bin,
-            data,
+            data: data.clone(),
             as_postgres,
-            dir: Some(dir),
+            // Replaced at once: a watchdog needs the commands of the cluster.
+            watchdog: Command::new("true").spawn().map_err(|e| e.to_string())?,
         };
-        let data = cluster.data.display().to_string();
+        let _ = cluster.watchdog.wait();
+        cluster.watchdog = cluster.spawn_watchdog(&dir)?;
+        if as_postgres {
+            // initdb refuses to run as root: the cluster belongs to the `postgres` user.
+            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir))?;
+        }
+        let data = data.display().to_string();
         run(&mut cluster.command(
             "initdb",
             &["-D", &data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
         ))?;
-        let socket_dir = cluster.dir.as_ref().map(|d| d.path().display().to_string()).unwrap_or_default();
+        let socket_dir = dir.display().to_string();
         let options = format!(
             "-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         );
-        let log = format!("{}/log", socket_dir);
+        let log = format!("{socket_dir}/log");
         run(&mut cluster
             .command("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"]))
         .map_err(|e| format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()))?;
@@ -88,52 +95,49 @@ impl Cluster {
         command
     }
 
-    /// Keep this cluster until the process exits, then stop and remove it: a watchdog shell
-    /// waits for its stdin to close (the process ending, however it ends) and cleans up.
-    fn stop_at_exit(mut self) -> Result<(String, ChildStdin), String> {
-        let dir = self.dir.take().ok_or("no dir")?;
-        let pg_ctl =
-            self.command("pg_ctl", &["-D", &self.data.display().to_string(), "-m", "immediate", "stop"]);
-        let stop = std::iter::once(pg_ctl.get_program())
-            .chain(pg_ctl.get_args())
-            .map(|arg| format!("'{}'", arg.to_string_lossy()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let script = format!("cat >/dev/null; {stop} >/dev/null 2>&1; rm -rf '{}'", dir.path().display());
-        let mut watchdog = Command::new("sh")
+    /// A shell that waits for its stdin to close (this process dropping the cluster, or
+    /// ending), then stops the server if it runs and removes `dir`.
+    fn spawn_watchdog(&self, dir: &Path) -> Result<Child, String> {
+        let pg_ctl = self
+            .command("pg_ctl", &["-D", &self.data.display().to_string(), "-m", "immediate", "-w", "stop"]);
+        let quote = |arg: &std::ffi::OsStr| format!("'{}'", arg.to_string_lossy().replace('\'', r"'\''"));
+        let stop =
+            std::iter::once(pg_ctl.get_program()).chain(pg_ctl.get_args()).map(quote).collect::<Vec<_>>();
+        let script = format!(
+            "cat >/dev/null; [ -f {pid} ] && {stop} >/dev/null 2>&1; rm -rf {dir}",
+            pid = quote(self.data.join("postmaster.pid").as_os_str()),
+            stop = stop.join(" "),
+            dir = quote(dir.as_os_str()),
+        );
+        Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start the watchdog: {e}"))?;
-        // The watchdog removes the dir now, not the guard.
-        std::mem::forget(dir);
-        let stdin = watchdog.stdin.take().ok_or("no stdin")?;
-        Ok((self.admin_url.clone(), stdin))
+            .map_err(|e| format!("cannot start the watchdog: {e}"))
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if self.dir.is_some() {
-            let _ = self.stop();
-        }
-        // Then `dir` removes the files.
+        // Closing the watchdog's stdin sets it off; wait for it to have cleaned up.
+        drop(self.watchdog.stdin.take());
+        let _ = self.watchdog.wait();
     }
 }
 
 /// The admin URL of this test binary's cluster: started by the first test that asks, shared by
 /// the others. `None` (after a notice) when PostgreSQL is missing outside CI.
 pub fn shared() -> Option<&'static str> {
-    /// The URL, and the pipe whose closing (at exit) stops the cluster.
-    static SHARED: OnceLock<Option<(String, Option<ChildStdin>)>> = OnceLock::new();
+    /// The URL, and the cluster (never dropped: its watchdog cleans up when the process ends).
+    static SHARED: OnceLock<Option<(String, Option<Cluster>)>> = OnceLock::new();
     let shared = SHARED.get_or_init(|| {
         if let Ok(url) = std::env::var("FANOUT_TEST_POSTGRES_URL") {
             return Some((url, None));
         }
-        match Cluster::start().and_then(Cluster::stop_at_exit) {
-            Ok((url, watchdog)) => Some((url, Some(watchdog))),
+        match Cluster::start() {
+            Ok(cluster) => Some((cluster.admin_url.clone(), Some(cluster))),
             Err(why) => {
                 assert!(!in_ci(), "PostgreSQL is required under CI=true: {why}");
                 eprintln!("notice: the PostgreSQL tests are skipped: {why} (apt-get install postgresql)");
