@@ -1,7 +1,7 @@
-//! Session stores for [fanout](fanout) on SQL databases, through [sqlx]: [`SqliteStore`]
+//! Session stores for [fanout] on SQL databases, through [sqlx]: [`SqliteStore`]
 //! (feature `sqlite`, on by default: an embedded database file) and [`PostgresStore`] (feature
 //! `postgres`: any number of processes on one database). Both implement
-//! [`SessionStore`](fanout::store::SessionStore) on one schema and pass the same test suite as
+//! [`SessionStore`] on one schema and pass the same test suite as
 //! fanout's [`MemoryStore`](fanout::store::MemoryStore).
 //!
 //! ```
@@ -66,6 +66,18 @@
 //! unknown scheme, or a backend whose feature is off) is an
 //! [`ErrorKind::Config`](fanout::error::ErrorKind::Config) error.
 
+//!
+//! # Features
+//!
+//! - `sqlite` (default): [`SqliteStore`], with sqlx's bundled libsqlite3 (built from C by `cc`);
+//! - `postgres`: [`PostgresStore`], TLS by rustls with ring and the webpki roots (no OpenSSL).
+//!
+// The stores link to themselves when built, to this section when their feature is off (the
+// first definition of a link wins).
+#![cfg_attr(feature = "sqlite", doc = "[`SqliteStore`]: crate::SqliteStore")]
+#![cfg_attr(feature = "postgres", doc = "[`PostgresStore`]: crate::PostgresStore")]
+//! [`SqliteStore`]: crate#features
+//! [`PostgresStore`]: crate#features
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -90,7 +102,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// sqlx, as this crate uses it: its connection options and pools, for
-/// [`SqliteStore::connect_with`] and friends.
+/// `SqliteStore::connect_with` and friends.
 pub use sqlx;
 
 /// The database used when `DATABASE_URL` is not set: a SQLite file `fanout.db` in the working

@@ -52,6 +52,11 @@ impl PostgresStore {
         migrate(&mut conn).await?;
         // Closing is a courtesy to the server; the migrations are committed either way.
         let _ = conn.close().await;
+        tracing::debug!(
+            host = options.get_host(),
+            database = options.get_database().unwrap_or_default(),
+            "PostgreSQL session store open"
+        );
         let pool = PgPoolOptions::new().acquire_timeout(BUSY_TIMEOUT).connect_lazy_with(options);
         Ok(Self { pool })
     }

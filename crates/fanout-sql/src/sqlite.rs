@@ -126,6 +126,7 @@ impl SqliteStore {
             pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| storage("opening the database", e))?;
         crate::migrate::apply!(tx, crate::migrate::SQLITE);
         tx.commit().await.map_err(|e| storage("applying the schema's migrations", e))?;
+        tracing::debug!(file = %pool.connect_options().get_filename().display(), "SQLite session store open");
         Ok(Self { pool })
     }
 
