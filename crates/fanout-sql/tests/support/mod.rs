@@ -606,6 +606,21 @@ pub const CHILD_ENV: &str = "FANOUT_SQL_TEST_CHILD";
 /// Runs per process in the two-process tests.
 pub const RUNS_PER_PROCESS: usize = 50;
 
+/// In a two-process test, wait until the other process (`other`) is there: each stores a run
+/// `{session}-{tag}-ready` and waits for the other's, so their runs really go on at once. The
+/// ids of both.
+pub async fn meet(store: &dyn SessionStore, session: &str, tag: &str, other: &str) -> Vec<String> {
+    let (mine, theirs) = (format!("{session}-{tag}-ready"), format!("{session}-{other}-ready"));
+    store_run(store, &record(&mine, session, Some("ada"), None), &typical_run(&mine), RunState::Completed)
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while store.run(&theirs).await.unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the other process never came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    vec![mine, theirs]
+}
+
 /// Start this test binary again as a child that runs only the test `child_test` with
 /// [`CHILD_ENV`] set to `url session`.
 pub fn spawn_child(child_test: &str, url: &str, session: &str) -> std::process::Child {
@@ -613,6 +628,8 @@ pub fn spawn_child(child_test: &str, url: &str, session: &str) -> std::process::
         .args([child_test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, format!("{url} {session}"))
         .stdin(std::process::Stdio::null())
+        // Its panics and notices go to stderr; its test summary would only confuse the parent's.
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap()
 }
