@@ -53,12 +53,17 @@ SIDES = {
 }
 
 
+LOAD = []
+
+
 def measure():
+    LOAD.append(os.getloadavg()[0])
     rounds = {side: [] for side in SIDES}
     for r in range(ROUNDS):
         for side, (cmd, env) in SIDES.items():
             print(f"round {r + 1}/{ROUNDS}: {side} …", file=sys.stderr, flush=True)
             rounds[side].append(last_json(cmd, env))
+            LOAD.append(os.getloadavg()[0])
     best = {}
     for side, results in rounds.items():
         best[side] = {key: min(res[key] for res in results if key in res) for key in results[0] if key != "concurrent_errors"}
@@ -124,7 +129,8 @@ def write(best):
     ).stdout.split()
     lines = [
         "<!-- store:start -->",
-        f"Measured {date.today().isoformat()} on {machine()}, shared with other builds: compare the ratios. "
+        f"Measured {date.today().isoformat()} on {machine()}, shared with other builds (load average "
+        f"{min(LOAD):.1f}–{max(LOAD):.1f} during the run): compare the ratios. "
         f"`python3 bench/compare/store.py` ({ROUNDS} round{'s' if ROUNDS > 1 else ''}, best of the rounds' medians); "
         f"agno {agno_version[0] if agno_version else '?'} with SQLAlchemy {agno_version[1] if len(agno_version) > 1 else '?'}, "
         f"Python {platform.python_version()}; fanout-sql on sqlx 0.8 with its bundled SQLite.",
@@ -145,7 +151,7 @@ def main():
     setup()
     best, rounds = measure()
     results = HERE / "results" / f"store-{date.today().isoformat()}.json"
-    results.write_text(json.dumps({"best": best, "rounds": rounds}, indent=2) + "\n")
+    results.write_text(json.dumps({"best": best, "rounds": rounds, "load": LOAD}, indent=2) + "\n")
     write(best)
     print(json.dumps(best, indent=2))
 
