@@ -41,6 +41,7 @@ macro_rules! conformance {
             round_trip_of_every_message_variant,
             messages_in_seq_order_whatever_the_append_order,
             a_duplicate_seq_is_ignored,
+            a_large_batch_is_stored_whole,
             states_and_their_data,
             history_holds_only_completed_runs,
             history_of_the_last_n_runs,
@@ -231,8 +232,28 @@ pub async fn a_duplicate_seq_is_ignored(store: &dyn SessionStore) {
     ];
     store.append_messages(&record.run_id, &retry).await.unwrap();
     store.append_messages(&record.run_id, &retry).await.unwrap();
+    // One seq twice in one batch: the first of them is stored.
+    let twice = vec![
+        StoredMessage { seq: 2, message: assistant("two") },
+        StoredMessage { seq: 2, message: assistant("deux") },
+    ];
+    store.append_messages(&record.run_id, &twice).await.unwrap();
     let run = store.run(&record.run_id).await.unwrap().unwrap();
-    assert_eq!(run.messages, vec![Message::user("first"), assistant("one")]);
+    assert_eq!(run.messages, vec![Message::user("first"), assistant("one"), assistant("two")]);
+}
+
+/// More messages in one call than one statement takes (2,500): all stored, in order, and the
+/// same batch again changes nothing.
+pub async fn a_large_batch_is_stored_whole(store: &dyn SessionStore) {
+    let record = record(&id("run"), &id("s"), None, None);
+    store.begin_run(&record).await.unwrap();
+    let messages: Vec<Message> =
+        (0..2_500).map(|i| tool_result(&format!("call-{i}"), &format!("result {i}"))).collect();
+    let mut batch = numbered(&messages);
+    batch.reverse();
+    store.append_messages(&record.run_id, &batch).await.unwrap();
+    store.append_messages(&record.run_id, &batch).await.unwrap();
+    assert_eq!(store.run(&record.run_id).await.unwrap().unwrap().messages, messages);
 }
 
 pub async fn states_and_their_data(store: &dyn SessionStore) {
