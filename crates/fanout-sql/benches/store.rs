@@ -63,7 +63,7 @@ async fn open(dir: &std::path::Path, name: &str) -> Result<Arc<dyn SessionStore>
 #[cfg(feature = "postgres")]
 async fn open_postgres(url: &str, name: &str) -> Result<Arc<dyn SessionStore>> {
     use fanout_sql::sqlx::{self, Connection};
-    let database = format!("bench_{}_{name}", std::process::id());
+    let database = format!("bench_{}_{}", std::process::id(), name.replace('-', "_"));
     let mut admin = sqlx::postgres::PgConnection::connect(url).await?;
     sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {database}")).execute(&mut admin).await?;
     sqlx::raw_sql(&format!("CREATE DATABASE {database}")).execute(&mut admin).await?;

@@ -124,12 +124,33 @@ pub(crate) const INSERT_RUN: &str = "INSERT INTO fanout_runs (run_id, session_id
 pub(crate) const INSERT_STATE: &str = "INSERT INTO fanout_run_states (run_id, state, format_version, data, created_at) \
      VALUES ($1, $2, $3, $4, $5)";
 
-/// A run as `load` reads it, in one row: its record, its newest state, and its messages — the
-/// newest format version among them and their bodies joined into one JSON array in `seq` order
-/// (`string_agg … ORDER BY`: SQLite 3.44+, which sqlx bundles, and Postgres alike). One row per
-/// run, not per message: a long history is a few thousand rows, not tens of thousands.
-macro_rules! run_columns {
-    () => {
+/// The statements that load runs: a run in one row — its record, its newest state, and its
+/// messages: the newest format version among them and their bodies joined into one JSON array
+/// in `seq` order (`string_agg … ORDER BY`: SQLite 3.44+, which sqlx bundles, and Postgres
+/// alike). One row per run, not per message: a long history is a few thousand rows, not tens of
+/// thousands. `$columns` selects the 13 columns `load` reads, from `r` (the runs) and `s` (each
+/// run's newest state).
+macro_rules! load_statements {
+    ($columns:literal) => {
+        /// One run.
+        pub(crate) const SELECT_RUN: &str = concat!($columns, " WHERE r.run_id = $1");
+
+        /// A session's runs whatever their state, newest first, at most `$2`.
+        pub(crate) const SELECT_SESSION_RUNS: &str =
+            concat!($columns, " WHERE r.session_id = $1 ORDER BY r.run_order DESC LIMIT $2");
+
+        /// A session's runs whose newest state is `$2`, newest first, at most `$3`: walks the
+        /// `(session_id, run_order)` index backwards and stops after `$3` matches.
+        pub(crate) const SELECT_SESSION_RUNS_IN_STATE: &str =
+            concat!($columns, " WHERE r.session_id = $1 AND s.state = $2 ORDER BY r.run_order DESC LIMIT $3");
+    };
+}
+
+/// SQLite's: the newest state by a correlated `MAX`, the messages by two scalar subqueries.
+/// SQLite's planner walks the index in `ORDER BY` order and stops at the `LIMIT`.
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite {
+    load_statements!(
         "SELECT r.run_order, r.run_id, r.session_id, r.user_id, r.agent_id, r.parent_run_id, \
          r.created_at, s.state, s.format_version, s.data, s.created_at, \
          (SELECT MAX(m.format_version) FROM fanout_messages m WHERE m.run_id = r.run_id), \
@@ -138,20 +159,26 @@ macro_rules! run_columns {
          FROM fanout_runs r \
          JOIN fanout_run_states s ON s.state_id = \
          (SELECT MAX(x.state_id) FROM fanout_run_states x WHERE x.run_id = r.run_id)"
-    };
+    );
 }
 
-/// One run.
-pub(crate) const SELECT_RUN: &str = concat!(run_columns!(), " WHERE r.run_id = $1");
-
-/// A session's runs whatever their state, newest first, at most `$2`.
-pub(crate) const SELECT_SESSION_RUNS: &str =
-    concat!(run_columns!(), " WHERE r.session_id = $1 ORDER BY r.run_order DESC LIMIT $2");
-
-/// A session's runs whose newest state is `$2`, newest first, at most `$3`: walks the
-/// `(session_id, run_order)` index backwards and stops after `$3` matches.
-pub(crate) const SELECT_SESSION_RUNS_IN_STATE: &str =
-    concat!(run_columns!(), " WHERE r.session_id = $1 AND s.state = $2 ORDER BY r.run_order DESC LIMIT $3");
+/// Postgres's: the newest state and the messages by `LATERAL` joins, a nested loop per run. The
+/// prepared statement's generic plan (which does not know the `LIMIT`) then still walks the
+/// index backwards and stops early; with a correlated `MAX` in the join condition it hashed every
+/// run of the session first.
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres {
+    load_statements!(
+        "SELECT r.run_order, r.run_id, r.session_id, r.user_id, r.agent_id, r.parent_run_id, \
+         r.created_at, s.state, s.format_version, s.data, s.created_at, m.format_version, m.bodies \
+         FROM fanout_runs r \
+         CROSS JOIN LATERAL (SELECT x.state, x.format_version, x.data, x.created_at \
+          FROM fanout_run_states x WHERE x.run_id = r.run_id ORDER BY x.state_id DESC LIMIT 1) s \
+         CROSS JOIN LATERAL (SELECT MAX(y.format_version) AS format_version, \
+          '[' || string_agg(y.body, ',' ORDER BY y.seq) || ']' AS bodies \
+          FROM fanout_messages y WHERE y.run_id = r.run_id) m"
+    );
+}
 
 /// A session with its newest run's start and its count of runs.
 pub(crate) const SELECT_SESSION: &str = "SELECT s.session_id, s.user_id, s.agent_id, s.name, s.created_at, \

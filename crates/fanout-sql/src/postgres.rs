@@ -92,6 +92,7 @@ async fn migrate(conn: &mut PgConnection) -> fanout::Result<()> {
 type Store = PostgresStore;
 type Db = sqlx::Postgres;
 const WRITE_BEGIN: &str = "BEGIN";
+use crate::common::postgres as load;
 const READ_BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 // Compiled once per backend, for its types: on purpose.

@@ -7,7 +7,9 @@
 //! - `READ_BEGIN`: a reading transaction that needs one snapshot for two statements (a page of
 //!   sessions and their total; Postgres: `REPEATABLE READ`).
 //!
-//! The statements (in `common`) are ones both databases accept as they are.
+//! - `load`: the statements that load runs (`common::sqlite` or `common::postgres`).
+//!
+//! The other statements (in `common`) are ones both databases accept as they are.
 
 use std::time::SystemTime;
 
@@ -18,7 +20,7 @@ use fanout::store::{
 };
 use sqlx::{QueryBuilder, Row};
 
-use super::{Db, READ_BEGIN, Store, WRITE_BEGIN};
+use super::{Db, READ_BEGIN, Store, WRITE_BEGIN, load};
 use crate::common::{self as c, storage};
 
 /// Which runs `load` reads.
@@ -42,12 +44,16 @@ impl Store {
             }
         };
         let rows = match &which {
-            Runs::One(run_id) => sqlx::query(c::SELECT_RUN).bind(*run_id).fetch_all(&self.pool).await,
+            Runs::One(run_id) => sqlx::query(load::SELECT_RUN).bind(*run_id).fetch_all(&self.pool).await,
             Runs::Session { session_id, limit } => {
-                sqlx::query(c::SELECT_SESSION_RUNS).bind(*session_id).bind(*limit).fetch_all(&self.pool).await
+                sqlx::query(load::SELECT_SESSION_RUNS)
+                    .bind(*session_id)
+                    .bind(*limit)
+                    .fetch_all(&self.pool)
+                    .await
             }
             Runs::InState { session_id, state, limit } => {
-                sqlx::query(c::SELECT_SESSION_RUNS_IN_STATE)
+                sqlx::query(load::SELECT_SESSION_RUNS_IN_STATE)
                     .bind(*session_id)
                     .bind(state.as_str())
                     .bind(*limit)

@@ -150,6 +150,7 @@ fn is_memory(url: &str) -> bool {
 type Store = SqliteStore;
 type Db = sqlx::Sqlite;
 const WRITE_BEGIN: &str = "BEGIN IMMEDIATE";
+use crate::common::sqlite as load;
 const READ_BEGIN: &str = "BEGIN";
 
 // Compiled once per backend, for its types: on purpose.
