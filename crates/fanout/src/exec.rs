@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::spans::ToolSpan;
+use crate::tool::idempotency;
 use crate::tool::scope::Lent;
 use crate::tool::{
     CacheKey, ConcurrencyLimit, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall,
@@ -262,7 +263,8 @@ impl Executor {
         Self { tools, cache, ..self.clone() }
     }
 
-    fn timeout_for(&self, name: &str) -> Option<Duration> {
+    /// How long a call of tool `name` may run: its own timeout, else the default of the limits.
+    pub fn timeout_for(&self, name: &str) -> Option<Duration> {
         self.tools.options(name).and_then(|o| o.timeout).or(self.limits.default_timeout)
     }
 }
@@ -472,6 +474,7 @@ impl Batch {
         let hooks = Arc::clone(&self.executor.hooks);
         let cache = self.cache_slot(&call);
         let progress = ProgressReporter::new(index, self.progress_tx.clone());
+        let key = idempotency::key_for(&call.id);
         let (parent, capture) = (self.span.clone(), self.executor.capture_content);
         let spawned_at = Instant::now();
         let unlimited = limits.is_empty();
@@ -515,7 +518,7 @@ impl Batch {
                 at
             };
             let span = ToolSpan::start(&parent, &tools, &call, capture);
-            let running = progress.scope(run_call(&tools, &hooks, &call, timeout));
+            let running = progress.scope(idempotency::scope(key, run_call(&tools, &hooks, &call, timeout)));
             let running = match lent {
                 Some(lent) => Either::Left(lent.scope(running)),
                 None => Either::Right(running),
@@ -639,8 +642,12 @@ async fn invoke(entry: &Entry, args: serde_json::Value, timeout: Option<Duration
             }
             Invocation::Blocking(f) => {
                 // The tool's own events belong to the call's span, on its thread too.
-                let span = tracing::Span::current();
-                let on_thread = move || span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(f)));
+                let (span, key) = (tracing::Span::current(), idempotency::current());
+                let on_thread = move || {
+                    idempotency::on_thread(key, || {
+                        span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
+                    })
+                };
                 match tokio::task::spawn_blocking(on_thread).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(panic)) => Err(panic_error(panic)),

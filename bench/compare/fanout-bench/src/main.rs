@@ -157,11 +157,19 @@ fn main() -> fanout::Result<()> {
             let agent = Agent::builder().model(model).tools(tools).build()?;
             let runtime = tokio::runtime::Runtime::new()?;
             let started = std::time::Instant::now();
-            let outputs = runtime.block_on(futures::future::join_all((0..k).map(|_| {
-                let agent = agent.clone();
-                async move { agent.run(prompt).await }
-            })));
-            let done = outputs.iter().filter(|o| o.as_ref().is_ok_and(|o| o.tool_executions.len() == 3)).count();
+            // All runs at once; each output is checked and dropped as it arrives, as a server would.
+            let done = runtime.block_on(async {
+                use futures::StreamExt as _;
+                futures::stream::iter(0..k)
+                    .map(|_| {
+                        let agent = agent.clone();
+                        async move { agent.run(prompt).await }
+                    })
+                    .buffer_unordered(k)
+                    .filter(|o| std::future::ready(o.as_ref().is_ok_and(|o| o.tool_executions.len() == 3)))
+                    .count()
+                    .await
+            });
             let peak = std::fs::read_to_string("/proc/self/status")
                 .ok()
                 .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_owned))

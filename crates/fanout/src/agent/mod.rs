@@ -16,6 +16,7 @@ mod blocking;
 mod builder;
 mod decision;
 mod delegate;
+mod parts;
 #[cfg(feature = "terminal")]
 mod print;
 mod request;
@@ -151,6 +152,13 @@ impl Agent {
     /// becomes in a team or with [`as_tool`](Agent::as_tool).
     pub fn description(&self) -> Option<&str> {
         self.inner.description.as_deref()
+    }
+
+    /// The definitions of the agent's own tools, in the order given to the builder (tools of
+    /// [`ToolSource`](crate::tool::ToolSource)s are listed per turn and are not among them):
+    /// what a server shows of the agent.
+    pub fn tool_definitions(&self) -> &Arc<[Arc<crate::tool::ToolDefinition>]> {
+        self.inner.executor.tools().definitions()
     }
 
     /// The system prompt sent at the start of each run, if any.

@@ -209,15 +209,20 @@ pub(crate) async fn run(
     journal.save(state.messages.get(state.new_from..).unwrap_or_default()).await;
 
     let span = spans::agent(inner.name.as_deref(), &*inner.model);
-    let looping =
-        run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone());
-    let outcome = match &options.cancel {
-        Some(token) => tokio::select! {
-            biased;
-            () = token.cancelled() => Err(Error::cancelled()),
-            outcome = looping => outcome,
-        },
-        None => looping.await,
+    let outcome = {
+        // The loop on the heap, in a scope of its own: this future stays small while it runs,
+        // and its space is free again for storing the end.
+        let looping = Box::pin(
+            run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone()),
+        );
+        match &options.cancel {
+            Some(token) => tokio::select! {
+                biased;
+                () = token.cancelled() => Err(Error::cancelled()),
+                outcome = looping => outcome,
+            },
+            None => looping.await,
+        }
     };
     spans::agent_done(
         &span,
@@ -448,7 +453,7 @@ async fn run_in_span(
             let PausedRun { turn, calls, text, replay, mut done, pending, members, .. } = *paused;
             let budget = budget(&state, done.len());
             let executor = inner.turn_executor().await?;
-            let mut phase = ToolPhase::new(&executor, turn, budget, true, &state.place);
+            let mut phase = Box::new(ToolPhase::new(&executor, turn, budget, true, &state.place));
             phase.calls = calls;
             // A paused run may come from JSON: indices outside its calls are ignored.
             let count = phase.calls.len();
@@ -526,7 +531,8 @@ async fn run_in_span(
         let budget = budget(&state, 0);
         let mut phase = if streaming {
             let place = &state.place;
-            stream_turn(
+            // Boxed, like the batch below: the run's own future stays small while it waits.
+            Box::pin(stream_turn(
                 inner,
                 &executor,
                 &request,
@@ -536,11 +542,11 @@ async fn run_in_span(
                 place,
                 &mut state.metrics,
                 sink,
-            )
+            ))
             .await?
         } else {
-            let response = complete_turn(inner, &request, turn, sink).await?;
-            let mut phase = ToolPhase::new(&executor, turn, budget, false, &state.place);
+            let response = Box::pin(complete_turn(inner, &request, turn, sink)).await?;
+            let mut phase = Box::new(ToolPhase::new(&executor, turn, budget, false, &state.place));
             phase.content = response.content.unwrap_or_default();
             if !phase.content.is_empty() {
                 sink.emit(EventKind::ContentDelta(phase.content.clone()));
@@ -841,12 +847,12 @@ async fn stream_turn(
     place: &Place,
     metrics: &mut Metrics,
     sink: &mut Sink<'_>,
-) -> Result<ToolPhase> {
+) -> Result<Box<ToolPhase>> {
     let mut retry = 0;
     loop {
         let sent = Instant::now();
         // Created outside the chat span: the calls' spans are its siblings, not its children.
-        let mut phase = ToolPhase::new(executor, turn, budget, inner.settings.eager_start, place);
+        let mut phase = Box::new(ToolPhase::new(executor, turn, budget, inner.settings.eager_start, place));
         let span = spans::chat(&*inner.model, turn, retry, true);
         let mut output_shown = false;
         let mut stream = span.in_scope(|| inner.model.stream(request));
@@ -1125,7 +1131,7 @@ impl ToolPhase {
     }
 
     /// Start the deferred calls and wait for every started one. Held calls stay unrun.
-    async fn finish(mut self, run_start: Instant, sink: &mut Sink<'_>) -> FinishedBatch {
+    async fn finish(mut self: Box<Self>, run_start: Instant, sink: &mut Sink<'_>) -> FinishedBatch {
         for index in std::mem::take(&mut self.deferred) {
             self.start(index);
         }

@@ -49,6 +49,11 @@ use crate::model::Message;
 /// A store refuses rows of a newer version with a clear error instead of misreading them.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// A new random session id (a UUID v4), for a conversation that begins before its first run.
+pub fn new_session_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// What a store's methods return.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T>>;
 
