@@ -518,7 +518,10 @@ impl Batch {
                 at
             };
             let span = ToolSpan::start(&parent, &tools, &call, capture);
-            let running = progress.scope(idempotency::scope(key, run_call(&tools, &hooks, &call, timeout)));
+            // The call itself on the heap: the task's own future stays small (a copy of the
+            // call's state per wrapper would otherwise be laid out in it).
+            let running =
+                progress.scope(idempotency::scope(key, Box::pin(run_call(&tools, &hooks, &call, timeout))));
             let running = match lent {
                 Some(lent) => Either::Left(lent.scope(running)),
                 None => Either::Right(running),
