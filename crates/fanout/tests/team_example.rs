@@ -134,7 +134,9 @@ fn live_team_display_in_a_real_terminal() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let running = loop {
         let screen = capture();
-        if screen.contains("atask3(delay=3)") && !screen.contains("Response (") {
+        // Every member's call drawn (they start at once, but a frame may catch them one by one).
+        let all_drawn = (1..=3).all(|n| screen.contains(&format!("atask{n}(delay=3)")));
+        if all_drawn && !screen.contains("Response (") {
             break screen;
         }
         assert!(Instant::now() < deadline, "the members' calls never showed:\n{screen}");
