@@ -23,7 +23,7 @@ mod sources;
 
 use std::sync::Arc;
 
-pub use builder::{AgentBuilder, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS};
+pub use builder::{AgentBuilder, DEFAULT_LEASE, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS};
 #[cfg(feature = "terminal")]
 pub use print::PrintResponse;
 pub use request::RunRequest;
@@ -122,6 +122,8 @@ struct Settings {
     output_schema: Option<Arc<crate::structured::OutputSchema>>,
     /// How many repair turns an answer that does not fit the schema gets.
     output_repairs: usize,
+    /// How long a stored run's lease lasts ([`AgentBuilder::run_lease`]).
+    lease: std::time::Duration,
 }
 
 impl Agent {

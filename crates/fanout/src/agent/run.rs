@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
+use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -19,7 +20,7 @@ use crate::exec::{Batch, BatchEvent, Executor, ToolExecution};
 use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
 use crate::output::{Metrics, PausedRun, RunOutput, RunStatus, TurnMetrics};
 use crate::spans;
-use crate::store::{RunRecord, RunState, SessionStore, StoredMessage};
+use crate::store::{RunRecord, RunState, SessionStore, StoreFuture, StoredMessage, StoredRun, lease_owner};
 
 use crate::tool::{ToolCall, ToolError, ToolProgress};
 
@@ -60,6 +61,8 @@ impl Sink<'_> {
 pub(crate) enum Start {
     Input(String),
     Resume(Box<PausedRun>, Vec<(String, Decision)>),
+    /// A stored run that was interrupted ([`Agent::resume`](crate::Agent::resume)), by id.
+    Recover(String),
 }
 
 /// What the run loop carries from turn to turn.
@@ -107,10 +110,138 @@ impl Journal<'_> {
         }
     }
 
+    /// Before a turn's calls are waited for: store the run's messages not stored yet, the
+    /// turn's assistant message (at the next seq) and the results of calls already done. True
+    /// when all is stored: the turn's other results are then stored as their calls complete
+    /// (a [`CallJournal`]); else they are stored with the batch.
+    async fn save_turn(
+        &mut self,
+        new_messages: &[Message],
+        assistant: Message,
+        done: Vec<StoredMessage>,
+    ) -> bool {
+        let Some(store) = self.store else { return false };
+        let unsaved = new_messages.get(self.stored..).unwrap_or_default();
+        let mut rows: Vec<StoredMessage> = Vec::with_capacity(unsaved.len() + 1 + done.len());
+        rows.extend(
+            unsaved.iter().enumerate().map(|(i, message)| StoredMessage {
+                seq: (self.stored + i) as u32,
+                message: message.clone(),
+            }),
+        );
+        rows.push(StoredMessage { seq: new_messages.len() as u32, message: assistant });
+        rows.extend(done);
+        match store.append_messages(&self.run_id, &rows).await {
+            Ok(()) => {
+                self.stored = new_messages.len();
+                true
+            }
+            Err(err) => {
+                tracing::warn!("run {}: storing its turn failed, the run goes on: {err}", self.run_id);
+                self.failure.get_or_insert(err);
+                false
+            }
+        }
+    }
+
+    /// A [`CallJournal`] for a turn whose assistant message is stored at `seq`.
+    fn calls<'s>(&self, seq: usize) -> Option<Box<CallJournal<'s>>>
+    where
+        Self: 's,
+    {
+        let store: &'s dyn SessionStore = self.store?;
+        Some(Box::new(CallJournal {
+            store,
+            run_id: Arc::from(self.run_id.as_str()),
+            seq: seq as u32,
+            writes: FuturesUnordered::new(),
+            failed: false,
+        }))
+    }
+
+    /// After a batch whose every result its [`CallJournal`] stored: the run's messages so far
+    /// (`stored` of them) are all in the store; else they are stored now.
+    async fn save_batch(&mut self, new_messages: &[Message], all_stored: bool) {
+        if all_stored && self.failure.is_none() {
+            self.stored = new_messages.len();
+        } else {
+            self.save(new_messages).await;
+        }
+    }
+
     /// Record the run's new state.
     async fn set_state(&mut self, state: RunState, data: Option<serde_json::Value>) -> Result<()> {
         let Some(store) = self.store else { return Ok(()) };
         store.set_state(&self.run_id, state, data.as_ref()).await
+    }
+}
+
+/// Stores each result of a turn the moment its call completes, at `seq + 1 + call index` (after
+/// the turn's assistant message at `seq`). The writes go on alongside the batch: a call's
+/// siblings never wait for them.
+struct CallJournal<'a> {
+    store: &'a dyn SessionStore,
+    run_id: Arc<str>,
+    seq: u32,
+    writes: FuturesUnordered<StoreFuture<'a, ()>>,
+    /// A write failed: the batch's results are stored again at its end.
+    failed: bool,
+}
+
+impl<'a> CallJournal<'a> {
+    fn completed(&mut self, index: usize, execution: &ToolExecution) {
+        let row = StoredMessage { seq: self.seq + 1 + index as u32, message: tool_message(execution) };
+        let (store, run_id) = (self.store, Arc::clone(&self.run_id));
+        self.writes
+            .push(Box::pin(async move { store.append_messages(&run_id, std::slice::from_ref(&row)).await }));
+    }
+
+    fn written(&mut self, result: Result<()>) {
+        if let Err(err) = result {
+            tracing::warn!(
+                "run {}: storing a tool result failed; the batch's end tries again: {err}",
+                self.run_id
+            );
+            self.failed = true;
+        }
+    }
+}
+
+/// The message that gives the model a call's result.
+fn tool_message(execution: &ToolExecution) -> Message {
+    Message::Tool {
+        call_id: execution.call.id.clone(),
+        name: execution.call.name.clone(),
+        content: execution.content_for_model(),
+        is_error: execution.is_error(),
+    }
+}
+
+/// Take run `run_id`'s lease for this process, or fail when another process holds it.
+async fn claim(store: &dyn SessionStore, run_id: &str, ttl: Duration) -> Result<()> {
+    if store.claim_run(run_id, lease_owner(), ttl).await? {
+        Ok(())
+    } else {
+        Err(Error::storage(format!(
+            "run {run_id:?} is going on in another process (which holds its lease); it is not taken over"
+        )))
+    }
+}
+
+/// Renew the run's lease every third of `ttl` for as long as the run goes on; returns (an
+/// error) only when another process took the lease over, and the run must stop.
+async fn renew_lease(store: &dyn SessionStore, run_id: String, ttl: Duration) -> Error {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        match store.claim_run(&run_id, lease_owner(), ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Error::storage(format!(
+                    "run {run_id:?} was taken over by another process (its lease lapsed); it stops here"
+                ));
+            }
+            Err(err) => tracing::warn!("run {run_id}: renewing its lease failed, trying again: {err}"),
+        }
     }
 }
 
@@ -125,7 +256,18 @@ pub(crate) async fn run(
     out: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<RunOutput> {
     let store = inner.store();
+    let ttl = inner.settings.lease;
+    if let (Some(store), Start::Recover(run_id)) = (store, &start) {
+        // Owned before it is read: no other process resumes it at the same time.
+        claim(store, run_id, ttl).await?;
+    }
     let (state, first, prepared) = prepare(inner, start, &options, store).await?;
+    // A resumed run's session is known once it is loaded.
+    let origin = if origin.session_id == state.session_id {
+        origin
+    } else {
+        Arc::new(Origin { session_id: state.session_id.clone(), ..(*origin).clone() })
+    };
     let mut sink = Sink { origin, out };
     let mut journal = Journal {
         store: store.filter(|_| state.session_id.is_some()),
@@ -143,9 +285,13 @@ pub(crate) async fn run(
             created_at: state.created_at,
         };
         // Nothing has happened yet: a store that cannot take the run fails it before the model
-        // is asked anything.
+        // is asked anything. Claimed first, so it is never seen running without a lease.
+        claim(store, &record.run_id, ttl).await?;
         store.begin_run(&record).await?;
-    } else if journal.store.is_some() {
+    } else if let Some(store) = journal.store {
+        if matches!(first, Entry::Resume(..)) {
+            claim(store, &journal.run_id, ttl).await?;
+        }
         journal.set_state(RunState::Running, None).await.unwrap_or_else(|err| {
             tracing::warn!("run {}: storing its new state failed: {err}", journal.run_id);
         });
@@ -153,26 +299,56 @@ pub(crate) async fn run(
     journal.save(state.messages.get(state.new_from..).unwrap_or_default()).await;
 
     let span = spans::agent(inner.name.as_deref(), &*inner.model);
-    let outcome = {
+    // A stored run renews its lease as it goes, and gives its calls idempotency keys
+    // (`{run id}/{call id}`) unless the caller set a scope of its own.
+    let durable = journal.store.map(|store| (store, state.run_id.clone()));
+    let (outcome, lost) = {
         // The loop on the heap, in a scope of its own: this future stays small while it runs,
         // and its space is free again for storing the end.
-        let looping = Box::pin(
+        let mut looping: Pin<Box<dyn Future<Output = Result<RunOutput>> + Send + '_>> = Box::pin(
             run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone()),
         );
-        match &options.cancel {
-            Some(token) => tokio::select! {
-                biased;
-                () = token.cancelled() => Err(Error::cancelled()),
-                outcome = looping => outcome,
-            },
-            None => looping.await,
+        let mut renewing = None;
+        if let Some((store, run_id)) = durable {
+            if !crate::tool::idempotency::has_scope() {
+                looping = Box::pin(crate::tool::with_idempotency_scope(run_id.clone(), looping));
+            }
+            renewing = Some(Box::pin(renew_lease(store, run_id, ttl)));
+        }
+        let cancelled = async {
+            match &options.cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let lost = async {
+            match renewing.as_mut() {
+                Some(renewing) => renewing.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = cancelled => (Err(Error::cancelled()), false),
+            outcome = looping => (outcome, false),
+            err = lost => (Err(err), true),
         }
     };
     spans::agent_done(
         &span,
         outcome.as_ref().map(|output| (&output.metrics.usage, &output.status as &dyn std::fmt::Debug)),
     );
-    record_end(&mut journal, outcome, &mut sink).await
+    if lost {
+        // Another process runs it now: this one stores nothing more of it.
+        return outcome;
+    }
+    let ended = record_end(&mut journal, outcome, &mut sink).await;
+    if let Some(store) = journal.store
+        && let Err(err) = store.release_run(&journal.run_id, lease_owner()).await
+    {
+        tracing::warn!("run {}: releasing its lease failed (it expires): {err}", journal.run_id);
+    }
+    ended
 }
 
 /// Store how the run ended. A run whose rows could not all be stored fails with the storage
@@ -240,13 +416,18 @@ fn output_paused_json(output: &RunOutput) -> Option<serde_json::Value> {
 /// Settle the run's ids — its own (new, or the paused run's), its session's (new when the
 /// agent has a store and none was given) — and return the origin its events carry.
 pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -> Arc<Origin> {
-    if let Start::Resume(paused, _) = start {
-        options.run_id = Some(paused.run_id.clone());
-        options.session_id.clone_from(&paused.session_id);
-        options.user_id.clone_from(&paused.user_id);
+    match start {
+        Start::Resume(paused, _) => {
+            options.run_id = Some(paused.run_id.clone());
+            options.session_id.clone_from(&paused.session_id);
+            options.user_id.clone_from(&paused.user_id);
+        }
+        // Its session is the stored run's (known once it is loaded).
+        Start::Recover(run_id) => options.run_id = Some(run_id.clone()),
+        Start::Input(_) => {}
     }
     let run_id = options.run_id.get_or_insert_with(new_id).clone();
-    if options.session_id.is_none() && inner.store().is_some() {
+    if options.session_id.is_none() && inner.store().is_some() && !matches!(start, Start::Recover(_)) {
         options.session_id = Some(new_id());
     }
     let agent = inner.name.clone();
@@ -268,10 +449,144 @@ pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -
     })
 }
 
-/// Whether the run begins here or continues a paused one.
+/// Whether the run begins here, continues a paused one or resumes an interrupted one.
 enum Entry {
     New,
     Resume(Box<PausedRun>, Vec<(String, Decision)>),
+    Recover(Box<Recovered>),
+}
+
+/// Where an interrupted run stopped, from its stored messages.
+struct Recovered {
+    /// The model turn to go on with.
+    turn: usize,
+    /// Its final answer, when it was stored (the run ended, its state was not stored).
+    answer: Option<String>,
+    /// The batch it stopped in: the turn's calls, text and replay, and the calls whose results
+    /// are stored, by call index.
+    batch: Option<(Vec<ToolCall>, Option<String>, Option<Replay>, Vec<(usize, ToolExecution)>)>,
+}
+
+/// A call's execution rebuilt from its stored result (its timing is not stored).
+fn restored(call: &ToolCall, content: &str, is_error: bool, at: SystemTime) -> ToolExecution {
+    let result = if is_error {
+        Err(ToolError::Failed(content.strip_prefix("Error: ").unwrap_or(content).to_owned()))
+    } else {
+        Ok(content.to_owned())
+    };
+    ToolExecution {
+        call: call.clone(),
+        result,
+        started_at: at,
+        waited: Duration::ZERO,
+        duration: Duration::ZERO,
+    }
+}
+
+/// Load an interrupted run: the history it continued (the session's completed runs that began
+/// before it), its own messages up to the batch it stopped in, and where it goes on.
+async fn recover(
+    inner: &Inner,
+    store: Option<&dyn SessionStore>,
+    run_id: &str,
+) -> Result<(Progress, Entry, usize)> {
+    let Some(store) = store else {
+        return Err(Error::config("resuming a run needs a store on the agent (AgentBuilder::store)"));
+    };
+    let Some(run) = store.run(run_id).await? else {
+        return Err(Error::config(format!("no run with id {run_id:?} is stored")));
+    };
+    match run.state {
+        RunState::Running | RunState::Interrupted => {}
+        RunState::Paused => {
+            return Err(Error::config(format!(
+                "run {run_id:?} is paused for confirmation: continue it with Agent::continue_run and the \
+                 PausedRun stored with its state"
+            )));
+        }
+        state => {
+            return Err(Error::config(format!(
+                "run {run_id:?} has ended ({state}); there is nothing to resume"
+            )));
+        }
+    }
+    let StoredRun { record, messages: own, .. } = run;
+    let mut earlier: Vec<StoredRun> = store
+        .runs(&record.session_id)
+        .await?
+        .into_iter()
+        .take_while(|r| r.record.run_id != record.run_id)
+        .filter(|r| r.state == RunState::Completed)
+        .collect();
+    if let Some(n) = inner.history_limits().runs {
+        earlier.drain(..earlier.len().saturating_sub(n));
+    }
+    let history = earlier.into_iter().flat_map(|run| run.messages).collect();
+    let history = crate::history::trim(crate::history::repair(history), &inner.history_limits());
+    let mut messages = Vec::with_capacity(history.len() + own.len() + 1);
+    if let Some(system) = &inner.system_prompt {
+        messages.push(Message::system(system.clone()));
+    }
+    messages.extend(history);
+    let new_from = messages.len();
+
+    // The results of earlier batches, as executions.
+    let mut executions = Vec::new();
+    let mut calls: &[ToolCall] = &[];
+    for message in &own {
+        match message {
+            Message::Assistant { tool_calls, .. } => calls = tool_calls,
+            Message::Tool { call_id, content, is_error, .. } => {
+                if let Some(call) = calls.iter().find(|c| &c.id == call_id) {
+                    executions.push(restored(call, content, *is_error, record.created_at));
+                }
+            }
+            _ => {}
+        }
+    }
+    let last_turn = own.iter().rposition(|m| matches!(m, Message::Assistant { .. }));
+    let mut recovered = Recovered { turn: 0, answer: None, batch: None };
+    let mut own = own;
+    match last_turn.map(|k| (k, &own[k])) {
+        Some((k, Message::Assistant { tool_calls, .. })) if !tool_calls.is_empty() => {
+            // Stopped in (or right after) this turn's batch: its stored results are restored.
+            let results: Vec<(usize, ToolExecution)> = own[k + 1..]
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Tool { call_id, content, is_error, .. } => {
+                        let index = tool_calls.iter().position(|c| &c.id == call_id)?;
+                        Some((index, restored(&tool_calls[index], content, *is_error, record.created_at)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            executions.truncate(executions.len().saturating_sub(results.len()));
+            let tail = own.split_off(k);
+            let Some(Message::Assistant { content, tool_calls, replay }) = tail.into_iter().next() else {
+                return Err(Error::storage(format!("run {run_id:?}: its stored turn could not be read")));
+            };
+            recovered.batch = Some((tool_calls, content, replay, results));
+        }
+        Some((k, Message::Assistant { content, .. })) if k + 1 == own.len() => {
+            recovered.answer = Some(content.clone().unwrap_or_default());
+        }
+        _ => {}
+    }
+    recovered.turn = own.iter().filter(|m| matches!(m, Message::Assistant { .. })).count();
+    let stored = own.len();
+    messages.extend(own);
+    let state = Progress {
+        run_id: record.run_id,
+        session_id: Some(record.session_id),
+        user_id: record.user_id,
+        created_at: record.created_at,
+        run_start: Instant::now(),
+        messages,
+        new_from,
+        executions,
+        metrics: Metrics::default(),
+    };
+    Ok((state, Entry::Recover(Box::new(recovered)), stored))
 }
 
 /// The run's first state: ids, the history it continues (repaired and trimmed), its system
@@ -283,6 +598,7 @@ async fn prepare(
     store: Option<&dyn SessionStore>,
 ) -> Result<(Progress, Entry, usize)> {
     match start {
+        Start::Recover(run_id) => recover(inner, store, &run_id).await,
         Start::Input(input) => {
             let session_id = options.session_id.clone();
             let mut history = options.history.clone();
@@ -372,7 +688,21 @@ async fn run_in_span(
                     }
                 }
             }
+            if journal.store.is_some() {
+                let assistant = Message::Assistant {
+                    content: text.clone(),
+                    tool_calls: phase.calls.clone(),
+                    replay: replay.clone(),
+                };
+                let rows = done.iter().map(|(i, e)| (*i, e)).collect::<Vec<_>>();
+                let seq = state.messages.len() - state.new_from;
+                let rows = result_rows(seq, rows);
+                if journal.save_turn(&state.messages[state.new_from..], assistant, rows).await {
+                    phase.journal = journal.calls(seq);
+                }
+            }
             let batch = phase.finish(state.run_start, sink).await;
+            let all_stored = batch.all_stored;
             done.extend(batch.executions);
             done.sort_by_key(|(index, _)| *index);
             let executions = done.into_iter().map(|(_, e)| e).collect();
@@ -387,8 +717,64 @@ async fn run_in_span(
             ) {
                 return Ok(finish(state, status, String::new(), None));
             }
-            journal.save(&state.messages[state.new_from..]).await;
+            journal.save_batch(&state.messages[state.new_from..], all_stored).await;
             turn + 1
+        }
+        Entry::Recover(recovered) => {
+            let Recovered { turn, answer, batch } = *recovered;
+            if let Some(text) = answer {
+                // It had answered; only its end was not stored.
+                let mut repairs = inner.settings.output_repairs;
+                let structured = match check_answer(inner, &text, &mut repairs, &mut state.messages) {
+                    Ok(Answer::Fits(value)) => Some(value),
+                    _ => None,
+                };
+                let mut output = finish(state, RunStatus::Completed, text, None);
+                output.structured = structured;
+                return Ok(output);
+            }
+            match batch {
+                None => turn,
+                Some((calls, text, replay, restored)) => {
+                    let executor = inner.turn_executor().await?;
+                    let budget = budget(inner, &state, restored.len());
+                    let mut phase = Box::new(ToolPhase::new(inner, &executor, turn, budget, true));
+                    phase.calls = calls;
+                    for (index, execution) in &restored {
+                        sink.emit(EventKind::ToolCallRestored {
+                            turn,
+                            index: *index,
+                            execution: execution.clone(),
+                        });
+                    }
+                    for index in 0..phase.calls.len() {
+                        if restored.iter().any(|(i, _)| *i == index) {
+                            continue;
+                        }
+                        let options = executor.tools().options(&phase.calls[index].name);
+                        if options.is_some_and(|o| o.requires_confirmation) {
+                            // Whether it was approved is not stored: it is asked again.
+                            phase.held.push(index);
+                        } else {
+                            phase.start(index);
+                        }
+                    }
+                    // The turn's assistant message is stored: results are stored as they come.
+                    phase.journal = journal.calls(state.messages.len() - state.new_from);
+                    let mut batch = phase.finish(state.run_start, sink).await;
+                    batch.executions.extend(restored);
+                    batch.executions.sort_by_key(|(index, _)| *index);
+                    match end_batch(inner, &executor, &mut state, batch, turn, (text, replay)) {
+                        BatchEnd::Go(all_stored) => {
+                            journal.save_batch(&state.messages[state.new_from..], all_stored).await
+                        }
+                        BatchEnd::Stop(status, paused) => {
+                            return Ok(finish(state, status, String::new(), paused));
+                        }
+                    }
+                    turn + 1
+                }
+            }
         }
     };
 
@@ -491,46 +877,89 @@ async fn run_in_span(
         }
         let text = (!text.is_empty()).then_some(text);
         let replay = phase.replay.take();
-        let batch = phase.finish(state.run_start, sink).await;
-        if !batch.held.is_empty() {
-            let pending_calls = batch.held.iter().map(|&i| batch.calls[i].clone()).collect();
-            // The wait for the user does not count as run time: the duration so far is kept.
-            let mut metrics = state.metrics.clone();
-            metrics.duration += state.run_start.elapsed();
-            let paused = PausedRun {
-                run_id: state.run_id.clone(),
-                session_id: state.session_id.clone(),
-                user_id: state.user_id.clone(),
-                created_at: state.created_at,
-                messages: state.messages.clone(),
-                new_messages_from: state.new_from,
-                executions: state.executions.clone(),
-                metrics,
-                turn,
-                calls: batch.calls,
-                text,
-                replay,
-                done: batch.executions,
-                pending: batch.held,
+        // No call waits for the store: the deferred ones start before the turn is stored.
+        phase.start_deferred();
+        if journal.store.is_some() {
+            let assistant = Message::Assistant {
+                content: text.clone(),
+                tool_calls: phase.calls.clone(),
+                replay: replay.clone(),
             };
-            let content = String::new();
-            return Ok(finish(state, RunStatus::Paused { pending: pending_calls }, content, Some(paused)));
+            let seq = state.messages.len() - state.new_from;
+            let rows = result_rows(seq, phase.completed());
+            if journal.save_turn(&state.messages[state.new_from..], assistant, rows).await {
+                phase.journal = journal.calls(seq);
+            }
         }
-        let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
-        if let Some(status) = record_batch(
-            inner,
-            &executor,
-            &mut state,
-            batch.calls,
-            (text, replay),
-            executions,
-            batch.limit_hit,
-        ) {
-            return Ok(finish(state, status, String::new(), None));
+        let batch = phase.finish(state.run_start, sink).await;
+        match end_batch(inner, &executor, &mut state, batch, turn, (text, replay)) {
+            BatchEnd::Go(all_stored) => {
+                journal.save_batch(&state.messages[state.new_from..], all_stored).await
+            }
+            BatchEnd::Stop(status, paused) => return Ok(finish(state, status, String::new(), paused)),
         }
-        journal.save(&state.messages[state.new_from..]).await;
     }
     Ok(finish(state, RunStatus::MaxTurnsReached { limit: settings.max_turns }, String::new(), None))
+}
+
+/// How a batch ended: the run goes on (with whether its results were all stored as they
+/// came), or stops with a status (paused, with the paused run).
+enum BatchEnd {
+    Go(bool),
+    Stop(RunStatus, Option<PausedRun>),
+}
+
+/// After a batch: pause for the calls held for confirmation, or append the batch to the
+/// conversation.
+fn end_batch(
+    inner: &Inner,
+    executor: &Executor,
+    state: &mut Progress,
+    batch: FinishedBatch,
+    turn: usize,
+    (text, replay): (Option<String>, Option<Replay>),
+) -> BatchEnd {
+    if !batch.held.is_empty() {
+        let pending_calls = batch.held.iter().map(|&i| batch.calls[i].clone()).collect();
+        // The wait for the user does not count as run time: the duration so far is kept.
+        let mut metrics = state.metrics.clone();
+        metrics.duration += state.run_start.elapsed();
+        let paused = PausedRun {
+            run_id: state.run_id.clone(),
+            session_id: state.session_id.clone(),
+            user_id: state.user_id.clone(),
+            created_at: state.created_at,
+            messages: state.messages.clone(),
+            new_messages_from: state.new_from,
+            executions: state.executions.clone(),
+            metrics,
+            turn,
+            calls: batch.calls,
+            text,
+            replay,
+            done: batch.executions,
+            pending: batch.held,
+        };
+        return BatchEnd::Stop(RunStatus::Paused { pending: pending_calls }, Some(paused));
+    }
+    let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
+    match record_batch(inner, executor, state, batch.calls, (text, replay), executions, batch.limit_hit) {
+        Some(status) => BatchEnd::Stop(status, None),
+        None => BatchEnd::Go(batch.all_stored),
+    }
+}
+
+/// The stored rows of results of a turn whose assistant message is at `seq`.
+fn result_rows<'e>(
+    seq: usize,
+    done: impl IntoIterator<Item = (usize, &'e ToolExecution)>,
+) -> Vec<StoredMessage> {
+    done.into_iter()
+        .map(|(index, execution)| StoredMessage {
+            seq: (seq + 1 + index) as u32,
+            message: tool_message(execution),
+        })
+        .collect()
 }
 
 /// How many more tool calls the run may make, when limited; `extra` counts calls already run in
@@ -553,12 +982,7 @@ fn record_batch(
     let tools = executor.tools();
     let mut stop = false;
     for execution in &executions {
-        state.messages.push(Message::Tool {
-            call_id: execution.call.id.clone(),
-            name: execution.call.name.clone(),
-            content: execution.content_for_model(),
-            is_error: execution.is_error(),
-        });
+        state.messages.push(tool_message(execution));
         stop |= tools.options(&execution.call.name).is_some_and(|o| o.stop_after_tool_call);
     }
     state.executions.extend(executions);
@@ -775,6 +1199,8 @@ struct ToolPhase<'a> {
     finish_reason: Option<crate::model::FinishReason>,
     replay: Option<Replay>,
     first_delta: Option<std::time::Duration>,
+    /// Stores each result as its call completes (a stored run, once its turn is stored).
+    journal: Option<Box<CallJournal<'a>>>,
 }
 
 impl<'a> ToolPhase<'a> {
@@ -797,7 +1223,24 @@ impl<'a> ToolPhase<'a> {
             finish_reason: None,
             replay: None,
             first_delta: None,
+            journal: None,
         }
+    }
+
+    /// Start the calls that wait for the end of the turn.
+    fn start_deferred(&mut self) {
+        for index in std::mem::take(&mut self.deferred) {
+            self.start(index);
+        }
+    }
+
+    /// The calls completed so far, by call index.
+    fn completed(&self) -> Vec<(usize, &ToolExecution)> {
+        self.call_of_entry
+            .iter()
+            .enumerate()
+            .filter_map(|(entry, &index)| Some((index, self.batch.execution(entry)?)))
+            .collect()
     }
 
     /// A call arrived: start it now if eager start applies to it, else at the end of the turn.
@@ -868,6 +1311,9 @@ impl<'a> ToolPhase<'a> {
             BatchEvent::Progress { .. } => {}
             BatchEvent::Completed { index } => {
                 if let Some(execution) = self.batch.execution(index) {
+                    if let Some(journal) = &mut self.journal {
+                        journal.completed(self.call_of_entry[index], execution);
+                    }
                     sink.emit(EventKind::ToolCallCompleted {
                         turn: self.turn,
                         index: self.call_of_entry[index],
@@ -894,17 +1340,41 @@ impl<'a> ToolPhase<'a> {
 
     /// Start the deferred calls and wait for every started one. Held calls stay unrun.
     async fn finish(mut self: Box<Self>, run_start: Instant, sink: &mut Sink<'_>) -> FinishedBatch {
-        for index in std::mem::take(&mut self.deferred) {
-            self.start(index);
-        }
+        self.start_deferred();
         self.batch.close();
-        while let Some(event) = self.batch.next_event().await {
+        loop {
+            let this = &mut *self;
+            let event = match &mut this.journal {
+                // Results being stored: their writes go on while the batch does.
+                Some(journal) if !journal.writes.is_empty() => tokio::select! {
+                    event = this.batch.next_event() => event,
+                    Some(written) = journal.writes.next() => {
+                        journal.written(written);
+                        continue;
+                    }
+                },
+                _ => this.batch.next_event().await,
+            };
+            let Some(event) = event else { break };
             self.report(event, run_start, sink);
+        }
+        let mut all_stored = false;
+        if let Some(journal) = &mut self.journal {
+            while let Some(written) = journal.writes.next().await {
+                journal.written(written);
+            }
+            all_stored = !journal.failed;
         }
         let mut executions: Vec<(usize, ToolExecution)> =
             self.call_of_entry.iter().copied().zip(self.batch.into_executions()).collect();
         executions.sort_by_key(|(index, _)| *index);
-        FinishedBatch { calls: self.calls, executions, held: self.held, limit_hit: self.limit_hit }
+        FinishedBatch {
+            calls: self.calls,
+            executions,
+            held: self.held,
+            limit_hit: self.limit_hit,
+            all_stored,
+        }
     }
 }
 
@@ -914,6 +1384,8 @@ struct FinishedBatch {
     executions: Vec<(usize, ToolExecution)>,
     held: Vec<usize>,
     limit_hit: bool,
+    /// Every result was stored as its call completed.
+    all_stored: bool,
 }
 
 /// Start a run on its own task, on first poll; dropping the stream aborts it.

@@ -288,7 +288,8 @@ impl<W: Write> Printer<W> {
                 let started = self.started + *at;
                 self.call_view(*turn, *index, &call.name, &call.arguments).started = Some(started);
             }
-            EventKind::ToolCallCompleted { turn, index, execution } => {
+            EventKind::ToolCallCompleted { turn, index, execution }
+            | EventKind::ToolCallRestored { turn, index, execution } => {
                 let call = &execution.call;
                 let started = self.started;
                 let view = self.call_view(*turn, *index, &call.name, &call.arguments);
