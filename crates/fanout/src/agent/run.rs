@@ -464,8 +464,11 @@ struct Recovered {
     answer: Option<String>,
     /// The batch it stopped in: the turn's calls, text and replay, and the calls whose results
     /// are stored, by call index.
-    batch: Option<(Vec<ToolCall>, Option<String>, Option<Replay>, Vec<(usize, ToolExecution)>)>,
+    batch: Option<StoppedBatch>,
 }
+
+/// A turn's calls, text and replay, and the calls whose results are stored, by call index.
+type StoppedBatch = (Vec<ToolCall>, Option<String>, Option<Replay>, Vec<(usize, ToolExecution)>);
 
 /// A call's execution rebuilt from its stored result (its timing is not stored).
 fn restored(call: &ToolCall, content: &str, is_error: bool, at: SystemTime) -> ToolExecution {
@@ -769,7 +772,7 @@ async fn run_in_span(
                             journal.save_batch(&state.messages[state.new_from..], all_stored).await
                         }
                         BatchEnd::Stop(status, paused) => {
-                            return Ok(finish(state, status, String::new(), paused));
+                            return Ok(finish(state, status, String::new(), paused.map(|p| *p)));
                         }
                     }
                     turn + 1
@@ -896,7 +899,9 @@ async fn run_in_span(
             BatchEnd::Go(all_stored) => {
                 journal.save_batch(&state.messages[state.new_from..], all_stored).await
             }
-            BatchEnd::Stop(status, paused) => return Ok(finish(state, status, String::new(), paused)),
+            BatchEnd::Stop(status, paused) => {
+                return Ok(finish(state, status, String::new(), paused.map(|p| *p)));
+            }
         }
     }
     Ok(finish(state, RunStatus::MaxTurnsReached { limit: settings.max_turns }, String::new(), None))
@@ -906,7 +911,7 @@ async fn run_in_span(
 /// came), or stops with a status (paused, with the paused run).
 enum BatchEnd {
     Go(bool),
-    Stop(RunStatus, Option<PausedRun>),
+    Stop(RunStatus, Option<Box<PausedRun>>),
 }
 
 /// After a batch: pause for the calls held for confirmation, or append the batch to the
@@ -940,7 +945,7 @@ fn end_batch(
             done: batch.executions,
             pending: batch.held,
         };
-        return BatchEnd::Stop(RunStatus::Paused { pending: pending_calls }, Some(paused));
+        return BatchEnd::Stop(RunStatus::Paused { pending: pending_calls }, Some(Box::new(paused)));
     }
     let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
     match record_batch(inner, executor, state, batch.calls, (text, replay), executions, batch.limit_hit) {
@@ -1425,8 +1430,15 @@ impl Stream for RunStream {
                         let _ = events.send(Ok(event));
                     })
                     .await;
-                    let completed =
-                        |output| RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) };
+                    let completed = |output: RunOutput| {
+                        // A resumed run's session is known only once it is loaded.
+                        let origin = if output.session_id == origin.session_id {
+                            origin
+                        } else {
+                            Arc::new(Origin { session_id: output.session_id.clone(), ..(*origin).clone() })
+                        };
+                        RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) }
+                    };
                     let _ = tx.send(outcome.map(completed));
                 }
                 .instrument(self.span.clone()),
