@@ -88,7 +88,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="agno-store-bench-")
     try:
         # Storing a run after 1, 100 and 1,000 earlier runs of its session: three databases,
-        # timed in turns, so a noisy moment of the machine falls on all three alike.
+        # timed in turns (in rotating order), so a noisy moment of the machine falls on all three alike.
         points = []
         for earlier in (1, 100, 1000):
             db = SqliteDb(db_file=os.path.join(tmp, f"after-{earlier}.db"))
@@ -97,7 +97,9 @@ def main():
                 store_run(db, session, f"early-{i}")
             points.append((earlier, db, session, []))
         for i in range(TIMED_RUNS):
-            for _, db, session, times in points:
+            # Each takes its turn first, second and last alike.
+            for k in range(len(points)):
+                _, db, session, times = points[(i + k) % len(points)]
                 started = time.perf_counter()
                 store_run(db, session, f"timed-{i}")
                 times.append(time.perf_counter() - started)

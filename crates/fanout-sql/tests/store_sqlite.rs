@@ -79,6 +79,16 @@ async fn a_file_that_cannot_be_opened_is_a_storage_error() {
     std::fs::write(dir.path().join("notes.db"), "these are my notes, not a database ".repeat(200)).unwrap();
     let err = SqliteStore::open(dir.path().join("notes.db")).await.unwrap_err();
     assert!(err.is_storage(), "{err}");
+    // A read-only directory (root writes anyway: checked when the tests do not run as root).
+    let locked = dir.path().join("read-only");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+    if std::fs::write(locked.join("probe"), "").is_ok() {
+        eprintln!("notice: running as root, a read-only directory is writable: that case is not checked");
+    } else {
+        let err = SqliteStore::open(locked.join("fanout.db")).await.unwrap_err();
+        assert!(err.is_storage(), "{err}");
+    }
     // Read only: what is stored can be read, nothing can be stored.
     let writer = SqliteStore::open(dir.path().join("fanout.db")).await.unwrap();
     writer.begin_run(&record("r1", "s1", None, None)).await.unwrap();

@@ -466,7 +466,9 @@ impl Batch {
             };
             let span = ToolSpan::start(&parent, &tools, &call, capture);
             let result = progress
-                .scope(idempotency::scope(key, run_call(&tools, &hooks, &call, timeout)))
+                // The call itself on the heap: the task's own future stays small (a copy of the
+                // call's state per wrapper would otherwise be laid out in it).
+                .scope(idempotency::scope(key, Box::pin(run_call(&tools, &hooks, &call, timeout))))
                 .instrument(span.span().clone())
                 .await;
             span.finish(&result);

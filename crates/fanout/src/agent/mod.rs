@@ -142,6 +142,13 @@ impl Agent {
         self.inner.name.as_deref()
     }
 
+    /// The definitions of the agent's own tools, in the order given to the builder (tools of
+    /// [`ToolSource`](crate::tool::ToolSource)s are listed per turn and are not among them):
+    /// what a server shows of the agent.
+    pub fn tool_definitions(&self) -> &Arc<[Arc<crate::tool::ToolDefinition>]> {
+        self.inner.executor.tools().definitions()
+    }
+
     /// The system prompt sent at the start of each run, if any.
     pub fn system_prompt(&self) -> Option<&str> {
         self.inner.system_prompt.as_deref()

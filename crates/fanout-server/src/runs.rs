@@ -1,0 +1,456 @@
+//! The runs this instance is running: started, delivered (streamed, awaited, or in the
+//! background with a replay log), cancelled, finished, interrupted at shutdown.
+//!
+//! A run always goes on on a task of its own, driven to its end, so that its end is stored
+//! whatever its client does: a client that goes away cancels the run through its token (and the
+//! run loop stores it as cancelled), it never just drops it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fanout::agent::RunRequest;
+use fanout::store::{RunState, SessionStore};
+use futures::{Stream, StreamExt};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::agentos::events::{Encoder, Frame};
+use crate::agentos::schema::{self, RunContext};
+use crate::error::ApiError;
+
+/// How many events a plain stream buffers for its client before the run waits for it.
+const STREAM_BUFFER: usize = 64;
+/// How long a finished background run's events stay available to `/resume`.
+const KEEP_FINISHED: Duration = Duration::from_secs(600);
+/// How many finished background runs are kept for `/resume` at most.
+const KEEP_FINISHED_RUNS: usize = 1024;
+/// A comment line sent on idle streams, so that proxies keep them open and a client that went
+/// away is noticed.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The runs going on here, and the background runs that finished recently.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    live: Mutex<HashMap<String, Arc<LiveRun>>>,
+    finished: Mutex<VecDeque<(Instant, Arc<LiveRun>)>>,
+    accepting: AtomicBool,
+    live_count: watch::Sender<usize>,
+    stall_timeout: Duration,
+    replay_bytes: usize,
+}
+
+/// A run going on (or a background run that finished recently).
+#[derive(Debug)]
+pub(crate) struct LiveRun {
+    pub(crate) ctx: Arc<RunContext>,
+    cancel: CancellationToken,
+    /// The events, for background runs (`/resume`).
+    pub(crate) log: Option<Arc<Log>>,
+    task: Mutex<Option<AbortHandle>>,
+    store: Option<Arc<dyn SessionStore>>,
+}
+
+impl LiveRun {
+    /// Ask the run to stop.
+    pub(crate) fn cancel(&self) {
+        self.cancel.cancel();
+    }
+}
+
+/// How a run's result reaches its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// SSE events; the client going away cancels the run.
+    Stream,
+    /// One JSON output at the end; the client going away cancels the run.
+    Json,
+    /// Goes on whatever the client does; its events are kept for `/resume`.
+    Background,
+}
+
+/// A run to start.
+#[derive(Debug)]
+pub(crate) struct Launch {
+    pub(crate) ctx: Arc<RunContext>,
+    pub(crate) request: RunRequest,
+    pub(crate) store: Option<Arc<dyn SessionStore>>,
+    /// A paused run continued: its stream opens with `RunContinued`.
+    pub(crate) continued: bool,
+}
+
+/// A run that started.
+pub(crate) enum Started {
+    /// Its SSE body.
+    Stream(SseBody),
+    /// Its output, when it ends.
+    Json(JsonOutput),
+    /// It goes on in the background.
+    Background(Arc<LiveRun>),
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Started::Stream(_) => f.write_str("Started::Stream"),
+            Started::Json(_) => f.write_str("Started::Json"),
+            Started::Background(run) => f.debug_tuple("Started::Background").field(&run.ctx.run_id).finish(),
+        }
+    }
+}
+
+/// An SSE body; dropping it (the client went away) cancels a plain streamed run.
+pub(crate) type SseBody =
+    std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;
+
+/// A run's JSON output to come; dropping it (the client went away) cancels the run.
+#[derive(Debug)]
+pub(crate) struct JsonOutput {
+    rx: oneshot::Receiver<Value>,
+    _guard: CancelOnDrop,
+}
+
+impl JsonOutput {
+    /// The output (an error output when the run task failed).
+    pub(crate) async fn output(self) -> Result<Value, ApiError> {
+        self.rx.await.map_err(|_| {
+            ApiError::unavailable("The run stopped before it ended (the server is shutting down)")
+        })
+    }
+}
+
+/// Cancels a run when dropped.
+#[derive(Debug)]
+struct CancelOnDrop(CancellationToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl Registry {
+    pub(crate) fn new(stall_timeout: Duration, replay_bytes: usize) -> Self {
+        Self {
+            live: Mutex::default(),
+            finished: Mutex::default(),
+            accepting: AtomicBool::new(true),
+            live_count: watch::channel(0).0,
+            stall_timeout,
+            replay_bytes,
+        }
+    }
+
+    /// A run going on here, or a background run that finished recently.
+    pub(crate) fn get(&self, run_id: &str) -> Option<Arc<LiveRun>> {
+        if let Some(run) = lock(&self.live).get(run_id) {
+            return Some(Arc::clone(run));
+        }
+        let mut finished = lock(&self.finished);
+        while finished.front().is_some_and(|(at, _)| at.elapsed() > KEEP_FINISHED) {
+            finished.pop_front();
+        }
+        finished.iter().rev().find(|(_, run)| run.ctx.run_id == run_id).map(|(_, run)| Arc::clone(run))
+    }
+
+    /// Whether `run_id` is going on here.
+    pub(crate) fn is_live(&self, run_id: &str) -> bool {
+        lock(&self.live).contains_key(run_id)
+    }
+
+    /// Start a run, delivered as asked.
+    pub(crate) fn launch(self: &Arc<Self>, launch: Launch, delivery: Delivery) -> Result<Started, ApiError> {
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(ApiError::unavailable("The server is shutting down"));
+        }
+        let Launch { ctx, request, store, continued } = launch;
+        let cancel = CancellationToken::new();
+        let log = (delivery == Delivery::Background).then(|| Arc::new(Log::new(self.replay_bytes)));
+        let run = Arc::new(LiveRun {
+            ctx: Arc::clone(&ctx),
+            cancel: cancel.clone(),
+            log,
+            task: Mutex::default(),
+            store,
+        });
+        {
+            let mut live = lock(&self.live);
+            if live.contains_key(&ctx.run_id) {
+                return Err(ApiError::conflict(format!("Run {} is already going on", ctx.run_id)));
+            }
+            live.insert(ctx.run_id.clone(), Arc::clone(&run));
+            self.live_count.send_replace(live.len());
+        }
+        let request = request.cancel_on(cancel.clone());
+        let registry = Arc::clone(self);
+        let started = match delivery {
+            Delivery::Json => {
+                let (tx, rx) = oneshot::channel();
+                let created_at = std::time::SystemTime::now();
+                let task = tokio::spawn({
+                    let run = Arc::clone(&run);
+                    async move {
+                        let output = match request.await {
+                            Ok(output) => schema::run_output(&run.ctx, &output),
+                            Err(err) => schema::failed_output(&run.ctx, &err, created_at),
+                        };
+                        registry.finish(&run);
+                        let _ = tx.send(output);
+                    }
+                });
+                *lock(&run.task) = Some(task.abort_handle());
+                Started::Json(JsonOutput { rx, _guard: CancelOnDrop(cancel) })
+            }
+            Delivery::Stream => {
+                let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
+                let stall = self.stall_timeout;
+                let task = tokio::spawn({
+                    let run = Arc::clone(&run);
+                    async move {
+                        let mut frames = std::pin::pin!(frames(&run, request, continued));
+                        let mut client = Some(tx);
+                        while let Some(frame) = frames.next().await {
+                            let Some(tx) = &client else { continue };
+                            match tokio::time::timeout(stall, tx.send(frame.bytes)).await {
+                                Ok(Ok(())) => {}
+                                // The client went away: the run stops (and is stored as cancelled).
+                                Ok(Err(_)) => {
+                                    run.cancel.cancel();
+                                    client = None;
+                                }
+                                Err(_) => {
+                                    tracing::warn!(
+                                        "run {}: the client stopped reading; cancelling",
+                                        run.ctx.run_id
+                                    );
+                                    run.cancel.cancel();
+                                    client = None;
+                                }
+                            }
+                        }
+                        registry.finish(&run);
+                    }
+                });
+                *lock(&run.task) = Some(task.abort_handle());
+                Started::Stream(live_body(rx, CancelOnDrop(cancel)))
+            }
+            Delivery::Background => {
+                let task = tokio::spawn({
+                    let run = Arc::clone(&run);
+                    async move {
+                        let mut frames = std::pin::pin!(frames(&run, request, continued));
+                        while let Some(frame) = frames.next().await {
+                            if let Some(log) = &run.log {
+                                log.push(frame);
+                            }
+                        }
+                        registry.finish(&run);
+                    }
+                });
+                *lock(&run.task) = Some(task.abort_handle());
+                Started::Background(run)
+            }
+        };
+        Ok(started)
+    }
+
+    /// A run ended: it is no longer live; a background run stays available to `/resume` for a
+    /// while.
+    fn finish(&self, run: &Arc<LiveRun>) {
+        {
+            let mut live = lock(&self.live);
+            if live.get(&run.ctx.run_id).is_some_and(|r| Arc::ptr_eq(r, run)) {
+                live.remove(&run.ctx.run_id);
+            }
+            self.live_count.send_replace(live.len());
+        }
+        if let Some(log) = &run.log {
+            log.close(None);
+            let mut finished = lock(&self.finished);
+            finished.push_back((Instant::now(), Arc::clone(run)));
+            while finished.len() > KEEP_FINISHED_RUNS {
+                finished.pop_front();
+            }
+        }
+    }
+
+    /// Refuse new runs (shutdown).
+    pub(crate) fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+
+    /// Completes when no run is going on.
+    pub(crate) async fn idle(&self) {
+        let mut count = self.live_count.subscribe();
+        let _ = count.wait_for(|n| *n == 0).await;
+    }
+
+    /// Stop every run still going on and store it as interrupted, so it can be resumed.
+    pub(crate) async fn interrupt_all(&self) {
+        let runs: Vec<Arc<LiveRun>> = lock(&self.live).drain().map(|(_, run)| run).collect();
+        self.live_count.send_replace(0);
+        for run in runs {
+            if let Some(task) = lock(&run.task).take() {
+                task.abort();
+            }
+            if let Some(log) = &run.log {
+                log.close(Some("INTERRUPTED"));
+            }
+            tracing::warn!(
+                "run {} did not finish before shutdown; recording it as interrupted",
+                run.ctx.run_id
+            );
+            if let (Some(store), Some(_)) = (&run.store, &run.ctx.session_id)
+                && let Err(err) = store.set_state(&run.ctx.run_id, RunState::Interrupted, None).await
+            {
+                tracing::error!("run {}: storing that it was interrupted failed: {err}", run.ctx.run_id);
+            }
+        }
+    }
+}
+
+/// A run's events, encoded: started on first poll, driven to the end by the caller.
+fn frames(run: &LiveRun, request: RunRequest, continued: bool) -> impl Stream<Item = Frame> + Send + 'static {
+    let mut encoder = Encoder::new(Arc::clone(&run.ctx));
+    let head = continued.then(|| encoder.continued());
+    futures::stream::iter(head).chain(request.stream().map(move |item| encoder.event(&item)))
+}
+
+/// The body of a plain streamed run: its events as they come, a keep-alive comment when idle.
+fn live_body(rx: mpsc::Receiver<Bytes>, guard: CancelOnDrop) -> SseBody {
+    let stream = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
+            Ok(Some(bytes)) => Some((Ok(bytes), (rx, guard))),
+            Ok(None) => None,
+            Err(_) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (rx, guard))),
+        }
+    });
+    Box::pin(stream)
+}
+
+/// A background run's events, kept for `/resume` (at most `limit` bytes: the oldest go first).
+#[derive(Debug)]
+pub(crate) struct Log {
+    state: Mutex<LogState>,
+    changed: watch::Sender<u64>,
+    limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+    /// How many events were pushed.
+    total: u64,
+    /// Set when the run ended: how (`COMPLETED` … or `INTERRUPTED`).
+    ended: Option<&'static str>,
+    closed: bool,
+}
+
+/// What a reader of the log gets: events after the index it asked from.
+#[derive(Debug)]
+pub(crate) struct Slice {
+    pub(crate) frames: Vec<Bytes>,
+    /// The index of the last event in `frames` (or the one asked from).
+    pub(crate) last: Option<u64>,
+    /// Events the reader missed that are no longer kept.
+    pub(crate) dropped: u64,
+    pub(crate) total: u64,
+    /// The run ended and every event is in.
+    pub(crate) closed: bool,
+    pub(crate) ended: Option<&'static str>,
+}
+
+impl Log {
+    fn new(limit: usize) -> Self {
+        Self { state: Mutex::default(), changed: watch::channel(0).0, limit }
+    }
+
+    fn push(&self, frame: Frame) {
+        let mut state = lock(&self.state);
+        state.bytes += frame.bytes.len();
+        state.total = frame.index + 1;
+        if let Some(status) = frame.terminal {
+            state.ended = Some(status);
+        }
+        state.frames.push_back(frame);
+        while state.bytes > self.limit && state.frames.len() > 1 {
+            if let Some(old) = state.frames.pop_front() {
+                state.bytes -= old.bytes.len();
+            }
+        }
+        let total = state.total;
+        drop(state);
+        self.changed.send_replace(total);
+    }
+
+    fn close(&self, ended: Option<&'static str>) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        if state.ended.is_none() {
+            state.ended = ended.or(Some("ERROR"));
+        }
+        drop(state);
+        self.changed.send_modify(|_| {});
+    }
+
+    /// The events after `after` (all for `None`).
+    pub(crate) fn since(&self, after: Option<u64>) -> Slice {
+        let state = lock(&self.state);
+        let from = after.map_or(0, |a| a + 1);
+        let first_kept = state.frames.front().map_or(state.total, |f| f.index);
+        let frames: Vec<&Frame> = state.frames.iter().filter(|f| f.index >= from).collect();
+        Slice {
+            last: frames.last().map(|f| f.index).or(after),
+            frames: frames.into_iter().map(|f| f.bytes.clone()).collect(),
+            dropped: first_kept.saturating_sub(from),
+            total: state.total,
+            closed: state.closed,
+            ended: state.ended,
+        }
+    }
+
+    /// The events after `after`, then the live rest until the run ends.
+    pub(crate) fn tail(self: &Arc<Self>, after: Option<u64>) -> SseBody {
+        let log = Arc::clone(self);
+        let changed = self.changed.subscribe();
+        let stream = futures::stream::unfold(
+            (log, changed, after, false),
+            |(log, mut changed, after, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    changed.borrow_and_update();
+                    let slice = log.since(after);
+                    if !slice.frames.is_empty() {
+                        let bytes: Vec<u8> = slice.frames.concat();
+                        return Some((Ok(Bytes::from(bytes)), (log, changed, slice.last, false)));
+                    }
+                    if slice.closed {
+                        return None;
+                    }
+                    match tokio::time::timeout(KEEPALIVE, changed.changed()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        Err(_) => {
+                            return Some((
+                                Ok(Bytes::from_static(b": keep-alive\n\n")),
+                                (log, changed, after, false),
+                            ));
+                        }
+                    }
+                }
+            },
+        );
+        Box::pin(stream)
+    }
+}

@@ -1,0 +1,161 @@
+//! A fanout server on a loopback port with the agents the tests use, and small HTTP helpers.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fanout::models::scripted::{ScriptedModel, Turn};
+use fanout::prelude::*;
+use fanout::store::MemoryStore;
+use fanout_server::{Server, ServerBuilder};
+use serde_json::{Value, json};
+
+/// Simulate a task that takes some time
+///
+/// # Arguments
+/// * `delay` - Milliseconds to wait
+#[tool]
+async fn atask1(delay: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    format!("Task 1 completed in {delay}ms")
+}
+
+/// Simulate a task that takes some time
+///
+/// # Arguments
+/// * `delay` - Milliseconds to wait
+#[tool]
+async fn atask2(delay: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    format!("Task 2 completed in {delay}ms")
+}
+
+/// Simulate a task that takes some time
+///
+/// # Arguments
+/// * `delay` - Milliseconds to wait
+#[tool]
+async fn atask3(delay: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    format!("Task 3 completed in {delay}ms")
+}
+
+/// Delete a file
+///
+/// # Arguments
+/// * `path` - The file to delete
+#[tool(requires_confirmation)]
+fn delete(path: String) -> String {
+    format!("deleted {path}")
+}
+
+/// Wait a while
+///
+/// # Arguments
+/// * `ms` - Milliseconds to wait
+#[tool]
+async fn wait(ms: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    format!("waited {ms}ms")
+}
+
+/// The agents: `seed` (three tasks of 10 ms, then a summary), `confirm` (a call that needs the
+/// user's approval, then "Done."), `slow` (a call of `slow_ms`, then a summary).
+pub fn agents(store: &Arc<MemoryStore>, options: Options) -> Vec<(&'static str, Agent)> {
+    let Options { task_ms, slow_ms } = options;
+    let seed = Agent::builder()
+        .name("seed")
+        .model(ScriptedModel::call_every_tool_then_summarize(json!({"delay": task_ms})))
+        .tools(tools![atask2, atask1, atask3])
+        .store(Arc::clone(store))
+        .build()
+        .expect("seed agent");
+    let confirm = Agent::builder()
+        .name("confirm")
+        .model(ScriptedModel::new([Turn::call("delete", json!({"path": "/tmp/x"})), Turn::text("Done.")]))
+        .tool(delete)
+        .store(Arc::clone(store))
+        .build()
+        .expect("confirm agent");
+    let slow = Agent::builder()
+        .name("slow")
+        .model(ScriptedModel::new([Turn::call("wait", json!({"ms": slow_ms})), Turn::summarize_results()]))
+        .tool(wait)
+        .store(Arc::clone(store))
+        .build()
+        .expect("slow agent");
+    vec![("seed", seed), ("confirm", confirm), ("slow", slow)]
+}
+
+/// How long the agents' tools take.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Each of the seed agent's three tasks.
+    pub task_ms: u64,
+    /// The slow agent's call.
+    pub slow_ms: u64,
+}
+
+/// A server running in this process.
+pub struct Fixture {
+    pub url: String,
+    pub store: Arc<MemoryStore>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Fixture {
+    /// Start one with the test agents (`slow` waits `slow_ms`), configured by `configure`.
+    pub async fn start(slow_ms: u64, configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Self {
+        Self::start_with(Options { task_ms: 10, slow_ms }, configure).await
+    }
+
+    /// Start one with the test agents timed by `options`.
+    pub async fn start_with(
+        options: Options,
+        configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let mut builder = Server::builder().store(Arc::clone(&store));
+        for (id, agent) in agents(&store, options) {
+            builder = builder.agent(id, agent);
+        }
+        let server = configure(builder).build().expect("server");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(server.serve_with_shutdown(listener, async {
+            let _ = stopped.await;
+        }));
+        Fixture { url, store, stop: Some(stop), done }
+    }
+
+    /// Send the shutdown signal.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The SSE events of a body: (name, data).
+pub fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter_map(|frame| {
+            let mut name = None;
+            let mut data = None;
+            for line in frame.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = Some(n.to_owned());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).ok();
+                }
+            }
+            Some((name?, data?))
+        })
+        .collect()
+}
+
+pub fn names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(n, _)| n.as_str()).collect()
+}
