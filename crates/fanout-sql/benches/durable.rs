@@ -113,12 +113,16 @@ fn main() {
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
         rows.push(measure("SQLite (file, WAL)", Some(fanout_sql::connect(&url).await.unwrap()), runs).await);
         if let Some(url) = support::postgres::database().await {
-            rows.push(measure("PostgreSQL (loopback)", Some(fanout_sql::connect(&url).await.unwrap()), runs).await);
+            rows.push(
+                measure("PostgreSQL (loopback)", Some(fanout_sql::connect(&url).await.unwrap()), runs).await,
+            );
         }
         rows
     });
     let base = rows[0].many.saturating_sub(rows[0].one).as_secs_f64() / 32.0;
-    println!("| store | run, 1 call | run, 33 calls | per call | per call, over no store | 10 calls of 50 ms |");
+    println!(
+        "| store | run, 1 call | run, 33 calls | per call | per call, over no store | 10 calls of 50 ms |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for row in &rows {
         let per_call = row.many.saturating_sub(row.one).as_secs_f64() / 32.0;

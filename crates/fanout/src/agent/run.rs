@@ -217,23 +217,30 @@ fn tool_message(execution: &ToolExecution) -> Message {
     }
 }
 
-/// Take run `run_id`'s lease for this process, or fail when another process holds it.
-async fn claim(store: &dyn SessionStore, run_id: &str, ttl: Duration) -> Result<()> {
-    if store.claim_run(run_id, lease_owner(), ttl).await? {
+/// The lease owner of one execution of a run: this process and a number of its own, so that
+/// two executions of one run never share a lease, in one process or several.
+fn lease_holder() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}/{}", lease_owner(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Take run `run_id`'s lease for `owner`, or fail when another holds it.
+async fn claim(store: &dyn SessionStore, run_id: &str, owner: &str, ttl: Duration) -> Result<()> {
+    if store.claim_run(run_id, owner, ttl).await? {
         Ok(())
     } else {
         Err(Error::storage(format!(
-            "run {run_id:?} is going on in another process (which holds its lease); it is not taken over"
+            "run {run_id:?} is going on elsewhere (another process, or another task, holds its lease); it is not taken over"
         )))
     }
 }
 
 /// Renew the run's lease every third of `ttl` for as long as the run goes on; returns (an
 /// error) only when another process took the lease over, and the run must stop.
-async fn renew_lease(store: &dyn SessionStore, run_id: String, ttl: Duration) -> Error {
+async fn renew_lease(store: &dyn SessionStore, run_id: String, owner: &str, ttl: Duration) -> Error {
     loop {
         tokio::time::sleep(ttl / 3).await;
-        match store.claim_run(&run_id, lease_owner(), ttl).await {
+        match store.claim_run(&run_id, owner, ttl).await {
             Ok(true) => {}
             Ok(false) => {
                 return Error::storage(format!(
@@ -257,9 +264,11 @@ pub(crate) async fn run(
 ) -> Result<RunOutput> {
     let store = inner.store();
     let ttl = inner.settings.lease;
+    // Without a store: no lease, and no allocation for one.
+    let owner = if store.is_some() { lease_holder() } else { String::new() };
     if let (Some(store), Start::Recover(run_id)) = (store, &start) {
-        // Owned before it is read: no other process resumes it at the same time.
-        claim(store, run_id, ttl).await?;
+        // Owned before it is read: nobody else resumes it at the same time.
+        claim(store, run_id, &owner, ttl).await?;
     }
     let (state, first, prepared) = prepare(inner, start, &options, store).await?;
     // A resumed run's session is known once it is loaded.
@@ -286,11 +295,11 @@ pub(crate) async fn run(
         };
         // Nothing has happened yet: a store that cannot take the run fails it before the model
         // is asked anything. Claimed first, so it is never seen running without a lease.
-        claim(store, &record.run_id, ttl).await?;
+        claim(store, &record.run_id, &owner, ttl).await?;
         store.begin_run(&record).await?;
     } else if let Some(store) = journal.store {
         if matches!(first, Entry::Resume(..)) {
-            claim(store, &journal.run_id, ttl).await?;
+            claim(store, &journal.run_id, &owner, ttl).await?;
         }
         journal.set_state(RunState::Running, None).await.unwrap_or_else(|err| {
             tracing::warn!("run {}: storing its new state failed: {err}", journal.run_id);
@@ -313,7 +322,7 @@ pub(crate) async fn run(
             if !crate::tool::idempotency::has_scope() {
                 looping = Box::pin(crate::tool::with_idempotency_scope(run_id.clone(), looping));
             }
-            renewing = Some(Box::pin(renew_lease(store, run_id, ttl)));
+            renewing = Some(Box::pin(renew_lease(store, run_id, &owner, ttl)));
         }
         let cancelled = async {
             match &options.cancel {
@@ -344,7 +353,7 @@ pub(crate) async fn run(
     }
     let ended = record_end(&mut journal, outcome, &mut sink).await;
     if let Some(store) = journal.store
-        && let Err(err) = store.release_run(&journal.run_id, lease_owner()).await
+        && let Err(err) = store.release_run(&journal.run_id, &owner).await
     {
         tracing::warn!("run {}: releasing its lease failed (it expires): {err}", journal.run_id);
     }

@@ -55,9 +55,10 @@ pub fn new_session_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// This process's name as the owner of run leases ([`SessionStore::claim_run`]): its process
-/// id and a random part, fixed for the life of the process, so two processes (on one host or
-/// several) never share it.
+/// This process's name in run leases ([`SessionStore::claim_run`]): its process id and a random
+/// part, fixed for the life of the process, so two processes (on one host or several) never
+/// share it. Each execution of a run holds its lease as `{lease_owner()}/{n}`, a number of its
+/// own, so two executions of one run never share a lease, not even in one process.
 pub fn lease_owner() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| {
