@@ -6,7 +6,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -154,7 +153,8 @@ impl Journal<'_> {
             store,
             run_id: Arc::from(self.run_id.as_str()),
             seq: seq as u32,
-            writes: FuturesUnordered::new(),
+            writing: None,
+            queued: Vec::new(),
             failed: false,
         }))
     }
@@ -178,32 +178,58 @@ impl Journal<'_> {
 
 /// Stores each result of a turn the moment its call completes, at `seq + 1 + call index` (after
 /// the turn's assistant message at `seq`). The writes go on alongside the batch: a call's
-/// siblings never wait for them.
+/// siblings never wait for them. One write at a time: results that complete while one is
+/// under way are stored together by the next (one commit for many, not one each).
 struct CallJournal<'a> {
     store: &'a dyn SessionStore,
     run_id: Arc<str>,
     seq: u32,
-    writes: FuturesUnordered<StoreFuture<'a, ()>>,
+    /// The write under way.
+    writing: Option<StoreFuture<'a, ()>>,
+    /// Results waiting for it to end.
+    queued: Vec<StoredMessage>,
     /// A write failed: the batch's results are stored again at its end.
     failed: bool,
 }
 
-impl<'a> CallJournal<'a> {
+impl CallJournal<'_> {
     fn completed(&mut self, index: usize, execution: &ToolExecution) {
-        let row = StoredMessage { seq: self.seq + 1 + index as u32, message: tool_message(execution) };
-        let (store, run_id) = (self.store, Arc::clone(&self.run_id));
-        self.writes
-            .push(Box::pin(async move { store.append_messages(&run_id, std::slice::from_ref(&row)).await }));
+        self.queued
+            .push(StoredMessage { seq: self.seq + 1 + index as u32, message: tool_message(execution) });
+        if self.writing.is_none() {
+            self.write_queued();
+        }
     }
 
-    fn written(&mut self, result: Result<()>) {
+    fn write_queued(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.queued);
+        let (store, run_id) = (self.store, Arc::clone(&self.run_id));
+        self.writing = Some(Box::pin(async move { store.append_messages(&run_id, &rows).await }));
+    }
+
+    /// Whether a write is under way.
+    fn busy(&self) -> bool {
+        self.writing.is_some()
+    }
+
+    /// Wait for the write under way to end (pending when there is none), then start the next.
+    async fn next_written(&mut self) {
+        let result = match &mut self.writing {
+            Some(writing) => writing.await,
+            None => std::future::pending().await,
+        };
+        self.writing = None;
         if let Err(err) = result {
             tracing::warn!(
-                "run {}: storing a tool result failed; the batch's end tries again: {err}",
+                "run {}: storing tool results failed; the batch's end tries again: {err}",
                 self.run_id
             );
             self.failed = true;
         }
+        self.write_queued();
     }
 }
 
@@ -1360,12 +1386,9 @@ impl<'a> ToolPhase<'a> {
             let this = &mut *self;
             let event = match &mut this.journal {
                 // Results being stored: their writes go on while the batch does.
-                Some(journal) if !journal.writes.is_empty() => tokio::select! {
+                Some(journal) if journal.busy() => tokio::select! {
                     event = this.batch.next_event() => event,
-                    Some(written) = journal.writes.next() => {
-                        journal.written(written);
-                        continue;
-                    }
+                    () = journal.next_written() => continue,
                 },
                 _ => this.batch.next_event().await,
             };
@@ -1374,8 +1397,8 @@ impl<'a> ToolPhase<'a> {
         }
         let mut all_stored = false;
         if let Some(journal) = &mut self.journal {
-            while let Some(written) = journal.writes.next().await {
-                journal.written(written);
+            while journal.busy() {
+                journal.next_written().await;
             }
             all_stored = !journal.failed;
         }
