@@ -52,7 +52,7 @@
 //! - `fanout_run_states`: one row per state change of a run; the newest counts;
 //! - `fanout_run_leases` (schema 2): which process runs a run, until when (by the database's
 //!   clock): the one table whose rows are rewritten, to coordinate processes (see
-//!   [`SessionStore::claim_run`](fanout::store::SessionStore::claim_run)): a run left running
+//!   `SessionStore::claim_run`): a run left running
 //!   with an expired lease is interrupted, and may be resumed
 //!   ([`Agent::resume`](fanout::Agent::resume)).
 //!
