@@ -4,6 +4,7 @@ rewrite the comparison tables in BENCHMARKS.md.
 
     python3 bench/compare/run.py            # everything, 5 runs per scenario
     QUICK=1 python3 bench/compare/run.py    # 2 runs, smaller scenarios
+    ONLY=team python3 bench/compare/run.py  # only the team scenario (its own table)
 
 Sets up its own venv (bench/compare/.venv: agno 3.1.10 + openai) and builds the Rust programs
 (fanout-bench, rig-bench: rig-core/rig-agent 0.44.0) in release mode. Not run in CI.
@@ -23,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 QUICK = os.environ.get("QUICK") == "1"
+ONLY = os.environ.get("ONLY", "")
 RUNS = 2 if QUICK else 5
 VENV_PY = HERE / ".venv" / "bin" / "python"
 SERVER = ROOT / "target" / "release" / "fanout-testserver"
@@ -70,8 +72,9 @@ class Server:
         self.log.unlink(missing_ok=True)
 
 
-def measure(cmd, tool_args, server_args=()):
-    """One process run: wall seconds, peak RSS (MiB), server-side tool phase (s), stdout."""
+def measure(cmd, tool_args, server_args=(), expected=2):
+    """One process run: wall seconds, peak RSS (MiB), server-side phase (s), stdout. The phase
+    runs from the first request to request number `expected` (the second: the seed's tool phase)."""
     server = Server(tool_args, server_args)
     try:
         timing = tempfile.mkstemp()[1]
@@ -84,8 +87,8 @@ def measure(cmd, tool_args, server_args=()):
         if out.returncode != 0:
             raise RuntimeError(f"{cmd} failed: {out.stderr[-2000:]}")
         rss_mib = int(Path(timing).read_text().split()[-1]) / 1024
-        reqs = server.requests()
-        phase = (reqs[1]["ms"] - reqs[0]["ms"]) / 1000 if len(reqs) >= 2 else None
+        reqs = server.requests(expected)
+        phase = (reqs[expected - 1]["ms"] - reqs[0]["ms"]) / 1000 if len(reqs) >= expected else None
         return wall, rss_mib, phase, out.stdout
     finally:
         server.close()
@@ -104,12 +107,12 @@ def fmt(s, scale=1.0, unit="", digits=3):
     return f"{s['median'] * scale:.{digits}f}{unit} ({s['min'] * scale:.{digits}f}–{s['max'] * scale:.{digits}f})"
 
 
-def scenario(name, tool_args, commands, runs=RUNS, baseline=0.0, server_args=()):
+def scenario(name, tool_args, commands, runs=RUNS, baseline=0.0, server_args=(), expected=2):
     results = {}
     for framework, cmd in commands.items():
         walls, rss, phases = [], [], []
         for _ in range(runs):
-            wall, mib, phase, _ = measure(cmd, tool_args, server_args)
+            wall, mib, phase, _ = measure(cmd, tool_args, server_args, expected)
             walls.append(wall - baseline)
             rss.append(mib)
             phases.append(phase - baseline if phase is not None else None)
@@ -136,8 +139,69 @@ def commands(*args):
     return {name: programs[name] + list(args) for name in FRAMEWORKS}
 
 
+TEAM_TASK = "Run all your tasks"
+
+
+def team_server_args():
+    """The leader's turn hands every member its task: fanout's and Rig's leaders call each
+    member's tool (fanout reads `task`, Rig `prompt`), Agno's calls `delegate_task_to_member`
+    once per member."""
+    args = []
+    for i in (1, 2, 3):
+        args += ["--calls-for", f"worker-{i}=" + json.dumps({"task": TEAM_TASK, "prompt": TEAM_TASK})]
+    delegations = [{"member_id": f"worker-{i}", "task": TEAM_TASK} for i in (1, 2, 3)]
+    args += ["--calls-for", "delegate_task_to_member=" + json.dumps(delegations)]
+    return args
+
+
+TEAM_VARIANTS = [
+    ("fanout", "fanout, `.await` (async)", [str(FANOUT), "team"]),
+    ("fanout_blocking", "fanout, `.blocking()`, plain-function tools", [str(FANOUT), "team_blocking"]),
+    ("agno_arun", "Agno `Team.arun()`", [str(VENV_PY), str(HERE / "agno" / "bench.py"), "team_arun"]),
+    ("agno_run", "Agno `Team.run()`, plain-function tools", [str(VENV_PY), str(HERE / "agno" / "bench.py"), "team_run"]),
+    ("rig", "Rig, members wrapped with `tool_concurrency(3)`", [str(RIG), "team"]),
+    ("rig_stock", "Rig `Agent::into_tool()`", [str(RIG), "team_stock"]),
+]
+
+
+def team():
+    """A leader and 3 members × 3 tools of 1 s: 8 model requests (the leader's 2, 2 per member)."""
+    commands = {key: cmd for key, _, cmd in TEAM_VARIANTS}
+    return scenario("team", {"delay": 1}, commands, server_args=team_server_args(), expected=8)
+
+
+def write_team(res):
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
+    agno_version = version([str(VENV_PY), "-c", "import importlib.metadata as m;print(m.version('agno'))"])
+    lines = [
+        "<!-- team:start -->",
+        f"Measured {date.today()} on {os.cpu_count()} cores ({cpu}); {version(['rustc', '--version'])}; "
+        f"agno {agno_version}; rig-core/rig-agent 0.44.0.",
+        f"Command: `ONLY=team python3 bench/compare/run.py` ({RUNS} runs each; median (min–max)).",
+        "",
+        "| team of 3 members × 3 tools of 1 s | whole process | first → last model request (server-side) | peak RSS |",
+        "|---|---|---|---|",
+    ]
+    for key, label, _ in TEAM_VARIANTS:
+        r = res[key]
+        lines.append(f"| {label} | {fmt(r['wall'], 1, ' s')} | {fmt(r['phase'], 1, ' s')} | {fmt(r['rss'], 1, ' MiB', 1)} |")
+    lines.append("<!-- team:end -->")
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text()
+    start, end = text.index("<!-- team:start -->"), text.index("<!-- team:end -->") + len("<!-- team:end -->")
+    path.write_text(text[:start] + "\n".join(lines) + text[end:])
+    print("\n".join(lines))
+
+
 def main():
     setup()
+    if ONLY == "team":
+        res = {"team": team()}
+        out_dir = HERE / "results"
+        out_dir.mkdir(exist_ok=True)
+        (out_dir / f"{date.today()}-team.json").write_text(json.dumps(res, indent=2))
+        write_team(res["team"])
+        return
     big = [1000] if QUICK else [1000, 10000]
     res = {}
     print("seed", flush=True)
@@ -160,10 +224,13 @@ def main():
     k = "200" if QUICK else "1000"
     print("throughput", flush=True)
     res["throughput"] = json_scenario("throughput", commands("throughput", k), {"delay": 0})
+    print("team", flush=True)
+    res["team"] = team()
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"{date.today()}.json").write_text(json.dumps(res, indent=2))
     write_markdown(res)
+    write_team(res["team"])
 
 
 def ratio(a, b):

@@ -1,7 +1,7 @@
 """Agno's side of the cross-framework comparison (agno 3.1.10), against the same scripted
 OpenAI-compatible server as fanout (OPENAI_BASE_URL).
 
-Usage: python bench.py <seed | fanout N | sync64 | sync16_blocking | instantiate | throughput K>
+Usage: python bench.py <seed | fanout N | sync64 | sync16_blocking | instantiate | throughput K | team_arun | team_run>
 """
 import asyncio
 import json
@@ -105,6 +105,20 @@ def main():
         agent = Agent(model=model(), tools=[make_sync(i) for i in range(16)])
         out = agent.run(prompt)
         print(len(out.tools or []), "calls")
+    elif scenario in ("team_arun", "team_run"):
+        # A leader (coordinate mode, Agno's default) and three members with three 1 s tools
+        # each — async tools under arun(), plain functions under run(), which cannot run async
+        # tools; the server's leader turn delegates to every member at once.
+        from agno.team import Team
+
+        make = make_async if scenario == "team_arun" else make_sync
+
+        def member(i):
+            return Agent(name=f"worker-{i}", id=f"worker-{i}", model=model(), tools=[make(j) for j in range(3)])
+
+        team = Team(name="lead", model=model(), members=[member(i) for i in (1, 2, 3)])
+        out = asyncio.run(team.arun(prompt)) if scenario == "team_arun" else team.run(prompt)
+        print(len(out.member_responses or []), "member runs")
     elif scenario == "instantiate":
         m = model()
         n = 10000

@@ -15,8 +15,16 @@
 //! ```
 //!
 //! The model is chosen as in `async_tools`: `FANOUT_MODEL`, or `gpt-5-mini` with
-//! `OPENAI_API_KEY`, or fanout's scripted model. `FANOUT_API_KEY` requires that key as a bearer
-//! token on every API route. Sessions are kept in memory.
+//! `OPENAI_API_KEY` (and `OPENAI_BASE_URL`), or fanout's scripted model. `FANOUT_API_KEY`
+//! requires that key as a bearer token on every API route.
+//!
+//! Sessions are kept in the database named by `DATABASE_URL`: by default the SQLite file
+//! `fanout.db` in the working directory (`sqlite://PATH` names another), or PostgreSQL
+//! (`postgres://…`), where several server processes on one database serve the same sessions:
+//!
+//! ```text
+//! DATABASE_URL=postgres://fanout@db/fanout FANOUT_ADDR=0.0.0.0:7777 cargo run --example serve
+//! ```
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -26,7 +34,6 @@ use std::time::Duration;
 use fanout::models::from_env_or_scripted;
 use fanout::models::scripted::ScriptedModel;
 use fanout::prelude::*;
-use fanout::store::MemoryStore;
 use fanout_server::Server;
 
 /// Simulate a task that takes a random amount of time to complete
@@ -77,7 +84,7 @@ async fn atask3(delay: u64) -> String {
 #[tokio::main]
 async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let addr = std::env::var("FANOUT_ADDR").unwrap_or_else(|_| "127.0.0.1:7777".to_owned());
-    let store = Arc::new(MemoryStore::new());
+    let store = fanout_sql::connect_from_env().await?;
     let offline = ScriptedModel::call_every_tool_then_summarize(serde_json::json!({"delay": 3}));
     let agent = Agent::builder()
         .name("seed")

@@ -206,6 +206,9 @@ pub enum Script {
     CallAllTools {
         /// The arguments of every call, as JSON text.
         arguments: String,
+        /// Tools called otherwise: by name, the arguments of each of its calls (a tool may be
+        /// called several times in the turn, or not at all).
+        per_tool: Vec<(String, Vec<String>)>,
         /// Stream shaping.
         shape: Shape,
     },
@@ -219,7 +222,7 @@ impl Script {
 
     /// The seed flow for any agent: call every offered tool with `arguments`, then summarize.
     pub fn call_all_tools(arguments: impl Into<String>) -> Self {
-        Script::CallAllTools { arguments: arguments.into(), shape: Shape::default() }
+        Script::CallAllTools { arguments: arguments.into(), per_tool: Vec::new(), shape: Shape::default() }
     }
 
     fn reply(&self, body: &Value) -> Reply {
@@ -229,7 +232,7 @@ impl Script {
                 .ok()
                 .and_then(|mut r| r.pop_front())
                 .unwrap_or_else(|| Reply::error(500, "the test server's script has no more replies")),
-            Script::CallAllTools { arguments, shape } => {
+            Script::CallAllTools { arguments, per_tool, shape } => {
                 let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
                 if messages.last().is_some_and(|m| m["role"] == "tool") {
                     Reply::Text(summarize(messages), shape.clone())
@@ -238,7 +241,12 @@ impl Script {
                     let calls = tools
                         .iter()
                         .filter_map(|t| t["function"]["name"].as_str())
-                        .map(|name| (name.to_owned(), arguments.clone()))
+                        .flat_map(|name| match per_tool.iter().find(|(tool, _)| tool == name) {
+                            Some((_, calls)) => {
+                                calls.iter().map(|args| (name.to_owned(), args.clone())).collect()
+                            }
+                            None => vec![(name.to_owned(), arguments.clone())],
+                        })
                         .collect();
                     Reply::ToolCalls(calls, shape.clone())
                 }

@@ -17,6 +17,10 @@ struct Args {
     /// Arguments of every tool call, as JSON.
     #[arg(long, default_value = r#"{"delay":3}"#)]
     tool_args: String,
+    /// Call tool NAME with these arguments instead: `NAME=JSON`, where JSON is an object (one
+    /// call) or an array of objects (one call each). Repeatable.
+    #[arg(long = "calls-for", value_name = "NAME=JSON")]
+    calls_for: Vec<String>,
     /// Characters per streamed text token (0: one chunk).
     #[arg(long, default_value_t = 8)]
     token_chars: usize,
@@ -45,7 +49,20 @@ async fn main() -> std::io::Result<()> {
         fragment_delay: Duration::from_millis(args.fragment_delay_ms),
         ..Shape::default()
     };
-    let server = Server::bind(Script::CallAllTools { arguments: args.tool_args, shape }, args.port).await?;
+    let mut per_tool = Vec::new();
+    for spec in &args.calls_for {
+        let (name, json) =
+            spec.split_once('=').ok_or_else(|| invalid(format!("--calls-for {spec}: expected NAME=JSON")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| invalid(format!("--calls-for {name}: {e}")))?;
+        let calls = match value {
+            serde_json::Value::Array(calls) => calls.iter().map(|c| c.to_string()).collect(),
+            one => vec![one.to_string()],
+        };
+        per_tool.push((name.to_owned(), calls));
+    }
+    let script = Script::CallAllTools { arguments: args.tool_args, per_tool, shape };
+    let server = Server::bind(script, args.port).await?;
     let start = tokio::time::Instant::now();
     println!("listening on {}", server.url());
     std::io::stdout().flush()?;
@@ -77,4 +94,8 @@ async fn main() -> std::io::Result<()> {
             }
         }
     }
+}
+
+fn invalid(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
 }

@@ -31,6 +31,15 @@ impl RunEvent {
     pub fn run_id(&self) -> &str {
         &self.origin.run_id
     }
+
+    /// True for an event of a sub-agent's run (a team member's, an
+    /// [agent used as a tool](crate::team::AgentTool)), which the run's stream passes on
+    /// between its own events; false for the streamed run's own events. A sub-agent's run ends
+    /// with its own [`RunCompleted`](EventKind::RunCompleted) — only the streamed run's own
+    /// `RunCompleted` ends the stream.
+    pub fn is_nested(&self) -> bool {
+        self.origin.parent_run_id.is_some()
+    }
 }
 
 /// Where an event comes from: its run, and where that run sits in a tree of agents (a team's
@@ -129,6 +138,19 @@ pub enum EventKind {
         call: ToolCall,
         /// Why it was cancelled.
         reason: String,
+    },
+    /// A started call paused: the sub-agent it runs waits for the user to confirm some of its
+    /// own tool calls. The call does not complete now; the run pauses at the end of the batch,
+    /// with the sub-agent's pending calls among its own
+    /// ([`RunStatus::Paused`](crate::RunStatus::Paused)), and the call starts again, where the
+    /// sub-agent stopped, when the run is continued.
+    ToolCallPaused {
+        /// The model turn it belongs to.
+        turn: usize,
+        /// Position of the call in its turn.
+        index: usize,
+        /// The call.
+        call: ToolCall,
     },
     /// A model turn failed and is tried again after `wait`, under the agent's
     /// [`RetryPolicy`](crate::RetryPolicy).

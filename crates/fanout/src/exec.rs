@@ -13,6 +13,7 @@
 //! blocking calls cannot be killed: they are detached, run to their end, and their results are
 //! discarded.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -21,12 +22,14 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use futures::FutureExt;
+use futures::future::Either;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::spans::ToolSpan;
 use crate::tool::idempotency;
+use crate::tool::scope::Lent;
 use crate::tool::{
     CacheKey, ConcurrencyLimit, Entry, Hooks, Invocation, MemoryCache, ProgressReporter, ToolCache, ToolCall,
     ToolError, ToolProgress, ToolResult, ToolSet,
@@ -246,6 +249,9 @@ impl Executor {
             started_rx,
             progress_tx,
             progress_rx,
+            inherited: None,
+            lend: None,
+            lent_slots: None,
         }
     }
 
@@ -321,9 +327,46 @@ pub(crate) struct Batch {
     /// Progress reported by running calls (see [`ProgressReporter`]).
     progress_tx: mpsc::UnboundedSender<(usize, ToolProgress)>,
     progress_rx: mpsc::UnboundedReceiver<(usize, ToolProgress)>,
+    /// Slots of the runs above this one (a sub-agent's run): every call takes one, after its
+    /// run's own.
+    inherited: Option<Arc<[Arc<Semaphore>]>>,
+    /// The run's scope, lent to calls of tools that run agents.
+    lend: Option<Arc<dyn Any + Send + Sync>>,
+    /// What those calls' own tool calls take: made on the first such call.
+    lent_slots: Option<Arc<[Arc<Semaphore>]>>,
 }
 
 impl Batch {
+    /// Every call of the batch also takes a slot of each of `slots` (the concurrency limits of
+    /// the runs above this one), after its own run's.
+    pub(crate) fn inherit(&mut self, slots: Arc<[Arc<Semaphore>]>) {
+        if !slots.is_empty() {
+            self.inherited = Some(slots);
+        }
+    }
+
+    /// Lend `run` to the calls of tools that run agents (see [`Lent`]).
+    pub(crate) fn lend(&mut self, run: Arc<dyn Any + Send + Sync>) {
+        self.lend = Some(run);
+    }
+
+    /// The slots the tool calls below a delegating call take: this run's, the inherited ones,
+    /// the agent's shared limit.
+    fn slots_below(&mut self) -> Arc<[Arc<Semaphore>]> {
+        if let Some(slots) = &self.lent_slots {
+            return Arc::clone(slots);
+        }
+        let slots: Arc<[Arc<Semaphore>]> = self
+            .slots
+            .iter()
+            .cloned()
+            .chain(self.inherited.iter().flat_map(|s| s.iter().cloned()))
+            .chain(self.executor.shared.as_ref().map(|l| Arc::clone(l.slots())))
+            .collect();
+        self.lent_slots = Some(Arc::clone(&slots));
+        slots
+    }
+
     /// Add a call and start it now (exclusive calls wait, see [`Batch`]).
     pub(crate) fn push(&mut self, call: ToolCall) {
         let index = self.calls.len();
@@ -402,20 +445,30 @@ impl Batch {
         let queued_at = self.pushed_at[index];
         let call = self.calls[index].clone();
         let tools = Arc::clone(&self.executor.tools);
-        // Per-run slots first, so a call never holds a shared slot while waiting for its run's.
-        let limits: Vec<Arc<Semaphore>> = self
-            .slots
-            .iter()
-            .cloned()
-            .chain(
-                self.executor
-                    .tools
-                    .options(&call.name)
-                    .and_then(|o| o.concurrency_limit.as_ref())
-                    .map(|l| Arc::clone(l.slots())),
-            )
-            .chain(self.executor.shared.as_ref().map(|l| Arc::clone(l.slots())))
-            .collect();
+        let options = self.executor.tools.options(&call.name);
+        let own_limit = options.and_then(|o| o.concurrency_limit.as_ref()).map(|l| Arc::clone(l.slots()));
+        let (limits, lent): (Vec<Arc<Semaphore>>, Option<Lent>) = if options.is_some_and(|o| o.delegates) {
+            // A call that runs an agent takes no slot of its run: the agent's own tool calls
+            // take them (holding one here while they wait for theirs could deadlock).
+            let lent = self.lend.clone().map(|run| Lent {
+                call_id: call.id.clone(),
+                slots: self.slots_below(),
+                run,
+            });
+            (own_limit.into_iter().collect(), lent)
+        } else {
+            // Per-run slots first, so a call never holds a shared slot while waiting for its
+            // run's; then those of the runs above, the tool's own, the agent's shared one.
+            let limits = self
+                .slots
+                .iter()
+                .cloned()
+                .chain(self.inherited.iter().flat_map(|s| s.iter().cloned()))
+                .chain(own_limit)
+                .chain(self.executor.shared.as_ref().map(|l| Arc::clone(l.slots())))
+                .collect();
+            (limits, None)
+        };
         let timeout = self.executor.timeout_for(&call.name);
         let started_tx = self.started_tx.clone();
         let hooks = Arc::clone(&self.executor.hooks);
@@ -465,12 +518,15 @@ impl Batch {
                 at
             };
             let span = ToolSpan::start(&parent, &tools, &call, capture);
-            let result = progress
-                // The call itself on the heap: the task's own future stays small (a copy of the
-                // call's state per wrapper would otherwise be laid out in it).
-                .scope(idempotency::scope(key, Box::pin(run_call(&tools, &hooks, &call, timeout))))
-                .instrument(span.span().clone())
-                .await;
+            // The call itself on the heap: the task's own future stays small (a copy of the
+            // call's state per wrapper would otherwise be laid out in it).
+            let running =
+                progress.scope(idempotency::scope(key, Box::pin(run_call(&tools, &hooks, &call, timeout))));
+            let running = match lent {
+                Some(lent) => Either::Left(lent.scope(running)),
+                None => Either::Right(running),
+            };
+            let result = running.instrument(span.span().clone()).await;
             span.finish(&result);
             if let (Some((cache, key, ttl)), Ok(text)) = (cache, &result) {
                 cache.put(key, text.clone(), ttl).await;

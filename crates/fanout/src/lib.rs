@@ -21,6 +21,7 @@ pub mod retry;
 mod spans;
 pub mod store;
 pub mod structured;
+pub mod team;
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod telemetry;
@@ -34,7 +35,7 @@ pub use agent::{Agent, AgentBuilder};
 pub use error::{Error, Result};
 pub use event::{EventKind, RunEvent};
 pub use exec::ToolExecution;
-pub use output::{Metrics, PausedRun, RunOutput, RunStatus};
+pub use output::{MemberMetrics, Metrics, PausedRun, RunOutput, RunStatus};
 pub use retry::RetryPolicy;
 pub use tool::ConcurrencyLimit;
 
@@ -88,6 +89,7 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::event::{EventKind, RunEvent};
     pub use crate::output::{RunOutput, RunStatus};
+    pub use crate::team::{Team, TeamMode};
     pub use crate::tool::{Tool, ToolError, ToolExt};
     pub use crate::{tool, tools};
     pub use tracing::{debug, error, info, trace, warn};

@@ -51,7 +51,9 @@ pub struct TurnMetrics {
 /// Numbers about a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
-    /// Token counts summed over all turns.
+    /// Token counts summed over all turns — the run's own and those of the sub-agents it ran
+    /// (team members, [agents used as tools](crate::team::AgentTool)); the run's own alone are
+    /// [`own_usage`](Self::own_usage), each sub-agent's are in [`members`](Self::members).
     pub usage: Usage,
     /// From the start of the run to the first streamed text.
     pub time_to_first_token: Option<Duration>,
@@ -59,6 +61,39 @@ pub struct Metrics {
     pub duration: Duration,
     /// One entry per model turn.
     pub turns: Vec<TurnMetrics>,
+    /// One entry per sub-agent run that completed under this run — and under those, in the
+    /// order they completed (a member's own members follow it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberMetrics>,
+}
+
+impl Metrics {
+    /// The tokens of the run's own model turns, without its sub-agents'.
+    pub fn own_usage(&self) -> Usage {
+        self.turns.iter().filter_map(|turn| turn.usage).fold(Usage::default(), |mut sum, usage| {
+            sum += usage;
+            sum
+        })
+    }
+}
+
+/// What one sub-agent's run used: a team member's, or an
+/// [agent used as a tool](crate::team::AgentTool)'s.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemberMetrics {
+    /// The sub-agent's name.
+    pub agent: Option<String>,
+    /// The agents from the root of the tree to this one (see
+    /// [`Origin::path`](crate::event::Origin::path)).
+    pub path: Vec<String>,
+    /// The sub-agent's run.
+    pub run_id: String,
+    /// The tool call that ran it, in the run above.
+    pub call_id: String,
+    /// Its tokens, its own sub-agents' included.
+    pub usage: Usage,
+    /// How long it ran (waits for confirmation excluded).
+    pub duration: Duration,
 }
 
 /// The result of a run: the answer, the conversation, every tool execution with its timing.
@@ -160,6 +195,22 @@ pub struct PausedRun {
     pub(crate) done: Vec<(usize, ToolExecution)>,
     /// Indices of the calls waiting for a decision.
     pub(crate) pending: Vec<usize>,
+    /// Calls of the paused turn that ran sub-agents which paused themselves, waiting for
+    /// decisions on their own calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) members: Vec<PausedMember>,
+}
+
+/// A sub-agent's run paused inside a paused run: resumed by the call that ran it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PausedMember {
+    /// The position of the call in the paused turn.
+    pub(crate) index: usize,
+    /// The sub-agent's pending calls, their ids prefixed with the call's (`call/child`), as the
+    /// paused run lists them.
+    pub(crate) pending: Vec<ToolCall>,
+    /// The sub-agent's paused run.
+    pub(crate) paused: PausedRun,
 }
 
 impl PausedRun {
@@ -168,9 +219,12 @@ impl PausedRun {
         &self.run_id
     }
 
-    /// The calls waiting for a decision, in the model's order.
+    /// The calls waiting for a decision, in the model's order: the run's own, then those of
+    /// its sub-agents that paused, whose ids are prefixed with the id of the call that ran the
+    /// sub-agent (`call_2/call_1_1`); decide on them by those ids.
     pub fn pending_calls(&self) -> impl Iterator<Item = &ToolCall> {
-        self.pending.iter().filter_map(|&index| self.calls.get(index))
+        let own = self.pending.iter().filter_map(|&index| self.calls.get(index));
+        own.chain(self.members.iter().flat_map(|member| &member.pending))
     }
 }
 

@@ -55,6 +55,7 @@ async fn first_call_starts_while_the_model_still_streams() {
     for eager in [true, false] {
         let server = Server::start(Script::CallAllTools {
             arguments: r#"{"delay": 0.2}"#.into(),
+            per_tool: Vec::new(),
             // A slowly streaming model: 100 ms per 4-character argument fragment.
             shape: fanout_testserver::Shape {
                 fragment_chars: 4,

@@ -397,3 +397,44 @@ async fn every_provider_reports_who_answered_streamed_or_whole() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_members_agent_span_is_a_child_of_the_leaders_tool_span_that_ran_it() {
+    let member = |name: &str| {
+        Agent::builder()
+            .name(name)
+            .model(ScriptedModel::new([
+                Turn::call_every_tool(serde_json::json!({"ms": 50})),
+                Turn::summarize_results(),
+            ]))
+            .tools(tools![nap1, nap2])
+            .build()
+            .unwrap()
+    };
+    let leader = Agent::builder().name("lead").model(ScriptedModel::new([
+        Turn::call_every_tool(serde_json::json!({"task": "nap"})),
+        Turn::summarize_results(),
+    ]));
+    let team = Team::new(leader).members([member("m1"), member("m2")]).build().unwrap();
+    let (_, spans) = traced(|| async {
+        let mut events = Box::pin(team.run("go").stream());
+        while let Some(event) = events.next().await {
+            event.unwrap();
+        }
+    })
+    .await;
+    let agents = named(&spans, "invoke_agent");
+    assert_eq!(agents.len(), 3);
+    let lead = agents.iter().find(|s| text(s, "gen_ai.agent.name") == Some("lead")).unwrap();
+    let tools = named(&spans, "execute_tool");
+    for name in ["m1", "m2"] {
+        let agent = agents.iter().find(|s| text(s, "gen_ai.agent.name") == Some(name)).unwrap();
+        let call = tools.iter().find(|s| text(s, "gen_ai.tool.name") == Some(name)).unwrap();
+        assert_eq!(agent.parent_span_id, call.span_id, "{name}'s run is under the call that ran it");
+        assert_eq!(call.parent_span_id, lead.span_id);
+        assert_eq!(agent.trace_id, lead.trace_id, "one trace for the whole team");
+        // The member's own calls are under its own span.
+        let own = tools.iter().filter(|s| s.parent_span_id == agent.span_id).count();
+        assert_eq!(own, 2);
+    }
+}

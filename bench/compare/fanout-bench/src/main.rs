@@ -1,7 +1,8 @@
 //! fanout's side of the cross-framework comparison. Talks to the scripted server through
 //! OPENAI_BASE_URL like any OpenAI-compatible endpoint.
 //!
-//! Usage: fanout-bench <seed | fanout N DELAY | sync64 | sync16_blocking | instantiate | throughput K | runs K>
+//! Usage: fanout-bench <seed | fanout N DELAY | sync64 | sync16_blocking | instantiate | throughput K | runs K
+//!                      | team | team_blocking>
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,6 +175,39 @@ fn main() -> fanout::Result<()> {
                 .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_owned))
                 .unwrap_or_default();
             println!("{done} of {k} runs in {:.3}s; {peak}", started.elapsed().as_secs_f64());
+        }
+        "team" | "team_blocking" => {
+            // A leader and three members with three 1 s tools each — async tools, or plain
+            // functions through the blocking API (as Agno's `run()` needs them); the server's
+            // leader turn hands every member its task at once (`--calls-for worker-N={"task": ..}`).
+            let blocking = arg(0, "") == "team_blocking";
+            let member = |i: usize| {
+                let tool = |j: usize| -> Arc<dyn Tool> {
+                    match blocking {
+                        true => Arc::new(blocking_sleeper(format!("t{j}"))),
+                        false => Arc::new(sleeper(format!("t{j}"))),
+                    }
+                };
+                let tools: Vec<Arc<dyn Tool>> = (0..3).map(tool).collect();
+                Agent::builder()
+                    .name(format!("worker-{i}"))
+                    .description("Runs its three tasks")
+                    .model(OpenAIChat::new("gpt-5-mini"))
+                    .tools(tools)
+                    .max_turns(5)
+                    .build()
+            };
+            let members = (1..=3).map(member).collect::<fanout::Result<Vec<Agent>>>()?;
+            let leader = Agent::builder().name("lead").model(OpenAIChat::new("gpt-5-mini")).max_turns(5);
+            let team = Team::new(leader).members(members).build()?;
+            let output = if blocking {
+                team.run(prompt).blocking()?
+            } else {
+                tokio::runtime::Runtime::new()?.block_on(team.run(prompt).into_future())?
+            };
+            let tools: usize = output.tool_executions.iter().map(|e| e.result.as_deref().map_or(0, |r| r.matches("completed").count())).sum();
+            assert_eq!(output.metrics.members.len(), 3, "every member ran");
+            println!("{} members, {tools} tool results", output.metrics.members.len());
         }
         other => eprintln!("unknown scenario {other}"),
     }

@@ -1,7 +1,7 @@
 //! Rig's side of the cross-framework comparison (rig-core / rig-agent 0.44.0), against the same
 //! scripted OpenAI-compatible server as fanout and Agno (OPENAI_BASE_URL, Chat Completions wire).
 //!
-//! Usage: rig-bench <seed | fanout N | sync64 | sync16_blocking | instantiate | throughput K>
+//! Usage: rig-bench <seed | fanout N | sync64 | sync16_blocking | instantiate | throughput K | team | team_stock>
 //!
 //! Written the way a Rig user would: typed tools for the seed, `DynamicTool`s where the tool
 //! count is a runtime value, and `tool_concurrency(n)` on every run because Rig runs tool calls
@@ -110,6 +110,30 @@ fn blocking_sleeper(i: usize) -> DynamicTool {
     })
 }
 
+/// Member `i` as the leader's tool, its own run allowed three tool calls at once.
+fn member_tool(i: usize, agent: Agent) -> DynamicTool {
+    let agent = std::sync::Arc::new(agent);
+    let schema = json!({
+        "type": "object",
+        "properties": {"prompt": {"type": "string", "description": "The task"}},
+        "required": ["prompt"]
+    });
+    DynamicTool::new(tool_name(format!("worker-{i}")), "Runs its three tasks", schema, move |args| {
+        let agent = std::sync::Arc::clone(&agent);
+        Box::pin(async move {
+            let prompt = args.get("prompt").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+            agent
+                .prompt(prompt)
+                .max_turns(5)
+                .tool_concurrency(3)
+                .run()
+                .await
+                .map(|response| ToolOutput::text(response.output()))
+                .map_err(ToolExecutionError::from_error)
+        })
+    })
+}
+
 fn provider() -> OpenAI {
     OpenAI::from_env().expect("OPENAI_API_KEY and OPENAI_BASE_URL are set by run.py")
 }
@@ -203,6 +227,28 @@ fn main() {
                 let agent = agent.clone();
                 async move { agent.prompt(PROMPT).max_turns(5).tool_concurrency(3).run().await }
             }));
+        }
+        "team" | "team_stock" => {
+            // A leader and three member agents with three 1 s tools each, the members as the
+            // leader's tools. `team_stock` uses Rig's own `Agent::into_tool`, whose member runs
+            // keep Rig's default of one tool call at a time; `team` wraps each member by hand so
+            // its run allows all three at once (`tool_concurrency(3)`): Rig at its best.
+            let member = |i: usize| {
+                AgentBuilder::new(provider().chat("gpt-5-mini"))
+                    .name(format!("worker-{i}"))
+                    .description("Runs its three tasks")
+                    .dynamic_tools((0..3).map(sleeper).collect())
+                    .default_max_turns(5)
+                    .build()
+            };
+            let stock = arg(0, "") == "team_stock";
+            let tools: Vec<DynamicTool> = (1..=3)
+                .map(|i| if stock { member(i).into_tool().expect("named") } else { member_tool(i, member(i)) })
+                .collect();
+            let leader = AgentBuilder::new(provider().chat("gpt-5-mini")).name("lead").dynamic_tools(tools).build();
+            let calls = runtime().block_on(run(&leader, 3));
+            assert_eq!(calls, 3, "every member ran");
+            println!("{calls} member runs");
         }
         other => eprintln!("unknown scenario {other}"),
     }

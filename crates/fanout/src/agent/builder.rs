@@ -18,6 +18,11 @@ use crate::tool::{
 /// stops calling tools cannot loop forever.
 pub const DEFAULT_MAX_TURNS: usize = 25;
 
+/// The default limit on levels of sub-agents below a run (a team's members are one level, their
+/// own members a second …): deep enough for any sensible tree, finite so that agents that call
+/// each other cannot recurse forever.
+pub const DEFAULT_MAX_DEPTH: usize = 5;
+
 /// The default number of repair turns for a final answer that does not fit the output schema.
 pub const DEFAULT_OUTPUT_REPAIRS: usize = 1;
 
@@ -46,6 +51,7 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct AgentBuilder {
     name: Option<String>,
+    description: Option<String>,
     model: Option<Arc<dyn Model>>,
     trace_tool_content: bool,
     tools: Vec<Arc<dyn Tool>>,
@@ -64,6 +70,7 @@ impl Default for AgentBuilder {
     fn default() -> Self {
         Self {
             name: None,
+            description: None,
             model: None,
             trace_tool_content: false,
             tools: Vec::new(),
@@ -85,6 +92,7 @@ impl Default for AgentBuilder {
                 output_schema: None,
                 output_repairs: DEFAULT_OUTPUT_REPAIRS,
                 lease: DEFAULT_LEASE,
+                max_depth: DEFAULT_MAX_DEPTH,
             },
             conversation: None,
         }
@@ -101,6 +109,23 @@ impl AgentBuilder {
     /// Name the agent: its runs are traced as `invoke_agent {name}` (see the README's "Tracing").
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Say what the agent does: the description of the tool it becomes when another agent uses
+    /// it ([`Agent::as_tool`], a [`Team`](crate::team::Team)'s members), which that agent's
+    /// model reads to decide what to hand it.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// At most `depth` levels of sub-agents below a run of this agent (default
+    /// [`DEFAULT_MAX_DEPTH`]): a team's members are one level, their own members a second.
+    /// A sub-agent's run keeps the smaller of its own limit and what its parent has left; a
+    /// call beyond it is not run and the model is told why.
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.settings.max_depth = depth;
         self
     }
 
@@ -226,26 +251,32 @@ impl AgentBuilder {
         self
     }
 
-    /// At most `turns` model turns per run (default [`DEFAULT_MAX_TURNS`]).
+    /// At most `turns` model turns per run (default [`DEFAULT_MAX_TURNS`]). Sub-agents run by
+    /// this agent's runs (team members) get no more turns per run than this either.
     pub fn max_turns(mut self, turns: usize) -> Self {
         self.settings.max_turns = turns.max(1);
         self
     }
 
     /// At most `limit` tool calls per run; when reached, the run ends with
-    /// [`RunStatus::ToolCallLimitReached`](crate::RunStatus::ToolCallLimitReached).
+    /// [`RunStatus::ToolCallLimitReached`](crate::RunStatus::ToolCallLimitReached). Sub-agents
+    /// run by this agent's runs get no higher limit per run than this either.
     pub fn tool_call_limit(mut self, limit: usize) -> Self {
         self.settings.tool_call_limit = Some(limit);
         self
     }
 
-    /// Timeout for tools that have none of their own.
+    /// Timeout for tools that have none of their own — sub-agents used as tools included: a
+    /// member that does not finish in time is cancelled, its own tool calls with it.
     pub fn tool_timeout(mut self, timeout: Duration) -> Self {
         self.limits.default_timeout = Some(timeout);
         self
     }
 
-    /// At most `n` tool calls run at the same time (per run).
+    /// At most `n` tool calls run at the same time (per run). The limit holds for the whole tree
+    /// below the run: the tool calls of the sub-agents it runs (team members) take its slots
+    /// too, while the calls that run sub-agents take none themselves — so a team with
+    /// `max_concurrency(2)` runs all its members at once, and at most two of their tool calls.
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.limits.max_concurrency = Some(n);
         self
@@ -258,7 +289,8 @@ impl AgentBuilder {
     }
 
     /// Hold a slot of `limit` for every tool call of every run of this agent, on top of
-    /// [`max_concurrency`](Self::max_concurrency); share the limit with other agents to cap
+    /// [`max_concurrency`](Self::max_concurrency) (and, like it, by the tool calls of the
+    /// sub-agents the runs start); share the limit with other agents to cap
     /// their calls together (see [`ConcurrencyLimit`]).
     pub fn concurrency_limit(mut self, limit: ConcurrencyLimit) -> Self {
         self.shared_limit = Some(limit);
@@ -303,6 +335,18 @@ impl AgentBuilder {
         self
     }
 
+    /// Name the agent `name` unless it has a name already.
+    pub(crate) fn default_name(mut self, name: &str) -> Self {
+        self.name.get_or_insert_with(|| name.to_owned());
+        self
+    }
+
+    /// Replace the model with what `wrap` makes of it (nothing happens without a model).
+    pub(crate) fn wrap_model(mut self, wrap: impl FnOnce(Arc<dyn Model>) -> Arc<dyn Model>) -> Self {
+        self.model = self.model.map(wrap);
+        self
+    }
+
     /// Build the agent. Fails without a model or when two tools share a name.
     pub fn build(self) -> Result<Agent> {
         let model =
@@ -342,6 +386,7 @@ impl AgentBuilder {
         Ok(Agent {
             inner: Arc::new(Inner {
                 name: self.name,
+                description: self.description,
                 model,
                 executor,
                 sources,

@@ -14,20 +14,26 @@
 
 mod blocking;
 mod builder;
+mod decision;
+mod delegate;
 mod parts;
 #[cfg(feature = "terminal")]
 mod print;
 mod request;
 mod run;
 mod sources;
+mod tree;
 
 use std::sync::Arc;
 
-pub use builder::{AgentBuilder, DEFAULT_LEASE, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS};
+pub use builder::{
+    AgentBuilder, DEFAULT_LEASE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS,
+};
+pub use decision::Decision;
+pub(crate) use delegate::delegate;
 #[cfg(feature = "terminal")]
 pub use print::PrintResponse;
 pub use request::RunRequest;
-pub use run::Decision;
 
 use crate::error::Result;
 use crate::exec::Executor;
@@ -72,6 +78,8 @@ pub struct Agent {
 #[derive(Debug)]
 struct Inner {
     name: Option<String>,
+    /// What the agent does, for the agents that use it as a tool.
+    description: Option<String>,
     model: Arc<dyn Model>,
     executor: Executor,
     /// Only when some tools come from [`ToolSource`](crate::tool::ToolSource)s.
@@ -124,6 +132,8 @@ struct Settings {
     output_repairs: usize,
     /// How long a stored run's lease lasts ([`AgentBuilder::run_lease`]).
     lease: std::time::Duration,
+    /// How many levels of sub-agents may run below a run of this agent.
+    max_depth: usize,
 }
 
 impl Agent {
@@ -140,6 +150,12 @@ impl Agent {
     /// The agent's name, if it was given one (it names the run's trace span).
     pub fn name(&self) -> Option<&str> {
         self.inner.name.as_deref()
+    }
+
+    /// What the agent does ([`AgentBuilder::description`]): the description of the tool it
+    /// becomes in a team or with [`as_tool`](Agent::as_tool).
+    pub fn description(&self) -> Option<&str> {
+        self.inner.description.as_deref()
     }
 
     /// The definitions of the agent's own tools, in the order given to the builder (tools of

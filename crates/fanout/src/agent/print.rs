@@ -11,7 +11,7 @@ use futures::StreamExt;
 use super::{Agent, Decision, RunRequest, run};
 use crate::error::{Error, Result};
 use crate::event::EventKind;
-use crate::print::{PrintOptions, Printer, signature};
+use crate::print::{PrintOptions, Printer};
 use crate::terminal::ctrl_c::{self, CtrlC};
 
 /// How often the live display is redrawn, at most: 20 frames a second.
@@ -136,8 +136,9 @@ impl PrintResponse {
                 tokio::select! {
                     event = events.next() => match event {
                         Some(Ok(event)) => {
-                            printer.event(&event.kind)?;
-                            if let EventKind::RunCompleted(output) = event.kind {
+                            printer.run_event(&event)?;
+                            // A sub-agent's run ending is not the end of this one.
+                            if let (EventKind::RunCompleted(output), false) = (event.kind, event.origin.parent_run_id.is_some()) {
                                 break *output;
                             }
                         }
@@ -164,7 +165,7 @@ impl PrintResponse {
             }
             let mut decisions = Vec::new();
             for call in output.pending_calls() {
-                printer.ask(&format!("Run {}? [y/N] ", signature(&call.name, &call.arguments)))?;
+                printer.ask(&format!("Run {}? [y/N] ", printer.pending_label(call)))?;
                 let cancelled = Arc::new(AtomicBool::new(false));
                 let reader = {
                     let cancelled = Arc::clone(&cancelled);

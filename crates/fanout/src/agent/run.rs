@@ -13,11 +13,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Inner;
+use super::decision::Decision;
+use super::tree::{self, Base, Caps, Report, Scope};
 use crate::error::{Error, Result};
 use crate::event::{EventKind, Origin, RunEvent};
 use crate::exec::{Batch, BatchEvent, Executor, ToolExecution};
 use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
-use crate::output::{Metrics, PausedRun, RunOutput, RunStatus, TurnMetrics};
+use crate::output::{MemberMetrics, Metrics, PausedMember, PausedRun, RunOutput, RunStatus, TurnMetrics};
 use crate::spans;
 use crate::store::{RunRecord, RunState, SessionStore, StoreFuture, StoredMessage, StoredRun, lease_owner};
 
@@ -35,12 +37,21 @@ pub(crate) struct RunOptions {
     pub(crate) parent: Option<Parent>,
 }
 
-/// The run and call a sub-agent's run was started by.
-#[derive(Debug, Clone, Default)]
+/// The run and call a sub-agent's run was started by, and what it shares with them.
+#[derive(Debug, Clone)]
 pub(crate) struct Parent {
     pub(crate) run_id: String,
     pub(crate) call_id: String,
+    /// The parent run's path (never empty: a root run's is its own name).
     pub(crate) path: Vec<String>,
+    /// How many levels below the root this run is (a team's member: 1).
+    pub(crate) depth: usize,
+    /// Where the parent run is stored: the sub-agent's run is stored in the same session.
+    pub(crate) store: Option<Arc<dyn SessionStore>>,
+    /// Concurrency slots of the runs above: every tool call of this run takes one of each.
+    pub(crate) slots: Arc<[Arc<tokio::sync::Semaphore>]>,
+    /// The limits the runs above allow.
+    pub(crate) caps: Caps,
 }
 
 /// Where a run reports its events: each is stamped with the run's origin.
@@ -52,6 +63,11 @@ pub(crate) struct Sink<'a> {
 impl Sink<'_> {
     fn emit(&mut self, kind: EventKind) {
         (self.out)(RunEvent { origin: Arc::clone(&self.origin), kind });
+    }
+
+    /// Pass on an event of a sub-agent's run, as it is.
+    fn forward(&mut self, event: RunEvent) {
+        (self.out)(event);
     }
 }
 
@@ -77,11 +93,26 @@ struct Progress {
     new_from: usize,
     executions: Vec<ToolExecution>,
     metrics: Metrics,
+    /// The limits the run keeps.
+    caps: Caps,
+    /// Where the run sits in a tree of agents.
+    place: Place,
+}
+
+/// What a run's tool batches need of its place in a tree of agents.
+#[derive(Debug, Clone, Default)]
+struct Place {
+    /// Slots of the runs above (for a sub-agent's run).
+    inherited: Option<Arc<[Arc<tokio::sync::Semaphore>]>>,
+    /// What the run lends the sub-agents its calls run (only for agents that may run some).
+    base: Option<Arc<Base>>,
 }
 
 /// Where a run's rows go as it goes, when the agent has a store and the run a session.
 struct Journal<'a> {
     store: Option<&'a dyn SessionStore>,
+    /// The same store, shared with the writes that go on beside a batch.
+    shared: Option<Arc<dyn SessionStore>>,
     run_id: String,
     /// How many of the run's own messages are stored.
     stored: usize,
@@ -144,13 +175,10 @@ impl Journal<'_> {
     }
 
     /// A [`CallJournal`] for a turn whose assistant message is stored at `seq`.
-    fn calls<'s>(&self, seq: usize) -> Option<Box<CallJournal<'s>>>
-    where
-        Self: 's,
-    {
-        let store: &'s dyn SessionStore = self.store?;
+    fn calls(&self, seq: usize) -> Option<Box<CallJournal>> {
+        self.store?;
         Some(Box::new(CallJournal {
-            store,
+            store: Arc::clone(self.shared.as_ref()?),
             run_id: Arc::from(self.run_id.as_str()),
             seq: seq as u32,
             writing: None,
@@ -180,19 +208,19 @@ impl Journal<'_> {
 /// the turn's assistant message at `seq`). The writes go on alongside the batch: a call's
 /// siblings never wait for them. One write at a time: results that complete while one is
 /// under way are stored together by the next (one commit for many, not one each).
-struct CallJournal<'a> {
-    store: &'a dyn SessionStore,
+struct CallJournal {
+    store: Arc<dyn SessionStore>,
     run_id: Arc<str>,
     seq: u32,
     /// The write under way.
-    writing: Option<StoreFuture<'a, ()>>,
+    writing: Option<StoreFuture<'static, ()>>,
     /// Results waiting for it to end.
     queued: Vec<StoredMessage>,
     /// A write failed: the batch's results are stored again at its end.
     failed: bool,
 }
 
-impl CallJournal<'_> {
+impl CallJournal {
     fn completed(&mut self, index: usize, execution: &ToolExecution) {
         self.queued
             .push(StoredMessage { seq: self.seq + 1 + index as u32, message: tool_message(execution) });
@@ -206,7 +234,7 @@ impl CallJournal<'_> {
             return;
         }
         let rows = std::mem::take(&mut self.queued);
-        let (store, run_id) = (self.store, Arc::clone(&self.run_id));
+        let (store, run_id) = (Arc::clone(&self.store), Arc::clone(&self.run_id));
         self.writing = Some(Box::pin(async move { store.append_messages(&run_id, &rows).await }));
     }
 
@@ -288,7 +316,10 @@ pub(crate) async fn run(
     streaming: bool,
     out: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<RunOutput> {
-    let store = inner.store();
+    // A sub-agent's run is stored where its parent's is.
+    let parent_store = options.parent.as_ref().and_then(|p| p.store.clone());
+    let store_arc = parent_store.or_else(|| inner.conversation.as_ref()?.store.clone());
+    let store = store_arc.as_deref();
     let ttl = inner.settings.lease;
     // Without a store: no lease, and no allocation for one.
     let owner = if store.is_some() { lease_holder() } else { String::new() };
@@ -296,16 +327,41 @@ pub(crate) async fn run(
         // Owned before it is read: nobody else resumes it at the same time.
         claim(store, run_id, &owner, ttl).await?;
     }
-    let (state, first, prepared) = prepare(inner, start, &options, store).await?;
+    let caps = Caps::of(
+        inner,
+        options.parent.as_ref().map_or(0, |p| p.depth),
+        options.parent.as_ref().map(|p| p.caps),
+    );
+    let (mut state, first, prepared) = prepare(inner, start, &options, store, caps).await?;
     // A resumed run's session is known once it is loaded.
     let origin = if origin.session_id == state.session_id {
         origin
     } else {
         Arc::new(Origin { session_id: state.session_id.clone(), ..(*origin).clone() })
     };
+    state.place = Place {
+        inherited: options.parent.as_ref().map(|p| Arc::clone(&p.slots)).filter(|s| !s.is_empty()),
+        base: may_delegate(inner).then(|| {
+            let path = match origin.path.is_empty() {
+                true => vec![origin.agent.clone().unwrap_or_else(|| "agent".to_owned())],
+                false => origin.path.clone(),
+            };
+            Arc::new(Base {
+                run_id: state.run_id.clone(),
+                session_id: state.session_id.clone(),
+                user_id: state.user_id.clone(),
+                path,
+                depth: options.parent.as_ref().map_or(0, |p| p.depth),
+                caps,
+                store: store_arc.clone().filter(|_| state.session_id.is_some()),
+                streaming,
+            })
+        }),
+    };
     let mut sink = Sink { origin, out };
     let mut journal = Journal {
         store: store.filter(|_| state.session_id.is_some()),
+        shared: store_arc.clone().filter(|_| state.session_id.is_some()),
         run_id: state.run_id.clone(),
         stored: prepared,
         failure: None,
@@ -384,6 +440,11 @@ pub(crate) async fn run(
         tracing::warn!("run {}: releasing its lease failed (it expires): {err}", journal.run_id);
     }
     ended
+}
+
+/// True when the agent has tools that run agents, or may get some (from a tool source).
+fn may_delegate(inner: &Inner) -> bool {
+    inner.executor.tools().delegates() || inner.sources.is_some()
 }
 
 /// Store how the run ended. A run whose rows could not all be stored fails with the storage
@@ -527,6 +588,7 @@ async fn recover(
     inner: &Inner,
     store: Option<&dyn SessionStore>,
     run_id: &str,
+    caps: Caps,
 ) -> Result<(Progress, Entry, usize)> {
     let Some(store) = store else {
         return Err(Error::config("resuming a run needs a store on the agent (AgentBuilder::store)"));
@@ -623,6 +685,8 @@ async fn recover(
         new_from,
         executions,
         metrics: Metrics::default(),
+        caps,
+        place: Place::default(),
     };
     Ok((state, Entry::Recover(Box::new(recovered)), stored))
 }
@@ -634,14 +698,15 @@ async fn prepare(
     start: Start,
     options: &RunOptions,
     store: Option<&dyn SessionStore>,
+    caps: Caps,
 ) -> Result<(Progress, Entry, usize)> {
     match start {
-        Start::Recover(run_id) => recover(inner, store, &run_id).await,
+        Start::Recover(run_id) => recover(inner, store, &run_id, caps).await,
         Start::Input(input) => {
             let session_id = options.session_id.clone();
             let mut history = options.history.clone();
             if let (Some(store), Some(session)) = (store, &session_id) {
-                let stored = store.history(session, inner.history_limits().runs).await?;
+                let stored = own_history(inner, store, session, options.parent.is_some()).await?;
                 history.extend(stored.into_iter().flat_map(|run| run.messages));
             }
             let history = crate::history::trim(crate::history::repair(history), &inner.history_limits());
@@ -662,6 +727,8 @@ async fn prepare(
                 new_from,
                 executions: Vec::new(),
                 metrics: Metrics::default(),
+                caps,
+                place: Place::default(),
             };
             Ok((state, Entry::New, 0))
         }
@@ -676,12 +743,45 @@ async fn prepare(
                 new_from: paused.new_messages_from,
                 executions: std::mem::take(&mut paused.executions),
                 metrics: std::mem::take(&mut paused.metrics),
+                caps,
+                place: Place::default(),
             };
             // Everything the paused run had was stored when it paused.
             let stored = state.messages.len().saturating_sub(state.new_from);
             Ok((state, Entry::Resume(paused, decisions), stored))
         }
     }
+}
+
+/// The session's completed runs that are this run's history: a top-level run continues the
+/// session's top-level runs; a sub-agent's run continues its own agent's earlier sub-runs in
+/// the session (a team's session holds its members' runs too, each member keeps its own
+/// history). The history limit counts the runs kept.
+async fn own_history(
+    inner: &Inner,
+    store: &dyn SessionStore,
+    session: &str,
+    nested: bool,
+) -> Result<Vec<StoredRun>> {
+    let limit = inner.history_limits().runs;
+    let own = |run: &StoredRun| match nested {
+        false => run.record.parent_run_id.is_none(),
+        true => run.record.parent_run_id.is_some() && run.record.agent_id == inner.name,
+    };
+    let mut runs = store.history(session, limit).await?;
+    let fetched = runs.len();
+    runs.retain(own);
+    if let Some(limit) = limit
+        && runs.len() < limit
+        && fetched == limit
+    {
+        // Others' runs took places in the page: read the whole session and keep the last ones.
+        runs = store.history(session, None).await?;
+        runs.retain(own);
+        let skip = runs.len().saturating_sub(limit);
+        runs.drain(..skip);
+    }
+    Ok(runs)
 }
 
 /// A new random id (a UUID v4), for runs and sessions.
@@ -707,10 +807,10 @@ async fn run_in_span(
             0
         }
         Entry::Resume(paused, decisions) => {
-            let PausedRun { turn, calls, text, replay, mut done, pending, .. } = *paused;
-            let budget = budget(inner, &state, done.len());
+            let PausedRun { turn, calls, text, replay, mut done, pending, members, .. } = *paused;
+            let budget = budget(&state, done.len());
             let executor = inner.turn_executor().await?;
-            let mut phase = Box::new(ToolPhase::new(inner, &executor, turn, budget, true));
+            let mut phase = Box::new(ToolPhase::new(&executor, turn, budget, true, &state.place));
             phase.calls = calls;
             // A paused run may come from JSON: indices outside its calls are ignored.
             let count = phase.calls.len();
@@ -724,6 +824,20 @@ async fn run_in_span(
                     None => {
                         phase.settle(index, Err(ToolError::Rejected(Some("no decision was given".into()))))
                     }
+                }
+            }
+            // Sub-agents that paused: their calls start again and continue them.
+            for member in members.into_iter().filter(|m| m.index < count) {
+                let id = phase.calls[member.index].id.clone();
+                match &phase.scope {
+                    Some(scope) => {
+                        scope.resume(&id, Box::new(member.paused), tree::decisions_for(&id, &decisions));
+                        phase.start(member.index);
+                    }
+                    None => phase.settle(
+                        member.index,
+                        Err(ToolError::NotRun("the agent has no tool that runs sub-agents any more".into())),
+                    ),
                 }
             }
             if journal.store.is_some() {
@@ -741,19 +855,22 @@ async fn run_in_span(
             }
             let batch = phase.finish(state.run_start, sink).await;
             let all_stored = batch.all_stored;
+            state.add_members(batch.members);
             done.extend(batch.executions);
             done.sort_by_key(|(index, _)| *index);
+            if !batch.suspended.is_empty() {
+                // A sub-agent paused again.
+                let calls = batch.calls;
+                return Ok(pause(state, turn, calls, (text, replay), done, Vec::new(), batch.suspended));
+            }
             let executions = done.into_iter().map(|(_, e)| e).collect();
-            if let Some(status) = record_batch(
-                inner,
-                &executor,
-                &mut state,
-                batch.calls,
-                (text, replay),
-                executions,
-                batch.limit_hit,
-            ) {
-                return Ok(finish(state, status, String::new(), None));
+            if let Some((status, content)) =
+                record_batch(&executor, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
+            {
+                if !content.is_empty() {
+                    sink.emit(EventKind::ContentDelta(content.clone()));
+                }
+                return Ok(finish(state, status, content, None));
             }
             journal.save_batch(&state.messages[state.new_from..], all_stored).await;
             turn + 1
@@ -775,8 +892,8 @@ async fn run_in_span(
                 None => turn,
                 Some((calls, text, replay, restored)) => {
                     let executor = inner.turn_executor().await?;
-                    let budget = budget(inner, &state, restored.len());
-                    let mut phase = Box::new(ToolPhase::new(inner, &executor, turn, budget, true));
+                    let budget = budget(&state, restored.len());
+                    let mut phase = Box::new(ToolPhase::new(&executor, turn, budget, true, &state.place));
                     phase.calls = calls;
                     for (index, execution) in &restored {
                         sink.emit(EventKind::ToolCallRestored {
@@ -799,17 +916,31 @@ async fn run_in_span(
                     }
                     // The turn's assistant message is stored: results are stored as they come.
                     phase.journal = journal.calls(state.messages.len() - state.new_from);
-                    let mut batch = phase.finish(state.run_start, sink).await;
-                    batch.executions.extend(restored);
-                    batch.executions.sort_by_key(|(index, _)| *index);
-                    match end_batch(inner, &executor, &mut state, batch, turn, (text, replay)) {
-                        BatchEnd::Go(all_stored) => {
-                            journal.save_batch(&state.messages[state.new_from..], all_stored).await
-                        }
-                        BatchEnd::Stop(status, paused) => {
-                            return Ok(finish(state, status, String::new(), paused.map(|p| *p)));
-                        }
+                    let batch = phase.finish(state.run_start, sink).await;
+                    let all_stored = batch.all_stored;
+                    state.add_members(batch.members);
+                    let mut done = batch.executions;
+                    done.extend(restored);
+                    done.sort_by_key(|(index, _)| *index);
+                    if !batch.held.is_empty() || !batch.suspended.is_empty() {
+                        let (calls, held) = (batch.calls, batch.held);
+                        return Ok(pause(state, turn, calls, (text, replay), done, held, batch.suspended));
                     }
+                    let executions = done.into_iter().map(|(_, e)| e).collect();
+                    if let Some((status, content)) = record_batch(
+                        &executor,
+                        &mut state,
+                        batch.calls,
+                        (text, replay),
+                        executions,
+                        batch.limit_hit,
+                    ) {
+                        if !content.is_empty() {
+                            sink.emit(EventKind::ContentDelta(content.clone()));
+                        }
+                        return Ok(finish(state, status, content, None));
+                    }
+                    journal.save_batch(&state.messages[state.new_from..], all_stored).await;
                     turn + 1
                 }
             }
@@ -818,7 +949,7 @@ async fn run_in_span(
 
     let settings = &inner.settings;
     let mut repairs = 0;
-    for turn in first_turn..settings.max_turns {
+    for turn in first_turn..state.caps.max_turns {
         // The same executor every turn, unless a tool source changed its list.
         let executor = inner.turn_executor().await?;
         let request = ModelRequest {
@@ -838,8 +969,9 @@ async fn run_in_span(
             );
         }
         let turn_start = Instant::now();
-        let budget = budget(inner, &state, 0);
+        let budget = budget(&state, 0);
         let mut phase = if streaming {
+            let place = &state.place;
             // Boxed, like the batch below: the run's own future stays small while it waits.
             Box::pin(stream_turn(
                 inner,
@@ -848,13 +980,14 @@ async fn run_in_span(
                 turn,
                 state.run_start,
                 budget,
+                place,
                 &mut state.metrics,
                 sink,
             ))
             .await?
         } else {
             let response = Box::pin(complete_turn(inner, &request, turn, sink)).await?;
-            let mut phase = Box::new(ToolPhase::new(inner, &executor, turn, budget, false));
+            let mut phase = Box::new(ToolPhase::new(&executor, turn, budget, false, &state.place));
             phase.content = response.content.unwrap_or_default();
             if !phase.content.is_empty() {
                 sink.emit(EventKind::ContentDelta(phase.content.clone()));
@@ -930,63 +1063,83 @@ async fn run_in_span(
             }
         }
         let batch = phase.finish(state.run_start, sink).await;
-        match end_batch(inner, &executor, &mut state, batch, turn, (text, replay)) {
-            BatchEnd::Go(all_stored) => {
-                journal.save_batch(&state.messages[state.new_from..], all_stored).await
+        let all_stored = batch.all_stored;
+        state.add_members(batch.members);
+        if !batch.held.is_empty() || !batch.suspended.is_empty() {
+            let (calls, done, held) = (batch.calls, batch.executions, batch.held);
+            return Ok(pause(state, turn, calls, (text, replay), done, held, batch.suspended));
+        }
+        let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
+        if let Some((status, content)) =
+            record_batch(&executor, &mut state, batch.calls, (text, replay), executions, batch.limit_hit)
+        {
+            if !content.is_empty() {
+                sink.emit(EventKind::ContentDelta(content.clone()));
             }
-            BatchEnd::Stop(status, paused) => {
-                return Ok(finish(state, status, String::new(), paused.map(|p| *p)));
-            }
+            return Ok(finish(state, status, content, None));
+        }
+        journal.save_batch(&state.messages[state.new_from..], all_stored).await;
+    }
+    let limit = state.caps.max_turns;
+    Ok(finish(state, RunStatus::MaxTurnsReached { limit }, String::new(), None))
+}
+
+impl Progress {
+    /// Count the usage of sub-agent runs that ended.
+    fn add_members(&mut self, members: Vec<(MemberMetrics, Vec<MemberMetrics>)>) {
+        for (member, below) in members {
+            self.metrics.usage += member.usage;
+            self.metrics.members.push(member);
+            self.metrics.members.extend(below);
         }
     }
-    Ok(finish(state, RunStatus::MaxTurnsReached { limit: settings.max_turns }, String::new(), None))
 }
 
-/// How a batch ended: the run goes on (with whether its results were all stored as they
-/// came), or stops with a status (paused, with the paused run).
-enum BatchEnd {
-    Go(bool),
-    Stop(RunStatus, Option<Box<PausedRun>>),
-}
-
-/// After a batch: pause for the calls held for confirmation, or append the batch to the
-/// conversation.
-fn end_batch(
-    inner: &Inner,
-    executor: &Executor,
-    state: &mut Progress,
-    batch: FinishedBatch,
+/// End the run paused: `held` calls wait for the user's decision, `suspended` ones for the
+/// decisions their sub-agents wait for; `done` are the turn's calls that ran.
+fn pause(
+    state: Progress,
     turn: usize,
+    calls: Vec<ToolCall>,
     (text, replay): (Option<String>, Option<Replay>),
-) -> BatchEnd {
-    if !batch.held.is_empty() {
-        let pending_calls = batch.held.iter().map(|&i| batch.calls[i].clone()).collect();
-        // The wait for the user does not count as run time: the duration so far is kept.
-        let mut metrics = state.metrics.clone();
-        metrics.duration += state.run_start.elapsed();
-        let paused = PausedRun {
-            run_id: state.run_id.clone(),
-            session_id: state.session_id.clone(),
-            user_id: state.user_id.clone(),
-            created_at: state.created_at,
-            messages: state.messages.clone(),
-            new_messages_from: state.new_from,
-            executions: state.executions.clone(),
-            metrics,
-            turn,
-            calls: batch.calls,
-            text,
-            replay,
-            done: batch.executions,
-            pending: batch.held,
-        };
-        return BatchEnd::Stop(RunStatus::Paused { pending: pending_calls }, Some(Box::new(paused)));
-    }
-    let executions = batch.executions.into_iter().map(|(_, e)| e).collect();
-    match record_batch(inner, executor, state, batch.calls, (text, replay), executions, batch.limit_hit) {
-        Some(status) => BatchEnd::Stop(status, None),
-        None => BatchEnd::Go(batch.all_stored),
-    }
+    done: Vec<(usize, ToolExecution)>,
+    held: Vec<usize>,
+    suspended: Vec<Suspended>,
+) -> RunOutput {
+    let members: Vec<PausedMember> = suspended
+        .into_iter()
+        .map(|s| PausedMember { index: s.index, pending: s.pending, paused: *s.paused })
+        .collect();
+    let mut pending_calls: Vec<ToolCall> = held.iter().map(|&i| calls[i].clone()).collect();
+    pending_calls.extend(members.iter().flat_map(|m| m.pending.iter().cloned()));
+    // The wait for the user does not count as run time: the duration so far is kept.
+    let mut metrics = state.metrics.clone();
+    metrics.duration += state.run_start.elapsed();
+    let paused = PausedRun {
+        run_id: state.run_id.clone(),
+        session_id: state.session_id.clone(),
+        user_id: state.user_id.clone(),
+        created_at: state.created_at,
+        messages: state.messages.clone(),
+        new_messages_from: state.new_from,
+        executions: state.executions.clone(),
+        metrics,
+        turn,
+        calls,
+        text,
+        replay,
+        done,
+        pending: held,
+        members,
+    };
+    finish(state, RunStatus::Paused { pending: pending_calls }, String::new(), Some(paused))
+}
+
+/// How many tool calls a run may make: its limit, and how many more it may make.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    limit: Option<usize>,
+    left: Option<usize>,
 }
 
 /// The stored rows of results of a turn whose assistant message is at `seq`.
@@ -1004,31 +1157,48 @@ fn result_rows<'e>(
 
 /// How many more tool calls the run may make, when limited; `extra` counts calls already run in
 /// the current turn.
-fn budget(inner: &Inner, state: &Progress, extra: usize) -> Option<usize> {
-    inner.settings.tool_call_limit.map(|limit| limit.saturating_sub(state.executions.len() + extra))
+fn budget(state: &Progress, extra: usize) -> Budget {
+    let limit = state.caps.tool_call_limit;
+    Budget { limit, left: limit.map(|limit| limit.saturating_sub(state.executions.len() + extra)) }
 }
 
-/// Append a finished batch to the conversation; returns the status if the run must end here.
+/// Append a finished batch to the conversation; returns the status (and answer) if the run must
+/// end here.
 fn record_batch(
-    inner: &Inner,
     executor: &Executor,
     state: &mut Progress,
     calls: Vec<ToolCall>,
     (text, replay): (Option<String>, Option<Replay>),
     executions: Vec<ToolExecution>,
     limit_hit: bool,
-) -> Option<RunStatus> {
+) -> Option<(RunStatus, String)> {
     state.messages.push(Message::Assistant { content: text, tool_calls: calls, replay });
     let tools = executor.tools();
     let mut stop = false;
+    let mut direct: Vec<&str> = Vec::new();
     for execution in &executions {
         state.messages.push(tool_message(execution));
-        stop |= tools.options(&execution.call.name).is_some_and(|o| o.stop_after_tool_call);
+        let options = tools.options(&execution.call.name);
+        stop |= options.is_some_and(|o| o.stop_after_tool_call);
+        if let (Some(true), Ok(result)) = (options.map(|o| o.respond_directly), &execution.result) {
+            direct.push(result);
+        }
+    }
+    if !direct.is_empty() {
+        // The results are the answer: the conversation ends with it, as with the model's own.
+        let answer = direct.join("\n\n");
+        state.messages.push(Message::Assistant {
+            content: Some(answer.clone()),
+            tool_calls: Vec::new(),
+            replay: None,
+        });
+        state.executions.extend(executions);
+        return Some((RunStatus::Completed, answer));
     }
     state.executions.extend(executions);
-    match (stop, limit_hit, inner.settings.tool_call_limit) {
-        (true, _, _) => Some(RunStatus::StoppedAfterToolCall),
-        (false, true, Some(limit)) => Some(RunStatus::ToolCallLimitReached { limit }),
+    match (stop, limit_hit, state.caps.tool_call_limit) {
+        (true, _, _) => Some((RunStatus::StoppedAfterToolCall, String::new())),
+        (false, true, Some(limit)) => Some((RunStatus::ToolCallLimitReached { limit }, String::new())),
         _ => None,
     }
 }
@@ -1089,16 +1259,6 @@ fn check_answer(
     Ok(Answer::Repair)
 }
 
-/// The user's answer for a call that requires confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// Run the call.
-    Approve,
-    /// Do not run it; the model is told, with the optional note.
-    Reject(Option<String>),
-}
-
 /// One whole (non-streamed) model turn, retried under the agent's [`RetryPolicy`].
 ///
 /// [`RetryPolicy`]: crate::RetryPolicy
@@ -1141,21 +1301,22 @@ fn announce_retry(inner: &Inner, turn: usize, retry: u32, wait: Duration, err: E
 /// eagerly in a failed attempt are cancelled (and reported so) before the retry, so none runs
 /// twice at once and every reported start has an end.
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
-async fn stream_turn<'a>(
-    inner: &'a Inner,
+async fn stream_turn(
+    inner: &Inner,
     executor: &Executor,
     request: &ModelRequest,
     turn: usize,
     run_start: Instant,
-    budget: Option<usize>,
+    budget: Budget,
+    place: &Place,
     metrics: &mut Metrics,
     sink: &mut Sink<'_>,
-) -> Result<Box<ToolPhase<'a>>> {
+) -> Result<Box<ToolPhase>> {
     let mut retry = 0;
     loop {
         let sent = Instant::now();
         // Created outside the chat span: the calls' spans are its siblings, not its children.
-        let mut phase = Box::new(ToolPhase::new(inner, executor, turn, budget, inner.settings.eager_start));
+        let mut phase = Box::new(ToolPhase::new(executor, turn, budget, inner.settings.eager_start, place));
         let span = spans::chat(&*inner.model, turn, retry, true);
         let mut output_shown = false;
         let mut stream = span.in_scope(|| inner.model.stream(request));
@@ -1189,7 +1350,7 @@ async fn stream_turn<'a>(
                         }
                     }
                 },
-                Some(event) = phase.batch.next_event() => phase.report(event, run_start, sink),
+                Some(event) = phase.next_event() => phase.report(event, run_start, sink),
             }
         };
         drop(stream);
@@ -1214,16 +1375,18 @@ async fn stream_turn<'a>(
 
 /// The tool calls of one model turn: collected as they arrive, started at once when eager,
 /// within the run's tool-call budget.
-struct ToolPhase<'a> {
-    inner: &'a Inner,
+struct ToolPhase {
     turn: usize,
     eager: bool,
     /// The turn's tools (see [`Inner::turn_executor`]).
     executor: Executor,
     /// Calls the run may still make, when limited.
-    budget: Option<usize>,
+    budget: Budget,
     limit_hit: bool,
     batch: Batch,
+    /// What the batch lends the calls that run sub-agents, and the sub-runs' events.
+    scope: Option<Arc<Scope>>,
+    nested: Option<mpsc::UnboundedReceiver<RunEvent>>,
     /// The calls in the model's order.
     calls: Vec<ToolCall>,
     /// For each batch entry, the position of its call in `calls`.
@@ -1232,6 +1395,10 @@ struct ToolPhase<'a> {
     deferred: Vec<usize>,
     /// Calls that wait for the user's confirmation.
     held: Vec<usize>,
+    /// Calls whose sub-agent paused, waiting for decisions on its own calls.
+    suspended: Vec<Suspended>,
+    /// Sub-agent runs that ended: each one's metrics, and those of the runs below it.
+    members: Vec<(MemberMetrics, Vec<MemberMetrics>)>,
     /// For each batch entry: reported started and not yet reported completed.
     running: Vec<bool>,
     content: String,
@@ -1240,23 +1407,53 @@ struct ToolPhase<'a> {
     replay: Option<Replay>,
     first_delta: Option<std::time::Duration>,
     /// Stores each result as its call completes (a stored run, once its turn is stored).
-    journal: Option<Box<CallJournal<'a>>>,
+    journal: Option<Box<CallJournal>>,
 }
 
-impl<'a> ToolPhase<'a> {
-    fn new(inner: &'a Inner, executor: &Executor, turn: usize, budget: Option<usize>, eager: bool) -> Self {
+/// A call whose sub-agent paused.
+struct Suspended {
+    /// The call's position in its turn.
+    index: usize,
+    paused: Box<PausedRun>,
+    /// The sub-agent's pending calls, ids qualified by the call's.
+    pending: Vec<ToolCall>,
+}
+
+/// What a tool phase waits for: its batch, or a sub-agent's run.
+enum PhaseEvent {
+    Batch(BatchEvent),
+    Nested(RunEvent),
+}
+
+impl ToolPhase {
+    fn new(executor: &Executor, turn: usize, budget: Budget, eager: bool, place: &Place) -> Self {
+        let mut batch = executor.batch();
+        if let Some(slots) = &place.inherited {
+            batch.inherit(Arc::clone(slots));
+        }
+        let (scope, nested) = match &place.base {
+            Some(base) if executor.tools().delegates() => {
+                let (scope, nested) = Scope::new(Arc::clone(base));
+                batch.lend(Arc::clone(&scope) as _);
+                (Some(scope), Some(nested))
+            }
+            _ => (None, None),
+        };
         Self {
-            inner,
             turn,
             eager,
             executor: executor.clone(),
             budget,
             limit_hit: false,
-            batch: executor.batch(),
+            batch,
+            scope,
+            nested,
             calls: Vec::new(),
             call_of_entry: Vec::new(),
             deferred: Vec::new(),
             held: Vec::new(),
+            suspended: Vec::new(),
+            members: Vec::new(),
             running: Vec::new(),
             content: String::new(),
             usage: None,
@@ -1279,6 +1476,7 @@ impl<'a> ToolPhase<'a> {
         self.call_of_entry
             .iter()
             .enumerate()
+            .filter(|(_, index)| !self.suspended.iter().any(|s| s.index == **index))
             .filter_map(|(entry, &index)| Some((index, self.batch.execution(entry)?)))
             .collect()
     }
@@ -1299,10 +1497,10 @@ impl<'a> ToolPhase<'a> {
 
     fn start(&mut self, index: usize) {
         let call = self.calls[index].clone();
-        match &mut self.budget {
+        match &mut self.budget.left {
             Some(0) => {
                 self.limit_hit = true;
-                let limit = self.inner.settings.tool_call_limit.unwrap_or_default();
+                let limit = self.budget.limit.unwrap_or_default();
                 let err = ToolError::NotRun(format!("the run's limit of {limit} tool calls was reached"));
                 self.settle(index, Err(err));
                 return;
@@ -1322,7 +1520,33 @@ impl<'a> ToolPhase<'a> {
         self.call_of_entry.push(index);
     }
 
-    fn report(&mut self, event: BatchEvent, run_start: Instant, sink: &mut Sink<'_>) {
+    /// The batch's next event, or a sub-agent's; `None` once the batch is closed and done.
+    /// The batch goes first, so a call's start is reported before its sub-agent's first event.
+    async fn next_event(&mut self) -> Option<PhaseEvent> {
+        match &mut self.nested {
+            None => self.batch.next_event().await.map(PhaseEvent::Batch),
+            Some(nested) => tokio::select! {
+                biased;
+                event = self.batch.next_event() => event.map(PhaseEvent::Batch),
+                Some(event) = nested.recv() => Some(PhaseEvent::Nested(event)),
+            },
+        }
+    }
+
+    /// Pass on the sub-agents' events received so far.
+    fn forward_nested(&mut self, sink: &mut Sink<'_>) {
+        if let Some(nested) = &mut self.nested {
+            while let Ok(event) = nested.try_recv() {
+                sink.forward(event);
+            }
+        }
+    }
+
+    fn report(&mut self, event: PhaseEvent, run_start: Instant, sink: &mut Sink<'_>) {
+        let event = match event {
+            PhaseEvent::Batch(event) => event,
+            PhaseEvent::Nested(event) => return sink.forward(event),
+        };
         let entry = match event {
             BatchEvent::Started { index, .. } | BatchEvent::Completed { index } => index,
             BatchEvent::Progress { index, progress } => {
@@ -1350,13 +1574,25 @@ impl<'a> ToolPhase<'a> {
             }),
             BatchEvent::Progress { .. } => {}
             BatchEvent::Completed { index } => {
-                if let Some(execution) = self.batch.execution(index) {
-                    if let Some(journal) = &mut self.journal {
-                        journal.completed(self.call_of_entry[index], execution);
+                // A sub-agent's events were all sent before its call ended: they come first.
+                self.forward_nested(sink);
+                let call_index = self.call_of_entry[index];
+                let report =
+                    self.scope.as_ref().and_then(|scope| scope.take_report(&self.batch.call(index).id));
+                match report {
+                    Some(Report::Paused(paused, pending)) => {
+                        let call = self.batch.call(index).clone();
+                        sink.emit(EventKind::ToolCallPaused { turn: self.turn, index: call_index, call });
+                        self.suspended.push(Suspended { index: call_index, paused, pending });
+                        return;
                     }
+                    Some(Report::Ended(member, below)) => self.members.push((member, below)),
+                    None => {}
+                }
+                if let Some(execution) = self.batch.execution(index) {
                     sink.emit(EventKind::ToolCallCompleted {
                         turn: self.turn,
-                        index: self.call_of_entry[index],
+                        index: call_index,
                         execution: execution.clone(),
                     });
                 }
@@ -1382,44 +1618,67 @@ impl<'a> ToolPhase<'a> {
     async fn finish(mut self: Box<Self>, run_start: Instant, sink: &mut Sink<'_>) -> FinishedBatch {
         self.start_deferred();
         self.batch.close();
+        // The results' writes go on while the batch does.
+        let mut journal = self.journal.take();
         loop {
-            let this = &mut *self;
-            let event = match &mut this.journal {
-                // Results being stored: their writes go on while the batch does.
+            let event = match &mut journal {
                 Some(journal) if journal.busy() => tokio::select! {
-                    event = this.batch.next_event() => event,
+                    event = self.next_event() => event,
                     () = journal.next_written() => continue,
                 },
-                _ => this.batch.next_event().await,
+                _ => self.next_event().await,
             };
             let Some(event) = event else { break };
+            let completed = match &event {
+                PhaseEvent::Batch(BatchEvent::Completed { index }) => Some(*index),
+                _ => None,
+            };
             self.report(event, run_start, sink);
+            // A sub-agent that paused has no result yet.
+            if let (Some(journal), Some(entry)) = (&mut journal, completed)
+                && let Some(execution) = self.batch.execution(entry)
+                && !self.suspended.iter().any(|s| s.index == self.call_of_entry[entry])
+            {
+                journal.completed(self.call_of_entry[entry], execution);
+            }
         }
         let mut all_stored = false;
-        if let Some(journal) = &mut self.journal {
+        if let Some(journal) = &mut journal {
             while journal.busy() {
                 journal.next_written().await;
             }
             all_stored = !journal.failed;
         }
-        let mut executions: Vec<(usize, ToolExecution)> =
-            self.call_of_entry.iter().copied().zip(self.batch.into_executions()).collect();
+        let suspended = self.suspended;
+        let mut executions: Vec<(usize, ToolExecution)> = self
+            .call_of_entry
+            .iter()
+            .copied()
+            .zip(self.batch.into_executions())
+            // A suspended call has no result yet: it runs again when the run continues.
+            .filter(|(index, _)| !suspended.iter().any(|s| s.index == *index))
+            .collect();
         executions.sort_by_key(|(index, _)| *index);
         FinishedBatch {
             calls: self.calls,
             executions,
             held: self.held,
+            suspended,
+            members: self.members,
             limit_hit: self.limit_hit,
             all_stored,
         }
     }
 }
 
-/// A turn's calls after its batch: executions by call index, calls held for confirmation.
+/// A turn's calls after its batch: executions by call index, calls held for confirmation or
+/// suspended, and the sub-agent runs that ended.
 struct FinishedBatch {
     calls: Vec<ToolCall>,
     executions: Vec<(usize, ToolExecution)>,
     held: Vec<usize>,
+    suspended: Vec<Suspended>,
+    members: Vec<(MemberMetrics, Vec<MemberMetrics>)>,
     limit_hit: bool,
     /// Every result was stored as its call completed.
     all_stored: bool,

@@ -16,7 +16,7 @@ mod markdown;
 mod panel;
 mod style;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -26,10 +26,11 @@ use tokio::time::Instant;
 use body::Body;
 use style::{Color, Line, Style, truncate};
 
-use crate::event::EventKind;
+use crate::event::{EventKind, RunEvent};
 use crate::exec::ToolExecution;
 use crate::output::{RunOutput, RunStatus};
 use crate::terminal::{inert_line, live};
+use crate::tool::ToolCall;
 
 /// How output is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +89,8 @@ impl Default for PrintOptions {
 
 #[derive(Debug, Clone)]
 struct CallView {
+    /// The call's id.
+    id: String,
     /// Name and arguments as the model sent them, made inert.
     name: String,
     arguments: String,
@@ -97,6 +100,26 @@ struct CallView {
     awaits_confirmation: bool,
     /// The last progress the tool reported: done, out of, what it does now (made inert).
     progress: Option<(f64, Option<f64>, Option<String>)>,
+    /// The sub-agent it runs paused, waiting for confirmation of its own calls.
+    paused: bool,
+    /// The runs of the sub-agents it started (their ids), drawn under it.
+    children: Vec<String>,
+}
+
+impl CallView {
+    fn new(call: &ToolCall) -> Self {
+        CallView {
+            id: call.id.clone(),
+            name: inert_line(&call.name).into_owned(),
+            arguments: call.arguments.clone(),
+            started: None,
+            execution: None,
+            awaits_confirmation: false,
+            progress: None,
+            paused: false,
+            children: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -116,7 +139,108 @@ impl BatchView {
     }
 
     fn is_running(&self) -> bool {
-        self.calls.iter().flatten().any(|c| c.started.is_some() && c.execution.is_none())
+        self.calls.iter().flatten().any(|c| c.started.is_some() && c.execution.is_none() && !c.paused)
+    }
+}
+
+/// The batch of `turn`, made when new.
+fn batch_mut(batches: &mut Vec<BatchView>, turn: usize) -> &mut BatchView {
+    // Batches are keyed by turn; turns without tools have none, so index by position.
+    while batches.len() <= turn {
+        batches.push(BatchView::default());
+    }
+    &mut batches[turn]
+}
+
+/// The view of call `index` of `turn`, made when new.
+fn call_mut<'a>(
+    batches: &'a mut Vec<BatchView>,
+    turn: usize,
+    index: usize,
+    call: &ToolCall,
+) -> &'a mut CallView {
+    let batch = batch_mut(batches, turn);
+    if batch.calls.len() <= index {
+        batch.calls.resize(index + 1, None);
+    }
+    let view = batch.calls[index].get_or_insert_with(|| CallView::new(call));
+    view.awaits_confirmation = false;
+    view
+}
+
+/// Take a run's tool-call events into account: the root run's (`start` is when it started) or
+/// a sub-agent's (drawn as they arrive: `start` is `None`).
+fn apply_calls(batches: &mut Vec<BatchView>, event: &EventKind, start: Option<Instant>) {
+    match event {
+        EventKind::ToolCallStarted { turn, index, call, at } => {
+            let started = start.map_or_else(Instant::now, |start| start + *at);
+            let view = call_mut(batches, *turn, *index, call);
+            // A call that starts again (a paused sub-agent resumed) runs on.
+            view.paused = false;
+            view.execution = None;
+            view.started = Some(started);
+        }
+        EventKind::ToolCallCompleted { turn, index, execution }
+        | EventKind::ToolCallRestored { turn, index, execution } => {
+            let started = start.unwrap_or_else(Instant::now);
+            let view = call_mut(batches, *turn, *index, &execution.call);
+            view.started.get_or_insert(started);
+            view.paused = false;
+            view.execution = Some(execution.clone());
+        }
+        EventKind::ToolCallPaused { turn, index, call } => {
+            call_mut(batches, *turn, *index, call).paused = true
+        }
+        EventKind::ToolCallProgress { turn, index, progress, total, message } => {
+            if let Some(Some(view)) = batches.get_mut(*turn).and_then(|b| b.calls.get_mut(*index)) {
+                let message = message.as_deref().map(|m| inert_line(m).into_owned());
+                view.progress = Some((*progress, *total, message));
+            }
+        }
+        EventKind::ToolCallCancelled { turn, index, .. } => {
+            // The turn is tried again: its calls start over, this one included.
+            if let Some(batch) = batches.get_mut(*turn) {
+                if let Some(slot) = batch.calls.get_mut(*index) {
+                    *slot = None;
+                }
+                batch.panel = None;
+            }
+        }
+        EventKind::ModelRetry { turn, .. } => {
+            // The turn starts over: so do its calls.
+            if let Some(batch) = batches.get_mut(*turn) {
+                *batch = BatchView::default();
+            }
+        }
+        EventKind::ModelTurnCompleted { turn, tool_calls, .. } if *tool_calls > 0 => {
+            let batch = batch_mut(batches, *turn);
+            batch.expected = Some(*tool_calls);
+            if batch.calls.len() < *tool_calls {
+                batch.calls.resize(*tool_calls, None);
+            }
+        }
+        EventKind::RunCompleted(output) => {
+            if let RunStatus::Paused { pending } = &output.status {
+                show_pending(batches, pending);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The calls of the last batch that did not start wait for confirmation: show them, in the
+/// model's order, in the slots left empty. Calls of paused sub-agents (ids prefixed by the
+/// call that runs them) are shown under that call, by the sub-agent's own events.
+fn show_pending(batches: &mut [BatchView], pending: &[ToolCall]) {
+    let Some(batch) = batches.last_mut() else { return };
+    let paused: Vec<String> =
+        batch.calls.iter().flatten().filter(|c| c.paused).map(|c| format!("{}/", c.id)).collect();
+    let mut pending = pending.iter().filter(|call| !paused.iter().any(|p| call.id.starts_with(p.as_str())));
+    for slot in batch.calls.iter_mut().filter(|slot| slot.is_none()) {
+        let Some(call) = pending.next() else { break };
+        let mut view = CallView::new(call);
+        view.awaits_confirmation = true;
+        *slot = Some(view);
     }
 }
 
@@ -186,6 +310,8 @@ pub struct Printer<W: Write> {
     started: Instant,
     message: Vec<String>,
     batches: Vec<BatchView>,
+    /// The tool calls of sub-agents' runs, by run id.
+    children: HashMap<String, Vec<BatchView>>,
     response: Body,
     reasoning: Body,
     note: Option<String>,
@@ -233,6 +359,7 @@ impl<W: Write> Printer<W> {
             started: Instant::now(),
             message: Vec::new(),
             batches: Vec::new(),
+            children: HashMap::new(),
             note: None,
             retrying: None,
             failure: None,
@@ -281,41 +408,11 @@ impl<W: Write> Printer<W> {
         if !matches!(event, EventKind::ModelRetry { .. }) {
             self.retrying = None;
         }
+        apply_calls(&mut self.batches, event, Some(self.started));
         match event {
             EventKind::ContentDelta(text) => self.response.push(text),
             EventKind::ReasoningDelta(text) => self.reasoning.push(text),
-            EventKind::ToolCallStarted { turn, index, call, at } => {
-                let started = self.started + *at;
-                self.call_view(*turn, *index, &call.name, &call.arguments).started = Some(started);
-            }
-            EventKind::ToolCallCompleted { turn, index, execution }
-            | EventKind::ToolCallRestored { turn, index, execution } => {
-                let call = &execution.call;
-                let started = self.started;
-                let view = self.call_view(*turn, *index, &call.name, &call.arguments);
-                view.started.get_or_insert(started);
-                view.execution = Some(execution.clone());
-            }
-            EventKind::ToolCallProgress { turn, index, progress, total, message } => {
-                if let Some(Some(view)) = self.batches.get_mut(*turn).and_then(|b| b.calls.get_mut(*index)) {
-                    let message = message.as_deref().map(|m| inert_line(m).into_owned());
-                    view.progress = Some((*progress, *total, message));
-                }
-            }
-            EventKind::ToolCallCancelled { turn, index, .. } => {
-                // The turn is tried again: its calls start over, this one included.
-                if let Some(batch) = self.batches.get_mut(*turn) {
-                    if let Some(slot) = batch.calls.get_mut(*index) {
-                        *slot = None;
-                    }
-                    batch.panel = None;
-                }
-            }
-            EventKind::ModelRetry { turn, retry, max_retries, wait, error } => {
-                // The turn starts over: so do its calls.
-                if let Some(batch) = self.batches.get_mut(*turn) {
-                    *batch = BatchView::default();
-                }
+            EventKind::ModelRetry { retry, max_retries, wait, error, .. } => {
                 let error = error.to_string();
                 let line = format!(
                     "↻ retry {retry} of {max_retries} in {:.1}s: {}",
@@ -333,12 +430,7 @@ impl<W: Write> Printer<W> {
                 self.response.clear();
                 self.reasoning.clear();
             }
-            EventKind::ModelTurnCompleted { turn, tool_calls, .. } if *tool_calls > 0 => {
-                let batch = self.batch(*turn);
-                batch.expected = Some(*tool_calls);
-                if batch.calls.len() < *tool_calls {
-                    batch.calls.resize(*tool_calls, None);
-                }
+            EventKind::ModelTurnCompleted { tool_calls, .. } if *tool_calls > 0 => {
                 // Text before a tool batch belongs to that turn, not to the final answer.
                 self.response.clear();
             }
@@ -351,9 +443,6 @@ impl<W: Write> Printer<W> {
                     self.response.clear();
                     self.response.push(&self.response.fenced_json(&pretty));
                 }
-                if let RunStatus::Paused { pending } = &output.status {
-                    self.show_pending(pending);
-                }
             }
             _ => {}
         }
@@ -364,10 +453,125 @@ impl<W: Write> Printer<W> {
         Ok(())
     }
 
+    /// Take one event of a run's stream into account: the run's own events as
+    /// [`event`](Printer::event) does; a sub-agent's ([`RunEvent::is_nested`]) are drawn under
+    /// the call that started its run — its tool calls, their progress and timing — and its
+    /// text is not part of the response.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, SystemTime};
+    /// use fanout::ToolExecution;
+    /// use fanout::event::{EventKind, Origin, RunEvent};
+    /// use fanout::print::{Mode, PrintOptions, Printer};
+    /// use fanout::tool::ToolCall;
+    ///
+    /// let mut options = PrintOptions::default();
+    /// options.mode = Some(Mode::Plain);
+    /// options.width = Some(60);
+    /// let mut printer = Printer::new(Vec::new(), options);
+    /// printer.start("Research Rome")?;
+    /// // The leader's run, and a member's run started by the leader's call `c1`.
+    /// let lead = Arc::new(Origin { run_id: "r1".into(), ..Origin::default() });
+    /// let member = Arc::new(Origin {
+    ///     run_id: "r2".into(),
+    ///     parent_run_id: Some("r1".into()),
+    ///     parent_call_id: Some("c1".into()),
+    ///     path: vec!["lead".into(), "history".into()],
+    ///     ..Origin::default()
+    /// });
+    /// let (delegate, search) = (ToolCall::new("c1", "history", "{}"), ToolCall::new("c1", "search", "{}"));
+    /// let done = |call: &ToolCall| ToolExecution {
+    ///     call: call.clone(),
+    ///     result: Ok("found".into()),
+    ///     started_at: SystemTime::now(),
+    ///     waited: Duration::ZERO,
+    ///     duration: Duration::from_millis(20),
+    /// };
+    /// let at = Duration::ZERO;
+    /// let turn = EventKind::ModelTurnCompleted {
+    ///     turn: 0, tool_calls: 1, usage: None, finish_reason: None, duration: at,
+    /// };
+    /// for (origin, kind) in [
+    ///     (&lead, EventKind::ToolCallStarted { turn: 0, index: 0, call: delegate.clone(), at }),
+    ///     (&lead, turn),
+    ///     (&member, EventKind::ToolCallStarted { turn: 0, index: 0, call: search.clone(), at }),
+    ///     (&member, EventKind::ContentDelta("not the team's answer".into())),
+    ///     (&member, EventKind::ToolCallCompleted { turn: 0, index: 0, execution: done(&search) }),
+    ///     (&lead, EventKind::ToolCallCompleted { turn: 0, index: 0, execution: done(&delegate) }),
+    /// ] {
+    ///     printer.run_event(&RunEvent { origin: Arc::clone(origin), kind })?;
+    /// }
+    /// printer.finish()?;
+    /// let text = String::from_utf8(printer.into_inner()).unwrap();
+    /// assert!(text.contains("┃ ✓ history()  0.02s"), "{text}");
+    /// assert!(text.contains("┃   ✓ search()  0.02s"), "{text}");
+    /// assert!(!text.contains("not the team's answer"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run_event(&mut self, event: &RunEvent) -> io::Result<()> {
+        if !event.is_nested() {
+            return self.event(&event.kind);
+        }
+        let origin = &event.origin;
+        if !self.children.contains_key(&origin.run_id) {
+            // A new sub-agent's run: drawn under the call that started it.
+            if let (Some(parent), Some(call_id)) = (&origin.parent_run_id, &origin.parent_call_id) {
+                let batches = match self.children.get_mut(parent) {
+                    Some(batches) => batches,
+                    None => &mut self.batches,
+                };
+                let view = batches
+                    .iter_mut()
+                    .rev()
+                    .flat_map(|b| b.calls.iter_mut().flatten())
+                    .find(|c| c.id == *call_id);
+                if let Some(view) = view {
+                    view.children.push(origin.run_id.clone());
+                }
+            }
+            self.children.insert(origin.run_id.clone(), Vec::new());
+        }
+        if let Some(batches) = self.children.get_mut(&origin.run_id) {
+            apply_calls(batches, &event.kind, None);
+        }
+        self.dirty = true;
+        if self.mode == Mode::Plain {
+            self.print_finished_batches()?;
+        }
+        Ok(())
+    }
+
+    /// How to ask about a pending call: its signature, after the agents it belongs to when it
+    /// is a sub-agent's (`researcher › delete(path="/tmp/x")`).
+    pub(crate) fn pending_label(&self, call: &ToolCall) -> String {
+        let mut names = Vec::new();
+        let mut batches = &self.batches;
+        let mut segments = call.id.split('/').peekable();
+        while let Some(segment) = segments.next() {
+            if segments.peek().is_none() {
+                break;
+            }
+            let found = batches.iter().rev().flat_map(|b| b.calls.iter().flatten()).find(|c| c.id == segment);
+            let Some(view) = found else { break };
+            names.push(view.name.clone());
+            match view.children.last().and_then(|run| self.children.get(run)) {
+                Some(below) => batches = below,
+                None => break,
+            }
+        }
+        let signature = signature(&call.name, &call.arguments);
+        match names.is_empty() {
+            true => signature,
+            false => format!("{} › {signature}", names.join(" › ")),
+        }
+    }
+
     /// Draw the live display if anything changed or moves (spinners, elapsed times); call it up
     /// to 20 times a second.
     pub fn tick(&mut self) -> io::Result<()> {
         let moving = self.batches.iter().any(BatchView::is_running)
+            || self.children.values().flatten().any(BatchView::is_running)
             || !self.response.is_empty()
             || !self.reasoning.is_empty();
         if self.dirty || moving { self.redraw() } else { Ok(()) }
@@ -478,49 +682,6 @@ impl<W: Write> Printer<W> {
             std::mem::forget(guard);
         }
         self.out.flush()
-    }
-
-    fn batch(&mut self, turn: usize) -> &mut BatchView {
-        // Batches are keyed by turn; turns without tools have none, so index by position.
-        while self.batches.len() <= turn {
-            self.batches.push(BatchView::default());
-        }
-        &mut self.batches[turn]
-    }
-
-    fn call_view(&mut self, turn: usize, index: usize, name: &str, arguments: &str) -> &mut CallView {
-        let batch = self.batch(turn);
-        if batch.calls.len() <= index {
-            batch.calls.resize(index + 1, None);
-        }
-        let view = batch.calls[index].get_or_insert_with(|| CallView {
-            name: inert_line(name).into_owned(),
-            arguments: arguments.to_owned(),
-            started: None,
-            execution: None,
-            awaits_confirmation: false,
-            progress: None,
-        });
-        view.awaits_confirmation = false;
-        view
-    }
-
-    /// The calls of the last batch that did not start wait for confirmation: show them, in the
-    /// model's order, in the slots left empty.
-    fn show_pending(&mut self, pending: &[crate::tool::ToolCall]) {
-        let Some(batch) = self.batches.last_mut() else { return };
-        let mut pending = pending.iter();
-        for slot in batch.calls.iter_mut().filter(|slot| slot.is_none()) {
-            let Some(call) = pending.next() else { break };
-            *slot = Some(CallView {
-                name: inert_line(&call.name).into_owned(),
-                arguments: call.arguments.clone(),
-                started: None,
-                execution: None,
-                awaits_confirmation: true,
-                progress: None,
-            });
-        }
     }
 
     fn print_plain(&mut self, lines: &[String]) -> io::Result<()> {
@@ -664,6 +825,7 @@ impl<W: Write> Printer<W> {
                     body.push(Line::styled(format!("    {}", truncate(&line, inner - 4)), Style::dim()));
                 }
             }
+            self.sub_agent_lines(&call.children, 1, inner, done, &mut body);
         }
         if done && !self.options.compact && batch.calls.iter().flatten().count() > 1 {
             let timeline = timeline(batch, inner);
@@ -675,11 +837,36 @@ impl<W: Write> Printer<W> {
         panel::draw("Tool Calls", body, self.width, Color::Yellow, self.color())
     }
 
+    /// The tool calls of the sub-agents' `runs`, indented by `depth`, each followed by its own
+    /// sub-agents', and each batch's timeline once it is done.
+    fn sub_agent_lines(&self, runs: &[String], depth: usize, inner: usize, done: bool, body: &mut Vec<Line>) {
+        let indent = "  ".repeat(depth);
+        let room = inner.saturating_sub(indent.len()).max(20);
+        let indented = |mut line: Line| {
+            line.spans.insert(0, (indent.clone(), Style::PLAIN));
+            line
+        };
+        for batches in runs.iter().filter_map(|run| self.children.get(run)) {
+            for batch in batches {
+                for call in batch.calls.iter().flatten() {
+                    body.push(indented(self.call_line(call, room, done)));
+                    self.sub_agent_lines(&call.children, depth + 1, inner, done, body);
+                }
+                if batch.is_done() && !self.options.compact && batch.calls.iter().flatten().count() > 1 {
+                    body.extend(timeline(batch, room).into_iter().map(indented));
+                }
+            }
+        }
+    }
+
     /// A call's line; `done` once nothing more will happen to it (the last frame of a run that
     /// stopped early leaves no spinner behind).
     fn call_line(&self, call: &CallView, inner: usize, done: bool) -> Line {
         let signature = signature(&call.name, &call.arguments);
         let (mark, mark_style, time, error) = match (&call.execution, call.started) {
+            (None, Some(_)) if call.paused => {
+                ("⏸", Style::color(Color::Yellow), "paused: awaiting confirmation".to_owned(), None)
+            }
             (Some(execution), _) => {
                 let time = format!("{:.2}s", execution.duration.as_secs_f64());
                 match &execution.result {
@@ -847,5 +1034,87 @@ impl Drop for CursorGuard {
         let mut stdout = io::stdout();
         let _ = write!(stdout, "\x1b[?25h");
         let _ = stdout.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use futures::StreamExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::models::scripted::{ScriptedModel, Turn};
+    use crate::prelude::*;
+    use crate::tool::FunctionTool;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Path {
+        path: String,
+    }
+
+    /// `text` without its colour codes.
+    fn strip_ansi(text: &str) -> String {
+        let mut plain = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                chars.by_ref().find(|c| *c == 'm');
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+    }
+
+    /// A team whose two members each want to delete a file: the team pauses.
+    fn team() -> Agent {
+        let member = |name: &str| {
+            let delete = FunctionTool::new("delete", "Delete a file", |a: Path| async move { Ok(a.path) });
+            Agent::builder()
+                .name(name)
+                .model(ScriptedModel::new([
+                    Turn::call("delete", json!({"path": "/tmp/x"})),
+                    Turn::text("ok"),
+                ]))
+                .tool(delete.requires_confirmation())
+                .build()
+                .unwrap()
+        };
+        let leader =
+            ScriptedModel::new([Turn::call_every_tool(json!({"task": "clean"})), Turn::text("done")]);
+        Team::new(Agent::builder().name("lead").model(leader))
+            .members([member("m1"), member("m2")])
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_paused_team_shows_each_members_pending_call_under_it_and_asks_by_its_path() {
+        let options = PrintOptions { width: Some(70), mode: Some(Mode::Live), ..PrintOptions::default() };
+        let mut printer = Printer::new(Vec::new(), options);
+        printer.start("clean up").unwrap();
+        let mut events = Box::pin(team().run("clean up").stream());
+        let mut output = None;
+        while let Some(event) = events.next().await {
+            let event = event.unwrap();
+            printer.run_event(&event).unwrap();
+            if let (EventKind::RunCompleted(done), false) = (&event.kind, event.is_nested()) {
+                output = Some(done.clone());
+            }
+        }
+        let output = output.unwrap();
+        let frame = printer.frame(false).lines.join("\n");
+        let plain = strip_ansi(&frame);
+        // Each member's call paused, its pending call shown under it.
+        for member in ["m1", "m2"] {
+            let at =
+                plain.find(&format!("⏸ {member}(task=\"clean\")  paused: awaiting confirmation")).unwrap();
+            let below = &plain[at..];
+            assert!(below.contains("┃   ? delete(path=\"/tmp/x\")  awaiting confirmation"), "{plain}");
+        }
+        let labels: Vec<String> =
+            output.pending_calls().iter().map(|call| printer.pending_label(call)).collect();
+        assert_eq!(labels, ["m1 › delete(path=\"/tmp/x\")", "m2 › delete(path=\"/tmp/x\")"]);
     }
 }

@@ -19,6 +19,7 @@ mod options;
 mod output;
 mod progress;
 mod schema;
+pub(crate) mod scope;
 mod set;
 mod source;
 mod toolkit;

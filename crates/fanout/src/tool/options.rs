@@ -38,6 +38,15 @@ pub struct ToolOptions {
     pub post_hook: Option<PostHook>,
     /// A cap on simultaneous calls of this tool, possibly shared with other tools and agents.
     pub concurrency_limit: Option<ConcurrencyLimit>,
+    /// End the run after a batch in which a call of this tool succeeded, with its result as the
+    /// run's answer ([`RunStatus::Completed`](crate::RunStatus::Completed)); no further model
+    /// turn. A call that fails does not end the run: the model sees the error and goes on.
+    /// What a team in [`TeamMode::Route`](crate::team::TeamMode::Route) gives its members.
+    pub respond_directly: bool,
+    /// The tool runs an agent ([`AgentTool`](crate::team::AgentTool)): its calls take no
+    /// concurrency slot of their own (the sub-agent's tool calls do), and they are lent the
+    /// calling run's scope.
+    pub(crate) delegates: bool,
 }
 
 impl Default for ToolOptions {
@@ -55,6 +64,8 @@ impl Default for ToolOptions {
             pre_hook: None,
             post_hook: None,
             concurrency_limit: None,
+            respond_directly: false,
+            delegates: false,
         }
     }
 }
@@ -143,6 +154,8 @@ option_setters! {
     post_hook(hook: PostHook) => |o| o.post_hook = Some(hook);
     /// Hold a slot of `limit` during each call (see [`ConcurrencyLimit`]).
     concurrency_limit(limit: ConcurrencyLimit) => |o| o.concurrency_limit = Some(limit);
+    /// End the run with this call's result as the answer, when it succeeds.
+    respond_directly() => |o| o.respond_directly = true;
 }
 
 impl<T: Tool> ToolExt for T {}

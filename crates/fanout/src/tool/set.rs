@@ -21,6 +21,8 @@ pub struct ToolSet {
     /// scan is as fast as hashing and building the map would be most of an agent's cost.
     by_name: HashMap<String, usize>,
     definitions: Arc<[Arc<ToolDefinition>]>,
+    /// Some tool runs an agent (see [`ToolOptions`]'s `delegates`).
+    delegates: bool,
 }
 
 const INDEX_FROM: usize = 16;
@@ -55,7 +57,8 @@ impl ToolSet {
                 return Err(duplicate_error(&definition.name));
             }
         }
-        Ok(Self { entries, by_name, definitions: definitions.into() })
+        let delegates = entries.iter().any(|e| e.options.delegates);
+        Ok(Self { entries, by_name, definitions: definitions.into(), delegates })
     }
 
     /// The definitions sent to the model, in registration order.
@@ -76,6 +79,11 @@ impl ToolSet {
     /// The options of the tool called `name`.
     pub fn options(&self, name: &str) -> Option<&ToolOptions> {
         self.get(name).map(|e| &e.options)
+    }
+
+    /// True when some tool of the set runs an agent.
+    pub(crate) fn delegates(&self) -> bool {
+        self.delegates
     }
 
     pub(crate) fn options_iter(&self) -> impl Iterator<Item = &ToolOptions> {
