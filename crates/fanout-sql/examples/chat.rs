@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example chat                      # a new session; its id is printed
 //! cargo run --example chat -- --session ID      # continue that conversation, across restarts
+//!                                               # (and resume its run if the process died in it)
 //! printf 'hello\nrun all tasks\n' | cargo run --example chat   # one message per line until EOF
 //! ```
 //!
@@ -69,6 +70,8 @@ async fn main() -> Result<ExitCode> {
         .tools(tools![atask2, atask1, atask3])
         .markdown(true)
         .store(store.clone())
+        // A chat killed mid-run is offered for resuming soon after: its lease lapses in 5 s.
+        .run_lease(Duration::from_secs(5))
         .build()?;
 
     let session = match session {
@@ -76,6 +79,7 @@ async fn main() -> Result<ExitCode> {
             let earlier = store.runs(&id).await?;
             let messages: usize = earlier.iter().map(|run| run.messages.len()).sum();
             println!("Continuing session {id}: {} earlier runs, {messages} messages.", earlier.len());
+            offer_to_resume(&agent, &store, &id).await?;
             id
         }
         None => {
@@ -112,6 +116,34 @@ async fn main() -> Result<ExitCode> {
         }
     }
     Ok(status)
+}
+
+/// A run of the session whose process died (killed, crashed) in it is interrupted: offer to
+/// resume it. Its finished tool calls are restored, not run again; the rest run, then the model
+/// answers.
+async fn offer_to_resume(
+    agent: &Agent,
+    store: &std::sync::Arc<dyn fanout::store::SessionStore>,
+    session: &str,
+) -> Result<()> {
+    for run_id in store.interrupted_runs(session).await? {
+        let input = store.run(&run_id).await?.and_then(|run| match run.messages.first() {
+            Some(fanout::models::Message::User { content }) => Some(content.clone()),
+            _ => None,
+        });
+        print!(
+            "Run {run_id} ({:?}) was interrupted: its process stopped. Resume it? [Y/n] ",
+            input.unwrap_or_default()
+        );
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if matches!(answer.trim(), "" | "y" | "Y" | "yes") {
+            // Shown like any run (an error was shown, and the chat goes on).
+            let _ = agent.resume(&run_id).print().stream(true).await;
+        }
+    }
+    Ok(())
 }
 
 fn offline_model() -> ScriptedModel {

@@ -146,10 +146,43 @@ macro_rules! load_statements {
     };
 }
 
+/// The statements of run leases, with `$now`: the database's clock in nanoseconds since the Unix
+/// epoch (so processes on hosts with skewed clocks agree on when a lease expires).
+macro_rules! lease_statements {
+    ($now:literal) => {
+        /// Take or renew the lease of run `$1` for owner `$2`, for `$3` ns: granted (a row
+        /// changed) when there is none, it expired, or `$2` holds it.
+        pub(crate) const CLAIM_RUN: &str = concat!(
+            "INSERT INTO fanout_run_leases (run_id, owner, expires_at) VALUES ($1, $2, ",
+            $now,
+            " + $3) ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, \
+             expires_at = excluded.expires_at \
+             WHERE fanout_run_leases.owner = excluded.owner OR fanout_run_leases.expires_at <= ",
+            $now
+        );
+
+        /// The ids of session `$1`'s runs whose newest state is running or interrupted and whose
+        /// lease expired or is missing, oldest first.
+        pub(crate) const SELECT_INTERRUPTED: &str = concat!(
+            "SELECT r.run_id FROM fanout_runs r \
+             LEFT JOIN fanout_run_leases l ON l.run_id = r.run_id \
+             WHERE r.session_id = $1 AND (l.expires_at IS NULL OR l.expires_at <= ",
+            $now,
+            ") AND (SELECT x.state FROM fanout_run_states x WHERE x.run_id = r.run_id \
+             ORDER BY x.state_id DESC LIMIT 1) IN ('running', 'interrupted') \
+             ORDER BY r.run_order"
+        );
+    };
+}
+
+/// Give up owner `$2`'s lease of run `$1`.
+pub(crate) const RELEASE_RUN: &str = "DELETE FROM fanout_run_leases WHERE run_id = $1 AND owner = $2";
+
 /// SQLite's: the newest state by a correlated `MAX`, the messages by two scalar subqueries.
 /// SQLite's planner walks the index in `ORDER BY` order and stops at the `LIMIT`.
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite {
+    lease_statements!("CAST((julianday('now') - 2440587.5) * 86400000000000.0 AS INTEGER)");
     load_statements!(
         "SELECT r.run_order, r.run_id, r.session_id, r.user_id, r.agent_id, r.parent_run_id, \
          r.created_at, s.state, s.format_version, s.data, s.created_at, \
@@ -168,6 +201,7 @@ pub(crate) mod sqlite {
 /// run of the session first.
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres {
+    lease_statements!("CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000 AS BIGINT)");
     load_statements!(
         "SELECT r.run_order, r.run_id, r.session_id, r.user_id, r.agent_id, r.parent_run_id, \
          r.created_at, s.state, s.format_version, s.data, s.created_at, m.format_version, m.bodies \

@@ -41,7 +41,7 @@
 //!
 //! # The schema
 //!
-//! Four tables, created by the migrations in `migrations/{sqlite,postgres}` (applied when a store
+//! Five tables, created by the migrations in `migrations/{sqlite,postgres}` (applied when a store
 //! opens, under a lock, recorded in `fanout_migrations`):
 //!
 //! - `fanout_sessions`: one row per session (the user and agent of its first run, its name);
@@ -49,7 +49,12 @@
 //!   by `(session_id, run_order)`;
 //! - `fanout_messages`: `(run_id, seq)` → the message as JSON with its
 //!   [`FORMAT_VERSION`](fanout::store::FORMAT_VERSION); a `seq` stored twice keeps the first;
-//! - `fanout_run_states`: one row per state change of a run; the newest counts.
+//! - `fanout_run_states`: one row per state change of a run; the newest counts;
+//! - `fanout_run_leases` (schema 2): which process runs a run, until when (by the database's
+//!   clock): the one table whose rows are rewritten, to coordinate processes (see
+//!   `SessionStore::claim_run`): a run left running
+//!   with an expired lease is interrupted, and may be resumed
+//!   ([`Agent::resume`](fanout::Agent::resume)).
 //!
 //! A run only adds rows: storing one costs the same after ten runs of its session as after ten
 //! thousand, and runs going on at once on one session (in one process or several) never

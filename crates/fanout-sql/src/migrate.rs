@@ -22,19 +22,33 @@ pub(crate) struct Migration {
 
 /// SQLite's steps.
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "sessions, runs, messages, run states",
-    sql: include_str!("../migrations/sqlite/0001_sessions.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "sessions, runs, messages, run states",
+        sql: include_str!("../migrations/sqlite/0001_sessions.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "run leases",
+        sql: include_str!("../migrations/sqlite/0002_run_leases.sql"),
+    },
+];
 
 /// PostgreSQL's steps.
 #[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "sessions, runs, messages, run states",
-    sql: include_str!("../migrations/postgres/0001_sessions.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "sessions, runs, messages, run states",
+        sql: include_str!("../migrations/postgres/0001_sessions.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "run leases",
+        sql: include_str!("../migrations/postgres/0002_run_leases.sql"),
+    },
+];
 
 /// The record of applied steps.
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS fanout_migrations (\

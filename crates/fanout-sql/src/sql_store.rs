@@ -11,7 +11,7 @@
 //!
 //! The other statements (in `common`) are ones both databases accept as they are.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use fanout::Result;
 use fanout::store::{
@@ -305,6 +305,40 @@ impl SessionStore for Store {
                 .await
                 .map_err(|e| storage(format_args!("deleting session {session_id:?}"), e))?;
             Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn claim_run<'a>(&'a self, run_id: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let ttl = i64::try_from(ttl.as_nanos()).unwrap_or(i64::MAX / 2);
+            let done = sqlx::query(load::CLAIM_RUN)
+                .bind(run_id)
+                .bind(owner)
+                .bind(ttl)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| storage(format_args!("claiming the lease of run {run_id:?}"), e))?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn release_run<'a>(&'a self, run_id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(c::RELEASE_RUN)
+                .bind(run_id)
+                .bind(owner)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| storage(format_args!("releasing the lease of run {run_id:?}"), e))?;
+            Ok(())
+        })
+    }
+
+    fn interrupted_runs<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            sqlx::query_scalar(load::SELECT_INTERRUPTED).bind(session_id).fetch_all(&self.pool).await.map_err(
+                |e| storage(format_args!("listing the interrupted runs of session {session_id:?}"), e),
+            )
         })
     }
 }

@@ -102,6 +102,16 @@ pub enum EventKind {
         /// The call, its result and its timing.
         execution: ToolExecution,
     },
+    /// A tool call of a [resumed](crate::Agent::resume) run that had completed before the run
+    /// was interrupted: its result comes from the store, and the call is not run again.
+    ToolCallRestored {
+        /// The model turn it belongs to.
+        turn: usize,
+        /// Position of the call in its turn.
+        index: usize,
+        /// The call and its stored result (its timing is not stored: zero).
+        execution: ToolExecution,
+    },
     /// A running tool call reported progress: an MCP server's `notifications/progress`, or
     /// [`report_progress`](crate::tool::report_progress) in a tool of one's own. Arrives
     /// between the call's `ToolCallStarted` and `ToolCallCompleted`.

@@ -51,6 +51,8 @@ macro_rules! conformance {
             delete_removes_the_session_and_its_runs,
             unknown_ids,
             concurrent_runs_on_one_session_lose_nothing,
+            leases_are_exclusive_until_released_or_expired,
+            interrupted_runs_are_running_without_a_live_lease,
         );
     };
     (@each $fixture:path; $($property:ident),* $(,)?) => {
@@ -626,6 +628,62 @@ pub const CHILD_ENV: &str = "FANOUT_SQL_TEST_CHILD";
 
 /// Runs per process in the two-process tests.
 pub const RUNS_PER_PROCESS: usize = 50;
+
+/// One owner's lease keeps every other owner out until it is released or expires; the owner
+/// itself renews it.
+pub async fn leases_are_exclusive_until_released_or_expired(store: &dyn SessionStore) {
+    let (run, session) = (id("lease"), id("s"));
+    let long = Duration::from_secs(600);
+    // Claimed before the run is begun: it is never seen running without a lease.
+    assert!(store.claim_run(&run, "a", long).await.unwrap());
+    store.begin_run(&record(&run, &session, None, None)).await.unwrap();
+    assert!(!store.claim_run(&run, "b", long).await.unwrap(), "a live lease of another owner");
+    assert!(store.claim_run(&run, "a", long).await.unwrap(), "the owner renews");
+    store.release_run(&run, "b").await.unwrap();
+    assert!(!store.claim_run(&run, "b", long).await.unwrap(), "only the owner releases");
+    store.release_run(&run, "a").await.unwrap();
+    assert!(store.claim_run(&run, "b", long).await.unwrap(), "released: free for another");
+    assert!(!store.claim_run(&run, "a", long).await.unwrap());
+
+    // A short lease expires (by the store's clock): then another owner may take it.
+    let short = id("lease-short");
+    assert!(store.claim_run(&short, "a", Duration::from_millis(50)).await.unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !store.claim_run(&short, "b", long).await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "the lease never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!store.claim_run(&short, "a", long).await.unwrap());
+}
+
+/// A running run with a live lease is not interrupted; one whose lease expired, or that has
+/// none, is; runs that ended are not, whatever their lease.
+pub async fn interrupted_runs_are_running_without_a_live_lease(store: &dyn SessionStore) {
+    let session = id("s");
+    let [live, expired, unleased, done, marked] = ["live", "expired", "unleased", "done", "marked"].map(id);
+    let long = Duration::from_secs(600);
+    for run in [&live, &expired, &unleased, &done, &marked] {
+        store.begin_run(&record(run, &session, None, None)).await.unwrap();
+    }
+    assert!(store.claim_run(&live, "a", long).await.unwrap());
+    assert!(store.claim_run(&expired, "a", Duration::from_millis(1)).await.unwrap());
+    store.set_state(&done, RunState::Completed, None).await.unwrap();
+    store.set_state(&marked, RunState::Interrupted, None).await.unwrap();
+    let want = vec![expired.clone(), unleased.clone(), marked.clone()];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = store.interrupted_runs(&session).await.unwrap();
+        if found == want {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "interrupted runs: {found:?}, want {want:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Taken over (resumed): no longer interrupted.
+    assert!(store.claim_run(&expired, "b", long).await.unwrap());
+    assert_eq!(store.interrupted_runs(&session).await.unwrap(), vec![unleased, marked]);
+    assert!(store.interrupted_runs(&id("none")).await.unwrap().is_empty());
+}
 
 /// In a two-process test, wait until the other process (`other`) is there: each stores a run
 /// `{session}-{tag}-ready` and waits for the other's, so their runs really go on at once. The

@@ -26,6 +26,9 @@ pub const DEFAULT_MAX_DEPTH: usize = 5;
 /// The default number of repair turns for a final answer that does not fit the output schema.
 pub const DEFAULT_OUTPUT_REPAIRS: usize = 1;
 
+/// How long a stored run's lease lasts unless [`AgentBuilder::run_lease`] says otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
 /// Builds an [`Agent`]; start with [`Agent::builder`].
 ///
 /// ```
@@ -88,6 +91,7 @@ impl Default for AgentBuilder {
                 retry: RetryPolicy::default(),
                 output_schema: None,
                 output_repairs: DEFAULT_OUTPUT_REPAIRS,
+                lease: DEFAULT_LEASE,
                 max_depth: DEFAULT_MAX_DEPTH,
             },
             conversation: None,
@@ -171,6 +175,17 @@ impl AgentBuilder {
     /// Runs without a session get a new one each.
     pub fn store(mut self, store: impl SessionStore) -> Self {
         self.conversation.get_or_insert_default().store = Some(Arc::new(store));
+        self
+    }
+
+    /// How long a stored run's lease lasts (default 30 s): the process running a run renews it
+    /// every third of this, and a run left [running](crate::store::RunState::Running) whose
+    /// lease has expired counts as interrupted, ready to [resume](crate::Agent::resume) (see
+    /// [`SessionStore::claim_run`]). Shorter: an interrupted run is found sooner; longer: a
+    /// process that stalls (a long GC-like pause, a frozen VM) keeps its runs. A run whose
+    /// lease another process took over stops, and stores nothing more.
+    pub fn run_lease(mut self, ttl: Duration) -> Self {
+        self.settings.lease = ttl.max(Duration::from_millis(30));
         self
     }
 

@@ -26,7 +26,9 @@ mod tree;
 
 use std::sync::Arc;
 
-pub use builder::{AgentBuilder, DEFAULT_MAX_DEPTH, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS};
+pub use builder::{
+    AgentBuilder, DEFAULT_LEASE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_TURNS, DEFAULT_OUTPUT_REPAIRS,
+};
 pub use decision::Decision;
 pub(crate) use delegate::delegate;
 #[cfg(feature = "terminal")]
@@ -128,6 +130,8 @@ struct Settings {
     output_schema: Option<Arc<crate::structured::OutputSchema>>,
     /// How many repair turns an answer that does not fit the schema gets.
     output_repairs: usize,
+    /// How long a stored run's lease lasts ([`AgentBuilder::run_lease`]).
+    lease: std::time::Duration,
     /// How many levels of sub-agents may run below a run of this agent.
     max_depth: usize,
 }

@@ -125,7 +125,7 @@ impl PrintResponse {
         let agent: Agent = self.request.agent.clone();
         match &self.request.start {
             run::Start::Input(input) => printer.start(input)?,
-            run::Start::Resume(..) => {}
+            run::Start::Resume(..) | run::Start::Recover(_) => {}
         }
         let mut request = self.request;
         loop {

@@ -195,4 +195,51 @@ impl Agent {
     ) -> RunRequest {
         RunRequest::new(self.clone(), Start::Resume(Box::new(paused), decisions.into_iter().collect()))
     }
+
+    /// Resume stored run `run_id`, interrupted because its process died (see
+    /// [`SessionStore::interrupted_runs`](crate::store::SessionStore::interrupted_runs)): the
+    /// results of the calls that had completed are restored from the store
+    /// ([`EventKind::ToolCallRestored`](crate::event::EventKind::ToolCallRestored); they do not
+    /// run again), the calls that had not run, then the loop goes on to the answer, under the
+    /// same run id and session. The run's history is its session's completed runs that began
+    /// before it.
+    ///
+    /// Needs a store on the agent and the same tools. The run is claimed first (its lease): a
+    /// run that is still going on in another process is refused (a storage error), as is a run
+    /// that ended; a run paused for confirmation is continued with
+    /// [`continue_run`](Self::continue_run) and the [`PausedRun`] stored with its state.
+    ///
+    /// **Side effects**: a call that was running when the process died ran (at least partly)
+    /// and runs again. Each call has a stable idempotency key, `{run id}/{call id}`
+    /// ([`idempotency_key`](crate::tool::idempotency_key)), that a tool can pass to the system
+    /// it changes so the second attempt is a no-op. Calls that completed never run again. The
+    /// model turn that was going on is asked again, and the token usage of the part before the
+    /// interruption is not in the resumed run's metrics.
+    ///
+    /// ```
+    /// use fanout::prelude::*;
+    /// use fanout::models::scripted::{ScriptedModel, Turn};
+    /// use fanout::store::{MemoryStore, SessionStore, StoredMessage, RunRecord};
+    /// use fanout::models::Message;
+    ///
+    /// # #[tokio::main] async fn main() -> fanout::Result<()> {
+    /// // A run that died after storing its user message (as a process that was killed leaves it).
+    /// let store = MemoryStore::new();
+    /// let record = RunRecord {
+    ///     run_id: "r1".into(), session_id: "s1".into(), user_id: None, agent_id: None,
+    ///     parent_run_id: None, created_at: std::time::SystemTime::now(),
+    /// };
+    /// store.begin_run(&record).await?;
+    /// store.append_messages("r1", &[StoredMessage { seq: 0, message: Message::user("Hi") }]).await?;
+    /// assert_eq!(store.interrupted_runs("s1").await?, ["r1"]);
+    ///
+    /// let agent = Agent::builder().model(ScriptedModel::new([Turn::text("Hello!")])).store(store.clone()).build()?;
+    /// let output = agent.resume("r1").await?;
+    /// assert_eq!(output.content, "Hello!");
+    /// assert!(store.interrupted_runs("s1").await?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn resume(&self, run_id: impl Into<String>) -> RunRequest {
+        RunRequest::new(self.clone(), Start::Recover(run_id.into()))
+    }
 }

@@ -21,7 +21,7 @@ use crate::exec::{Batch, BatchEvent, Executor, ToolExecution};
 use crate::model::{Message, ModelDelta, ModelRequest, Replay, Usage};
 use crate::output::{MemberMetrics, Metrics, PausedMember, PausedRun, RunOutput, RunStatus, TurnMetrics};
 use crate::spans;
-use crate::store::{RunRecord, RunState, SessionStore, StoredMessage, StoredRun};
+use crate::store::{RunRecord, RunState, SessionStore, StoreFuture, StoredMessage, StoredRun, lease_owner};
 
 use crate::tool::{ToolCall, ToolError, ToolProgress};
 
@@ -76,6 +76,8 @@ impl Sink<'_> {
 pub(crate) enum Start {
     Input(String),
     Resume(Box<PausedRun>, Vec<(String, Decision)>),
+    /// A stored run that was interrupted ([`Agent::resume`](crate::Agent::resume)), by id.
+    Recover(String),
 }
 
 /// What the run loop carries from turn to turn.
@@ -109,6 +111,8 @@ struct Place {
 /// Where a run's rows go as it goes, when the agent has a store and the run a session.
 struct Journal<'a> {
     store: Option<&'a dyn SessionStore>,
+    /// The same store, shared with the writes that go on beside a batch.
+    shared: Option<Arc<dyn SessionStore>>,
     run_id: String,
     /// How many of the run's own messages are stored.
     stored: usize,
@@ -136,10 +140,169 @@ impl Journal<'_> {
         }
     }
 
+    /// Before a turn's calls are waited for: store the run's messages not stored yet, the
+    /// turn's assistant message (at the next seq) and the results of calls already done. True
+    /// when all is stored: the turn's other results are then stored as their calls complete
+    /// (a [`CallJournal`]); else they are stored with the batch.
+    async fn save_turn(
+        &mut self,
+        new_messages: &[Message],
+        assistant: Message,
+        done: Vec<StoredMessage>,
+    ) -> bool {
+        let Some(store) = self.store else { return false };
+        let unsaved = new_messages.get(self.stored..).unwrap_or_default();
+        let mut rows: Vec<StoredMessage> = Vec::with_capacity(unsaved.len() + 1 + done.len());
+        rows.extend(
+            unsaved.iter().enumerate().map(|(i, message)| StoredMessage {
+                seq: (self.stored + i) as u32,
+                message: message.clone(),
+            }),
+        );
+        rows.push(StoredMessage { seq: new_messages.len() as u32, message: assistant });
+        rows.extend(done);
+        match store.append_messages(&self.run_id, &rows).await {
+            Ok(()) => {
+                self.stored = new_messages.len();
+                true
+            }
+            Err(err) => {
+                tracing::warn!("run {}: storing its turn failed, the run goes on: {err}", self.run_id);
+                self.failure.get_or_insert(err);
+                false
+            }
+        }
+    }
+
+    /// A [`CallJournal`] for a turn whose assistant message is stored at `seq`.
+    fn calls(&self, seq: usize) -> Option<Box<CallJournal>> {
+        self.store?;
+        Some(Box::new(CallJournal {
+            store: Arc::clone(self.shared.as_ref()?),
+            run_id: Arc::from(self.run_id.as_str()),
+            seq: seq as u32,
+            writing: None,
+            queued: Vec::new(),
+            failed: false,
+        }))
+    }
+
+    /// After a batch whose every result its [`CallJournal`] stored: the run's messages so far
+    /// (`stored` of them) are all in the store; else they are stored now.
+    async fn save_batch(&mut self, new_messages: &[Message], all_stored: bool) {
+        if all_stored && self.failure.is_none() {
+            self.stored = new_messages.len();
+        } else {
+            self.save(new_messages).await;
+        }
+    }
+
     /// Record the run's new state.
     async fn set_state(&mut self, state: RunState, data: Option<serde_json::Value>) -> Result<()> {
         let Some(store) = self.store else { return Ok(()) };
         store.set_state(&self.run_id, state, data.as_ref()).await
+    }
+}
+
+/// Stores each result of a turn the moment its call completes, at `seq + 1 + call index` (after
+/// the turn's assistant message at `seq`). The writes go on alongside the batch: a call's
+/// siblings never wait for them. One write at a time: results that complete while one is
+/// under way are stored together by the next (one commit for many, not one each).
+struct CallJournal {
+    store: Arc<dyn SessionStore>,
+    run_id: Arc<str>,
+    seq: u32,
+    /// The write under way.
+    writing: Option<StoreFuture<'static, ()>>,
+    /// Results waiting for it to end.
+    queued: Vec<StoredMessage>,
+    /// A write failed: the batch's results are stored again at its end.
+    failed: bool,
+}
+
+impl CallJournal {
+    fn completed(&mut self, index: usize, execution: &ToolExecution) {
+        self.queued
+            .push(StoredMessage { seq: self.seq + 1 + index as u32, message: tool_message(execution) });
+        if self.writing.is_none() {
+            self.write_queued();
+        }
+    }
+
+    fn write_queued(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.queued);
+        let (store, run_id) = (Arc::clone(&self.store), Arc::clone(&self.run_id));
+        self.writing = Some(Box::pin(async move { store.append_messages(&run_id, &rows).await }));
+    }
+
+    /// Whether a write is under way.
+    fn busy(&self) -> bool {
+        self.writing.is_some()
+    }
+
+    /// Wait for the write under way to end (pending when there is none), then start the next.
+    async fn next_written(&mut self) {
+        let result = match &mut self.writing {
+            Some(writing) => writing.await,
+            None => std::future::pending().await,
+        };
+        self.writing = None;
+        if let Err(err) = result {
+            tracing::warn!(
+                "run {}: storing tool results failed; the batch's end tries again: {err}",
+                self.run_id
+            );
+            self.failed = true;
+        }
+        self.write_queued();
+    }
+}
+
+/// The message that gives the model a call's result.
+fn tool_message(execution: &ToolExecution) -> Message {
+    Message::Tool {
+        call_id: execution.call.id.clone(),
+        name: execution.call.name.clone(),
+        content: execution.content_for_model(),
+        is_error: execution.is_error(),
+    }
+}
+
+/// The lease owner of one execution of a run: this process and a number of its own, so that
+/// two executions of one run never share a lease, in one process or several.
+fn lease_holder() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}/{}", lease_owner(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Take run `run_id`'s lease for `owner`, or fail when another holds it.
+async fn claim(store: &dyn SessionStore, run_id: &str, owner: &str, ttl: Duration) -> Result<()> {
+    if store.claim_run(run_id, owner, ttl).await? {
+        Ok(())
+    } else {
+        Err(Error::storage(format!(
+            "run {run_id:?} is going on elsewhere (another process, or another task, holds its lease); it is not taken over"
+        )))
+    }
+}
+
+/// Renew the run's lease every third of `ttl` for as long as the run goes on; returns (an
+/// error) only when another process took the lease over, and the run must stop.
+async fn renew_lease(store: &dyn SessionStore, run_id: String, owner: &str, ttl: Duration) -> Error {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        match store.claim_run(&run_id, owner, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Error::storage(format!(
+                    "run {run_id:?} was taken over by another process (its lease lapsed); it stops here"
+                ));
+            }
+            Err(err) => tracing::warn!("run {run_id}: renewing its lease failed, trying again: {err}"),
+        }
     }
 }
 
@@ -157,12 +320,25 @@ pub(crate) async fn run(
     let parent_store = options.parent.as_ref().and_then(|p| p.store.clone());
     let store_arc = parent_store.or_else(|| inner.conversation.as_ref()?.store.clone());
     let store = store_arc.as_deref();
+    let ttl = inner.settings.lease;
+    // Without a store: no lease, and no allocation for one.
+    let owner = if store.is_some() { lease_holder() } else { String::new() };
+    if let (Some(store), Start::Recover(run_id)) = (store, &start) {
+        // Owned before it is read: nobody else resumes it at the same time.
+        claim(store, run_id, &owner, ttl).await?;
+    }
     let caps = Caps::of(
         inner,
         options.parent.as_ref().map_or(0, |p| p.depth),
         options.parent.as_ref().map(|p| p.caps),
     );
     let (mut state, first, prepared) = prepare(inner, start, &options, store, caps).await?;
+    // A resumed run's session is known once it is loaded.
+    let origin = if origin.session_id == state.session_id {
+        origin
+    } else {
+        Arc::new(Origin { session_id: state.session_id.clone(), ..(*origin).clone() })
+    };
     state.place = Place {
         inherited: options.parent.as_ref().map(|p| Arc::clone(&p.slots)).filter(|s| !s.is_empty()),
         base: may_delegate(inner).then(|| {
@@ -185,6 +361,7 @@ pub(crate) async fn run(
     let mut sink = Sink { origin, out };
     let mut journal = Journal {
         store: store.filter(|_| state.session_id.is_some()),
+        shared: store_arc.clone().filter(|_| state.session_id.is_some()),
         run_id: state.run_id.clone(),
         stored: prepared,
         failure: None,
@@ -199,9 +376,13 @@ pub(crate) async fn run(
             created_at: state.created_at,
         };
         // Nothing has happened yet: a store that cannot take the run fails it before the model
-        // is asked anything.
+        // is asked anything. Claimed first, so it is never seen running without a lease.
+        claim(store, &record.run_id, &owner, ttl).await?;
         store.begin_run(&record).await?;
-    } else if journal.store.is_some() {
+    } else if let Some(store) = journal.store {
+        if matches!(first, Entry::Resume(..)) {
+            claim(store, &journal.run_id, &owner, ttl).await?;
+        }
         journal.set_state(RunState::Running, None).await.unwrap_or_else(|err| {
             tracing::warn!("run {}: storing its new state failed: {err}", journal.run_id);
         });
@@ -209,26 +390,56 @@ pub(crate) async fn run(
     journal.save(state.messages.get(state.new_from..).unwrap_or_default()).await;
 
     let span = spans::agent(inner.name.as_deref(), &*inner.model);
-    let outcome = {
+    // A stored run renews its lease as it goes, and gives its calls idempotency keys
+    // (`{run id}/{call id}`) unless the caller set a scope of its own.
+    let durable = journal.store.map(|store| (store, state.run_id.clone()));
+    let (outcome, lost) = {
         // The loop on the heap, in a scope of its own: this future stays small while it runs,
         // and its space is free again for storing the end.
-        let looping = Box::pin(
+        let mut looping: Pin<Box<dyn Future<Output = Result<RunOutput>> + Send + '_>> = Box::pin(
             run_in_span(inner, state, first, streaming, &mut sink, &mut journal).instrument(span.clone()),
         );
-        match &options.cancel {
-            Some(token) => tokio::select! {
-                biased;
-                () = token.cancelled() => Err(Error::cancelled()),
-                outcome = looping => outcome,
-            },
-            None => looping.await,
+        let mut renewing = None;
+        if let Some((store, run_id)) = durable {
+            if !crate::tool::idempotency::has_scope() {
+                looping = Box::pin(crate::tool::with_idempotency_scope(run_id.clone(), looping));
+            }
+            renewing = Some(Box::pin(renew_lease(store, run_id, &owner, ttl)));
+        }
+        let cancelled = async {
+            match &options.cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let lost = async {
+            match renewing.as_mut() {
+                Some(renewing) => renewing.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = cancelled => (Err(Error::cancelled()), false),
+            outcome = looping => (outcome, false),
+            err = lost => (Err(err), true),
         }
     };
     spans::agent_done(
         &span,
         outcome.as_ref().map(|output| (&output.metrics.usage, &output.status as &dyn std::fmt::Debug)),
     );
-    record_end(&mut journal, outcome, &mut sink).await
+    if lost {
+        // Another process runs it now: this one stores nothing more of it.
+        return outcome;
+    }
+    let ended = record_end(&mut journal, outcome, &mut sink).await;
+    if let Some(store) = journal.store
+        && let Err(err) = store.release_run(&journal.run_id, &owner).await
+    {
+        tracing::warn!("run {}: releasing its lease failed (it expires): {err}", journal.run_id);
+    }
+    ended
 }
 
 /// True when the agent has tools that run agents, or may get some (from a tool source).
@@ -301,13 +512,18 @@ fn output_paused_json(output: &RunOutput) -> Option<serde_json::Value> {
 /// Settle the run's ids — its own (new, or the paused run's), its session's (new when the
 /// agent has a store and none was given) — and return the origin its events carry.
 pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -> Arc<Origin> {
-    if let Start::Resume(paused, _) = start {
-        options.run_id = Some(paused.run_id.clone());
-        options.session_id.clone_from(&paused.session_id);
-        options.user_id.clone_from(&paused.user_id);
+    match start {
+        Start::Resume(paused, _) => {
+            options.run_id = Some(paused.run_id.clone());
+            options.session_id.clone_from(&paused.session_id);
+            options.user_id.clone_from(&paused.user_id);
+        }
+        // Its session is the stored run's (known once it is loaded).
+        Start::Recover(run_id) => options.run_id = Some(run_id.clone()),
+        Start::Input(_) => {}
     }
     let run_id = options.run_id.get_or_insert_with(new_id).clone();
-    if options.session_id.is_none() && inner.store().is_some() {
+    if options.session_id.is_none() && inner.store().is_some() && !matches!(start, Start::Recover(_)) {
         options.session_id = Some(new_id());
     }
     let agent = inner.name.clone();
@@ -329,10 +545,150 @@ pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -
     })
 }
 
-/// Whether the run begins here or continues a paused one.
+/// Whether the run begins here, continues a paused one or resumes an interrupted one.
 enum Entry {
     New,
     Resume(Box<PausedRun>, Vec<(String, Decision)>),
+    Recover(Box<Recovered>),
+}
+
+/// Where an interrupted run stopped, from its stored messages.
+struct Recovered {
+    /// The model turn to go on with.
+    turn: usize,
+    /// Its final answer, when it was stored (the run ended, its state was not stored).
+    answer: Option<String>,
+    /// The batch it stopped in: the turn's calls, text and replay, and the calls whose results
+    /// are stored, by call index.
+    batch: Option<StoppedBatch>,
+}
+
+/// A turn's calls, text and replay, and the calls whose results are stored, by call index.
+type StoppedBatch = (Vec<ToolCall>, Option<String>, Option<Replay>, Vec<(usize, ToolExecution)>);
+
+/// A call's execution rebuilt from its stored result (its timing is not stored).
+fn restored(call: &ToolCall, content: &str, is_error: bool, at: SystemTime) -> ToolExecution {
+    let result = if is_error {
+        Err(ToolError::Failed(content.strip_prefix("Error: ").unwrap_or(content).to_owned()))
+    } else {
+        Ok(content.to_owned())
+    };
+    ToolExecution {
+        call: call.clone(),
+        result,
+        started_at: at,
+        waited: Duration::ZERO,
+        duration: Duration::ZERO,
+    }
+}
+
+/// Load an interrupted run: the history it continued (the session's completed runs that began
+/// before it), its own messages up to the batch it stopped in, and where it goes on.
+async fn recover(
+    inner: &Inner,
+    store: Option<&dyn SessionStore>,
+    run_id: &str,
+    caps: Caps,
+) -> Result<(Progress, Entry, usize)> {
+    let Some(store) = store else {
+        return Err(Error::config("resuming a run needs a store on the agent (AgentBuilder::store)"));
+    };
+    let Some(run) = store.run(run_id).await? else {
+        return Err(Error::config(format!("no run with id {run_id:?} is stored")));
+    };
+    match run.state {
+        RunState::Running | RunState::Interrupted => {}
+        RunState::Paused => {
+            return Err(Error::config(format!(
+                "run {run_id:?} is paused for confirmation: continue it with Agent::continue_run and the \
+                 PausedRun stored with its state"
+            )));
+        }
+        state => {
+            return Err(Error::config(format!(
+                "run {run_id:?} has ended ({state}); there is nothing to resume"
+            )));
+        }
+    }
+    let StoredRun { record, messages: own, .. } = run;
+    let mut earlier: Vec<StoredRun> = store
+        .runs(&record.session_id)
+        .await?
+        .into_iter()
+        .take_while(|r| r.record.run_id != record.run_id)
+        .filter(|r| r.state == RunState::Completed)
+        .collect();
+    if let Some(n) = inner.history_limits().runs {
+        earlier.drain(..earlier.len().saturating_sub(n));
+    }
+    let history = earlier.into_iter().flat_map(|run| run.messages).collect();
+    let history = crate::history::trim(crate::history::repair(history), &inner.history_limits());
+    let mut messages = Vec::with_capacity(history.len() + own.len() + 1);
+    if let Some(system) = &inner.system_prompt {
+        messages.push(Message::system(system.clone()));
+    }
+    messages.extend(history);
+    let new_from = messages.len();
+
+    // The results of earlier batches, as executions.
+    let mut executions = Vec::new();
+    let mut calls: &[ToolCall] = &[];
+    for message in &own {
+        match message {
+            Message::Assistant { tool_calls, .. } => calls = tool_calls,
+            Message::Tool { call_id, content, is_error, .. } => {
+                if let Some(call) = calls.iter().find(|c| &c.id == call_id) {
+                    executions.push(restored(call, content, *is_error, record.created_at));
+                }
+            }
+            _ => {}
+        }
+    }
+    let last_turn = own.iter().rposition(|m| matches!(m, Message::Assistant { .. }));
+    let mut recovered = Recovered { turn: 0, answer: None, batch: None };
+    let mut own = own;
+    match last_turn.map(|k| (k, &own[k])) {
+        Some((k, Message::Assistant { tool_calls, .. })) if !tool_calls.is_empty() => {
+            // Stopped in (or right after) this turn's batch: its stored results are restored.
+            let results: Vec<(usize, ToolExecution)> = own[k + 1..]
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Tool { call_id, content, is_error, .. } => {
+                        let index = tool_calls.iter().position(|c| &c.id == call_id)?;
+                        Some((index, restored(&tool_calls[index], content, *is_error, record.created_at)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            executions.truncate(executions.len().saturating_sub(results.len()));
+            let tail = own.split_off(k);
+            let Some(Message::Assistant { content, tool_calls, replay }) = tail.into_iter().next() else {
+                return Err(Error::storage(format!("run {run_id:?}: its stored turn could not be read")));
+            };
+            recovered.batch = Some((tool_calls, content, replay, results));
+        }
+        Some((k, Message::Assistant { content, .. })) if k + 1 == own.len() => {
+            recovered.answer = Some(content.clone().unwrap_or_default());
+        }
+        _ => {}
+    }
+    recovered.turn = own.iter().filter(|m| matches!(m, Message::Assistant { .. })).count();
+    let stored = own.len();
+    messages.extend(own);
+    let state = Progress {
+        run_id: record.run_id,
+        session_id: Some(record.session_id),
+        user_id: record.user_id,
+        created_at: record.created_at,
+        run_start: Instant::now(),
+        messages,
+        new_from,
+        executions,
+        metrics: Metrics::default(),
+        caps,
+        place: Place::default(),
+    };
+    Ok((state, Entry::Recover(Box::new(recovered)), stored))
 }
 
 /// The run's first state: ids, the history it continues (repaired and trimmed), its system
@@ -345,6 +701,7 @@ async fn prepare(
     caps: Caps,
 ) -> Result<(Progress, Entry, usize)> {
     match start {
+        Start::Recover(run_id) => recover(inner, store, &run_id, caps).await,
         Start::Input(input) => {
             let session_id = options.session_id.clone();
             let mut history = options.history.clone();
@@ -483,7 +840,21 @@ async fn run_in_span(
                     ),
                 }
             }
+            if journal.store.is_some() {
+                let assistant = Message::Assistant {
+                    content: text.clone(),
+                    tool_calls: phase.calls.clone(),
+                    replay: replay.clone(),
+                };
+                let rows = done.iter().map(|(i, e)| (*i, e)).collect::<Vec<_>>();
+                let seq = state.messages.len() - state.new_from;
+                let rows = result_rows(seq, rows);
+                if journal.save_turn(&state.messages[state.new_from..], assistant, rows).await {
+                    phase.journal = journal.calls(seq);
+                }
+            }
             let batch = phase.finish(state.run_start, sink).await;
+            let all_stored = batch.all_stored;
             state.add_members(batch.members);
             done.extend(batch.executions);
             done.sort_by_key(|(index, _)| *index);
@@ -501,8 +872,78 @@ async fn run_in_span(
                 }
                 return Ok(finish(state, status, content, None));
             }
-            journal.save(&state.messages[state.new_from..]).await;
+            journal.save_batch(&state.messages[state.new_from..], all_stored).await;
             turn + 1
+        }
+        Entry::Recover(recovered) => {
+            let Recovered { turn, answer, batch } = *recovered;
+            if let Some(text) = answer {
+                // It had answered; only its end was not stored.
+                let mut repairs = inner.settings.output_repairs;
+                let structured = match check_answer(inner, &text, &mut repairs, &mut state.messages) {
+                    Ok(Answer::Fits(value)) => Some(value),
+                    _ => None,
+                };
+                let mut output = finish(state, RunStatus::Completed, text, None);
+                output.structured = structured;
+                return Ok(output);
+            }
+            match batch {
+                None => turn,
+                Some((calls, text, replay, restored)) => {
+                    let executor = inner.turn_executor().await?;
+                    let budget = budget(&state, restored.len());
+                    let mut phase = Box::new(ToolPhase::new(&executor, turn, budget, true, &state.place));
+                    phase.calls = calls;
+                    for (index, execution) in &restored {
+                        sink.emit(EventKind::ToolCallRestored {
+                            turn,
+                            index: *index,
+                            execution: execution.clone(),
+                        });
+                    }
+                    for index in 0..phase.calls.len() {
+                        if restored.iter().any(|(i, _)| *i == index) {
+                            continue;
+                        }
+                        let options = executor.tools().options(&phase.calls[index].name);
+                        if options.is_some_and(|o| o.requires_confirmation) {
+                            // Whether it was approved is not stored: it is asked again.
+                            phase.held.push(index);
+                        } else {
+                            phase.start(index);
+                        }
+                    }
+                    // The turn's assistant message is stored: results are stored as they come.
+                    phase.journal = journal.calls(state.messages.len() - state.new_from);
+                    let batch = phase.finish(state.run_start, sink).await;
+                    let all_stored = batch.all_stored;
+                    state.add_members(batch.members);
+                    let mut done = batch.executions;
+                    done.extend(restored);
+                    done.sort_by_key(|(index, _)| *index);
+                    if !batch.held.is_empty() || !batch.suspended.is_empty() {
+                        let (calls, held) = (batch.calls, batch.held);
+                        return Ok(pause(state, turn, calls, (text, replay), done, held, batch.suspended));
+                    }
+                    let executions = done.into_iter().map(|(_, e)| e).collect();
+                    if let Some((status, content)) = record_batch(
+                        &executor,
+                        &mut state,
+                        batch.calls,
+                        (text, replay),
+                        executions,
+                        batch.limit_hit,
+                    ) {
+                        if !content.is_empty() {
+                            sink.emit(EventKind::ContentDelta(content.clone()));
+                        }
+                        return Ok(finish(state, status, content, None));
+                    }
+                    journal.save_batch(&state.messages[state.new_from..], all_stored).await;
+                    turn + 1
+                }
+            }
         }
     };
 
@@ -607,7 +1048,22 @@ async fn run_in_span(
         }
         let text = (!text.is_empty()).then_some(text);
         let replay = phase.replay.take();
+        // No call waits for the store: the deferred ones start before the turn is stored.
+        phase.start_deferred();
+        if journal.store.is_some() {
+            let assistant = Message::Assistant {
+                content: text.clone(),
+                tool_calls: phase.calls.clone(),
+                replay: replay.clone(),
+            };
+            let seq = state.messages.len() - state.new_from;
+            let rows = result_rows(seq, phase.completed());
+            if journal.save_turn(&state.messages[state.new_from..], assistant, rows).await {
+                phase.journal = journal.calls(seq);
+            }
+        }
         let batch = phase.finish(state.run_start, sink).await;
+        let all_stored = batch.all_stored;
         state.add_members(batch.members);
         if !batch.held.is_empty() || !batch.suspended.is_empty() {
             let (calls, done, held) = (batch.calls, batch.executions, batch.held);
@@ -622,7 +1078,7 @@ async fn run_in_span(
             }
             return Ok(finish(state, status, content, None));
         }
-        journal.save(&state.messages[state.new_from..]).await;
+        journal.save_batch(&state.messages[state.new_from..], all_stored).await;
     }
     let limit = state.caps.max_turns;
     Ok(finish(state, RunStatus::MaxTurnsReached { limit }, String::new(), None))
@@ -686,6 +1142,19 @@ struct Budget {
     left: Option<usize>,
 }
 
+/// The stored rows of results of a turn whose assistant message is at `seq`.
+fn result_rows<'e>(
+    seq: usize,
+    done: impl IntoIterator<Item = (usize, &'e ToolExecution)>,
+) -> Vec<StoredMessage> {
+    done.into_iter()
+        .map(|(index, execution)| StoredMessage {
+            seq: (seq + 1 + index) as u32,
+            message: tool_message(execution),
+        })
+        .collect()
+}
+
 /// How many more tool calls the run may make, when limited; `extra` counts calls already run in
 /// the current turn.
 fn budget(state: &Progress, extra: usize) -> Budget {
@@ -708,12 +1177,7 @@ fn record_batch(
     let mut stop = false;
     let mut direct: Vec<&str> = Vec::new();
     for execution in &executions {
-        state.messages.push(Message::Tool {
-            call_id: execution.call.id.clone(),
-            name: execution.call.name.clone(),
-            content: execution.content_for_model(),
-            is_error: execution.is_error(),
-        });
+        state.messages.push(tool_message(execution));
         let options = tools.options(&execution.call.name);
         stop |= options.is_some_and(|o| o.stop_after_tool_call);
         if let (Some(true), Ok(result)) = (options.map(|o| o.respond_directly), &execution.result) {
@@ -942,6 +1406,8 @@ struct ToolPhase {
     finish_reason: Option<crate::model::FinishReason>,
     replay: Option<Replay>,
     first_delta: Option<std::time::Duration>,
+    /// Stores each result as its call completes (a stored run, once its turn is stored).
+    journal: Option<Box<CallJournal>>,
 }
 
 /// A call whose sub-agent paused.
@@ -994,7 +1460,25 @@ impl ToolPhase {
             finish_reason: None,
             replay: None,
             first_delta: None,
+            journal: None,
         }
+    }
+
+    /// Start the calls that wait for the end of the turn.
+    fn start_deferred(&mut self) {
+        for index in std::mem::take(&mut self.deferred) {
+            self.start(index);
+        }
+    }
+
+    /// The calls completed so far, by call index.
+    fn completed(&self) -> Vec<(usize, &ToolExecution)> {
+        self.call_of_entry
+            .iter()
+            .enumerate()
+            .filter(|(_, index)| !self.suspended.iter().any(|s| s.index == **index))
+            .filter_map(|(entry, &index)| Some((index, self.batch.execution(entry)?)))
+            .collect()
     }
 
     /// A call arrived: start it now if eager start applies to it, else at the end of the turn.
@@ -1132,12 +1616,38 @@ impl ToolPhase {
 
     /// Start the deferred calls and wait for every started one. Held calls stay unrun.
     async fn finish(mut self: Box<Self>, run_start: Instant, sink: &mut Sink<'_>) -> FinishedBatch {
-        for index in std::mem::take(&mut self.deferred) {
-            self.start(index);
-        }
+        self.start_deferred();
         self.batch.close();
-        while let Some(event) = self.next_event().await {
+        // The results' writes go on while the batch does.
+        let mut journal = self.journal.take();
+        loop {
+            let event = match &mut journal {
+                Some(journal) if journal.busy() => tokio::select! {
+                    event = self.next_event() => event,
+                    () = journal.next_written() => continue,
+                },
+                _ => self.next_event().await,
+            };
+            let Some(event) = event else { break };
+            let completed = match &event {
+                PhaseEvent::Batch(BatchEvent::Completed { index }) => Some(*index),
+                _ => None,
+            };
             self.report(event, run_start, sink);
+            // A sub-agent that paused has no result yet.
+            if let (Some(journal), Some(entry)) = (&mut journal, completed)
+                && let Some(execution) = self.batch.execution(entry)
+                && !self.suspended.iter().any(|s| s.index == self.call_of_entry[entry])
+            {
+                journal.completed(self.call_of_entry[entry], execution);
+            }
+        }
+        let mut all_stored = false;
+        if let Some(journal) = &mut journal {
+            while journal.busy() {
+                journal.next_written().await;
+            }
+            all_stored = !journal.failed;
         }
         let suspended = self.suspended;
         let mut executions: Vec<(usize, ToolExecution)> = self
@@ -1156,6 +1666,7 @@ impl ToolPhase {
             suspended,
             members: self.members,
             limit_hit: self.limit_hit,
+            all_stored,
         }
     }
 }
@@ -1169,6 +1680,8 @@ struct FinishedBatch {
     suspended: Vec<Suspended>,
     members: Vec<(MemberMetrics, Vec<MemberMetrics>)>,
     limit_hit: bool,
+    /// Every result was stored as its call completed.
+    all_stored: bool,
 }
 
 /// Start a run on its own task, on first poll; dropping the stream aborts it.
@@ -1208,8 +1721,15 @@ impl Stream for RunStream {
                         let _ = events.send(Ok(event));
                     })
                     .await;
-                    let completed =
-                        |output| RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) };
+                    let completed = |output: RunOutput| {
+                        // A resumed run's session is known only once it is loaded.
+                        let origin = if output.session_id == origin.session_id {
+                            origin
+                        } else {
+                            Arc::new(Origin { session_id: output.session_id.clone(), ..(*origin).clone() })
+                        };
+                        RunEvent { origin, kind: EventKind::RunCompleted(Box::new(output)) }
+                    };
                     let _ = tx.send(outcome.map(completed));
                 }
                 .instrument(self.span.clone()),

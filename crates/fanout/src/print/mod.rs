@@ -180,7 +180,8 @@ fn apply_calls(batches: &mut Vec<BatchView>, event: &EventKind, start: Option<In
             view.execution = None;
             view.started = Some(started);
         }
-        EventKind::ToolCallCompleted { turn, index, execution } => {
+        EventKind::ToolCallCompleted { turn, index, execution }
+        | EventKind::ToolCallRestored { turn, index, execution } => {
             let started = start.unwrap_or_else(Instant::now);
             let view = call_mut(batches, *turn, *index, &execution.call);
             view.started.get_or_insert(started);

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{
     Page, RunRecord, RunState, SessionInfo, SessionQuery, SessionStore, StoreFuture, StoredMessage, StoredRun,
@@ -24,6 +24,8 @@ struct Sessions {
     sessions: HashMap<String, Session>,
     /// Orders runs (and so sessions) by when they began.
     next: u64,
+    /// Run leases: owner and expiry, by run id.
+    leases: HashMap<String, (String, Instant)>,
 }
 
 #[derive(Debug)]
@@ -199,7 +201,49 @@ impl SessionStore for MemoryStore {
         let Some(session) = sessions.sessions.remove(session_id) else { return ready(Ok(false)) };
         for id in &session.runs {
             sessions.runs.remove(id);
+            sessions.leases.remove(id);
         }
         ready(Ok(true))
+    }
+
+    fn claim_run<'a>(&'a self, run_id: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        let mut sessions = self.lock();
+        let now = Instant::now();
+        let granted = match sessions.leases.get(run_id) {
+            Some((holder, expires)) => holder == owner || *expires <= now,
+            None => true,
+        };
+        if granted {
+            sessions.leases.insert(run_id.to_owned(), (owner.to_owned(), now + ttl));
+        }
+        ready(Ok(granted))
+    }
+
+    fn release_run<'a>(&'a self, run_id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+        let mut sessions = self.lock();
+        if sessions.leases.get(run_id).is_some_and(|(holder, _)| holder == owner) {
+            sessions.leases.remove(run_id);
+        }
+        ready(Ok(()))
+    }
+
+    fn interrupted_runs<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Vec<String>> {
+        let sessions = self.lock();
+        let now = Instant::now();
+        let ids = sessions.sessions.get(session_id).map_or_else(Vec::new, |session| {
+            session
+                .runs
+                .iter()
+                .filter(|id| {
+                    sessions
+                        .runs
+                        .get(*id)
+                        .is_some_and(|run| matches!(run.state, RunState::Running | RunState::Interrupted))
+                        && sessions.leases.get(*id).is_none_or(|(_, expires)| *expires <= now)
+                })
+                .cloned()
+                .collect()
+        });
+        ready(Ok(ids))
     }
 }

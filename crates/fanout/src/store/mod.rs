@@ -35,7 +35,8 @@
 mod memory;
 
 use std::fmt;
-use std::time::SystemTime;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,18 @@ pub const FORMAT_VERSION: u32 = 1;
 /// A new random session id (a UUID v4), for a conversation that begins before its first run.
 pub fn new_session_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// This process's name in run leases ([`SessionStore::claim_run`]): its process id and a random
+/// part, fixed for the life of the process, so two processes (on one host or several) never
+/// share it. Each execution of a run holds its lease as `{lease_owner()}/{n}`, a number of its
+/// own, so two executions of one run never share a lease, not even in one process.
+pub fn lease_owner() -> &'static str {
+    static OWNER: OnceLock<String> = OnceLock::new();
+    OWNER.get_or_init(|| {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        format!("pid{}-{}", std::process::id(), &random[..12])
+    })
 }
 
 /// What a store's methods return.
@@ -251,6 +264,50 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 
     /// Delete a session and all its runs; false when there is no such session.
     fn delete_session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Take or renew the **lease** of run `run_id` for `owner`, for `ttl` from now (by the
+    /// store's clock: the database server's, so hosts with skewed clocks agree): granted (true)
+    /// when the run has no lease, when its lease has expired, or when `owner` holds it already;
+    /// refused (false) while another owner's lease is live.
+    ///
+    /// This is how several processes sharing a store agree on who runs a run: the process
+    /// running it holds the lease and renews it (every third of `ttl`), so a run whose state is
+    /// [`Running`](RunState::Running) and whose lease has expired was left by a process that is
+    /// gone ([`interrupted_runs`](Self::interrupted_runs)); a live run on another instance is
+    /// never taken over, because its lease is live. The lease is the one row a run rewrites: it
+    /// coordinates, it is not part of the run's record. A run may be claimed before it is
+    /// begun (so it is never seen running without a lease).
+    ///
+    /// The default grants every claim: a store without leases serves one process.
+    fn claim_run<'a>(&'a self, run_id: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        let _ = (run_id, owner, ttl);
+        Box::pin(std::future::ready(Ok(true)))
+    }
+
+    /// Give up `owner`'s lease of `run_id` (a run that paused or ended): another process may
+    /// claim it at once. Releasing a lease one does not hold does nothing.
+    fn release_run<'a>(&'a self, run_id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+        let _ = (run_id, owner);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// The ids of the session's **interrupted** runs, oldest first: runs whose newest state is
+    /// [`Running`](RunState::Running) or [`Interrupted`](RunState::Interrupted) and whose lease
+    /// has expired (or that have none). Each can be resumed with
+    /// [`Agent::resume`](crate::Agent::resume).
+    ///
+    /// The default (a store without leases) lists every run of the session in those states.
+    fn interrupted_runs<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            Ok(self
+                .runs(session_id)
+                .await?
+                .into_iter()
+                .filter(|run| matches!(run.state, RunState::Running | RunState::Interrupted))
+                .map(|run| run.record.run_id)
+                .collect())
+        })
+    }
 }
 
 impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
@@ -288,5 +345,14 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     fn delete_session<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, bool> {
         (**self).delete_session(session_id)
+    }
+    fn claim_run<'a>(&'a self, run_id: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        (**self).claim_run(run_id, owner, ttl)
+    }
+    fn release_run<'a>(&'a self, run_id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+        (**self).release_run(run_id, owner)
+    }
+    fn interrupted_runs<'a>(&'a self, session_id: &'a str) -> StoreFuture<'a, Vec<String>> {
+        (**self).interrupted_runs(session_id)
     }
 }

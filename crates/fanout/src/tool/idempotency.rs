@@ -61,6 +61,11 @@ pub async fn with_idempotency_scope<F: Future>(scope: impl Into<String>, fut: F)
     SCOPE.scope(Arc::from(scope.into()), fut).await
 }
 
+/// Whether an idempotency scope is set around this code.
+pub(crate) fn has_scope() -> bool {
+    SCOPE.try_with(|_| ()).is_ok()
+}
+
 /// The key of a call with id `call_id` started now, if a scope is set.
 pub(crate) fn key_for(call_id: &str) -> Option<Arc<str>> {
     SCOPE.try_with(|scope| Arc::from(format!("{scope}/{call_id}"))).ok()
