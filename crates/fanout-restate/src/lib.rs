@@ -87,6 +87,7 @@
 //! invocation; a shared `ConcurrencyLimit` still does, per process); an output schema is sent
 //! but the answer is not checked.
 
+mod manifest;
 mod object;
 mod tools;
 mod wire;

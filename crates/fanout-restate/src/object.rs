@@ -1,7 +1,6 @@
 //! The agent's virtual object: one key per session, the conversation in its state, the run loop
 //! in its exclusive handler `run`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use fanout::Agent;
@@ -13,15 +12,14 @@ use restate_sdk::context::{
     ContextClient, ContextReadState, ContextSideEffects, ContextWriteState, DurableFuturesUnordered,
     ObjectContext, RequestTarget, RunFuture, SharedObjectContext,
 };
-use restate_sdk::discovery::{
-    self, HandlerName, HandlerType, InputPayload, OutputPayload, ServiceName, ServiceType,
-};
+use restate_sdk::discovery::{HandlerType, InputPayload, OutputPayload, ServiceName, ServiceType};
 use restate_sdk::endpoint::{self, ContextInternal};
 use restate_sdk::errors::{HandlerError, HandlerResult, TerminalError};
 use restate_sdk::serde::Json;
 use restate_sdk::service::ServiceDefinition;
 use restate_sdk::service::macro_support::{ServiceBoxFuture, service_definition};
 
+use crate::manifest::{handler, service};
 use crate::wire::{Plan, RunRequest, ToolOutcome, ToolRequest, TurnRecord};
 use crate::{Error, Shared};
 
@@ -59,62 +57,6 @@ pub(crate) fn definition(shared: Arc<Shared>) -> Result<ServiceDefinition, Error
     let mut service = service(name, ServiceType::VirtualObject, handlers);
     service.documentation = Some(format!("The sessions of the fanout agent `{}`, one per key.", shared.name));
     Ok(service_definition(Sessions(shared), service))
-}
-
-/// A handler's entry in the discovery manifest, with the server's defaults.
-pub(crate) fn handler(
-    name: &str,
-    ty: Option<HandlerType>,
-    input: InputPayload,
-    output: OutputPayload,
-    documentation: &str,
-) -> Result<discovery::Handler, Error> {
-    Ok(discovery::Handler {
-        name: HandlerName::try_from(name).map_err(|_| Error::InvalidName(name.to_owned()))?,
-        input: Some(input),
-        output: Some(output),
-        ty,
-        documentation: Some(documentation.to_owned()),
-        metadata: HashMap::new(),
-        abort_timeout: None,
-        inactivity_timeout: None,
-        journal_retention: None,
-        idempotency_retention: None,
-        workflow_completion_retention: None,
-        enable_lazy_state: None,
-        ingress_private: None,
-        retry_policy_initial_interval: None,
-        retry_policy_max_interval: None,
-        retry_policy_max_attempts: None,
-        retry_policy_exponentiation_factor: None,
-        retry_policy_on_max_attempts: None,
-    })
-}
-
-/// A service's entry in the discovery manifest, with the server's defaults.
-pub(crate) fn service(
-    name: ServiceName,
-    ty: ServiceType,
-    handlers: Vec<discovery::Handler>,
-) -> discovery::Service {
-    discovery::Service {
-        ty,
-        name,
-        handlers,
-        documentation: None,
-        metadata: HashMap::new(),
-        abort_timeout: None,
-        inactivity_timeout: None,
-        journal_retention: None,
-        idempotency_retention: None,
-        enable_lazy_state: None,
-        ingress_private: None,
-        retry_policy_initial_interval: None,
-        retry_policy_max_interval: None,
-        retry_policy_max_attempts: None,
-        retry_policy_exponentiation_factor: None,
-        retry_policy_on_max_attempts: None,
-    }
 }
 
 /// The dispatcher.

@@ -28,14 +28,14 @@ pub(crate) fn definition(
 ) -> Result<ServiceDefinition, Error> {
     let name = ServiceName::try_from(shared.tools_name.clone())
         .map_err(|_| Error::InvalidName(shared.tools_name.clone()))?;
-    let handler = crate::object::handler(
+    let handler = crate::manifest::handler(
         CALL,
         None,
         InputPayload::from_metadata::<Json<ToolRequest>>(),
         OutputPayload::from_metadata::<Json<ToolOutcome>>(),
         "Run one call of the agent's tools.",
     )?;
-    let mut service = crate::object::service(name, ServiceType::Service, vec![handler]);
+    let mut service = crate::manifest::service(name, ServiceType::Service, vec![handler]);
     service.documentation =
         Some(format!("The tools of the fanout agent `{}`, one call per invocation.", shared.name));
     service.inactivity_timeout = Some(millis(inactivity));
