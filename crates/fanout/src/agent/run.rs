@@ -522,9 +522,9 @@ pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -
         Start::Recover(run_id) => options.run_id = Some(run_id.clone()),
         Start::Input(_) => {}
     }
-    let run_id = options.run_id.get_or_insert_with(new_id).clone();
+    let run_id = options.run_id.get_or_insert_with(crate::store::new_session_id).clone();
     if options.session_id.is_none() && inner.store().is_some() && !matches!(start, Start::Recover(_)) {
-        options.session_id = Some(new_id());
+        options.session_id = Some(crate::store::new_session_id());
     }
     let agent = inner.name.clone();
     let (parent_run_id, parent_call_id, path) = match &options.parent {
@@ -718,7 +718,7 @@ async fn prepare(
             let new_from = messages.len();
             messages.push(Message::user(input));
             let state = Progress {
-                run_id: options.run_id.clone().unwrap_or_else(new_id),
+                run_id: options.run_id.clone().unwrap_or_else(crate::store::new_session_id),
                 session_id,
                 user_id: options.user_id.clone(),
                 created_at: SystemTime::now(),
@@ -782,11 +782,6 @@ async fn own_history(
         runs.drain(..skip);
     }
     Ok(runs)
-}
-
-/// A new random id (a UUID v4), for runs and sessions.
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 async fn run_in_span(

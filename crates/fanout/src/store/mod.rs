@@ -50,7 +50,8 @@ use crate::model::Message;
 /// A store refuses rows of a newer version with a clear error instead of misreading them.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// A new random session id (a UUID v4), for a conversation that begins before its first run.
+/// A new random id (a UUID v4): what a session or a run gets when the caller names none; for a
+/// conversation that begins before its first run.
 pub fn new_session_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
