@@ -68,6 +68,7 @@ mod auth;
 mod error;
 mod fields;
 mod page;
+mod router;
 mod runs;
 mod time;
 
@@ -308,7 +309,7 @@ impl Server {
     /// The routes, with authentication, limits and CORS applied: mount it in your own axum app
     /// (`Router::new().nest("/os", server.router())`) or serve it as it is.
     pub fn router(&self) -> Router {
-        agentos::router(Arc::clone(&self.state))
+        router::router(Arc::clone(&self.state))
     }
 
     /// Serve on `listener` until SIGTERM or Ctrl-C, then shut down gracefully (see

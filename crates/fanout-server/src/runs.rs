@@ -11,17 +11,79 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use fanout::RunOutput;
 use fanout::agent::RunRequest;
+use fanout::event::RunEvent;
 use fanout::store::{RunState, SessionStore};
 use futures::{Stream, StreamExt};
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::agentos::events::{Encoder, Frame};
-use crate::agentos::schema::{self, RunContext};
+use crate::Registered;
 use crate::error::ApiError;
+
+/// Who a run belongs to, as every protocol's events and outputs name it.
+#[derive(Debug, Clone)]
+pub(crate) struct RunContext {
+    /// The id the agent is served under.
+    pub(crate) agent_id: String,
+    /// Its name (its id when it has none).
+    pub(crate) agent_name: String,
+    pub(crate) run_id: String,
+    pub(crate) session_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) model: String,
+    pub(crate) provider: String,
+}
+
+impl RunContext {
+    /// The context of run `run_id` of `registered`.
+    pub(crate) fn new(
+        registered: &Registered,
+        run_id: String,
+        session_id: Option<String>,
+        user_id: Option<String>,
+    ) -> Arc<Self> {
+        let model = registered.agent.model();
+        Arc::new(RunContext {
+            agent_id: registered.id.clone(),
+            agent_name: registered.agent.name().unwrap_or(&registered.id).to_owned(),
+            run_id,
+            session_id,
+            user_id,
+            model: model.id().to_owned(),
+            provider: model.provider().to_owned(),
+        })
+    }
+}
+
+/// One protocol's wire form of a run's events (AgentOS's SSE, OpenAI's chunks, AG-UI's events,
+/// A2A's task updates): the registry drives the run and hands each event to it, in order.
+pub(crate) trait Encode: std::fmt::Debug + Send + 'static {
+    /// What opens the stream, before the run's first event.
+    fn open(&mut self) -> Option<Frame> {
+        None
+    }
+    /// The frame for one item of the run's stream; `None` for what the protocol does not show.
+    fn event(&mut self, item: &fanout::Result<RunEvent>) -> Option<Frame>;
+    /// What closes the stream, after the run's last event.
+    fn close(&mut self) -> Option<Frame> {
+        None
+    }
+}
+
+/// One encoded piece of a run's stream (one or more events of its protocol).
+#[derive(Debug, Clone)]
+pub(crate) struct Frame {
+    /// Its position in the stream (from 0; AgentOS's `event_index`), counted by the encoder.
+    pub(crate) index: u64,
+    /// The bytes on the wire.
+    pub(crate) bytes: Bytes,
+    /// For the run's last event: the status it ended with (`COMPLETED`, `PAUSED`, `ERROR`,
+    /// `CANCELLED`).
+    pub(crate) terminal: Option<&'static str>,
+}
 
 /// How many events a plain stream buffers for its client before the run waits for it.
 const STREAM_BUFFER: usize = 64;
@@ -83,8 +145,8 @@ pub(crate) struct Launch {
     pub(crate) ctx: Arc<RunContext>,
     pub(crate) request: RunRequest,
     pub(crate) store: Option<Arc<dyn SessionStore>>,
-    /// A paused run continued: its stream opens with `RunContinued`.
-    pub(crate) continued: bool,
+    /// How its events go on the wire (for streamed and background deliveries).
+    pub(crate) encoder: Box<dyn Encode>,
 }
 
 /// A run that started.
@@ -111,16 +173,16 @@ impl std::fmt::Debug for Started {
 pub(crate) type SseBody =
     std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;
 
-/// A run's JSON output to come; dropping it (the client went away) cancels the run.
+/// A run's output to come; dropping it (the client went away) cancels the run.
 #[derive(Debug)]
 pub(crate) struct JsonOutput {
-    rx: oneshot::Receiver<Value>,
+    rx: oneshot::Receiver<fanout::Result<RunOutput>>,
     _guard: CancelOnDrop,
 }
 
 impl JsonOutput {
-    /// The output (an error output when the run task failed).
-    pub(crate) async fn output(self) -> Result<Value, ApiError> {
+    /// How the run ended (`Err(ApiError)` when the server stopped it first).
+    pub(crate) async fn output(self) -> Result<fanout::Result<RunOutput>, ApiError> {
         self.rx.await.map_err(|_| {
             ApiError::unavailable("The run stopped before it ended (the server is shutting down)")
         })
@@ -171,7 +233,7 @@ impl Registry {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(ApiError::unavailable("The server is shutting down"));
         }
-        let Launch { ctx, request, store, continued } = launch;
+        let Launch { ctx, request, store, encoder } = launch;
         let cancel = CancellationToken::new();
         let log = (delivery == Delivery::Background).then(|| Arc::new(Log::new(self.replay_bytes)));
         let run = Arc::new(LiveRun {
@@ -194,14 +256,10 @@ impl Registry {
         let started = match delivery {
             Delivery::Json => {
                 let (tx, rx) = oneshot::channel();
-                let created_at = std::time::SystemTime::now();
                 let task = tokio::spawn({
                     let run = Arc::clone(&run);
                     async move {
-                        let output = match request.await {
-                            Ok(output) => schema::run_output(&run.ctx, &output),
-                            Err(err) => schema::failed_output(&run.ctx, &err, created_at),
-                        };
+                        let output = request.await;
                         registry.finish(&run);
                         let _ = tx.send(output);
                     }
@@ -215,7 +273,7 @@ impl Registry {
                 let task = tokio::spawn({
                     let run = Arc::clone(&run);
                     async move {
-                        let mut frames = std::pin::pin!(frames(&run, request, continued));
+                        let mut frames = std::pin::pin!(frames(request, encoder));
                         let mut client = Some(tx);
                         while let Some(frame) = frames.next().await {
                             let Some(tx) = &client else { continue };
@@ -246,7 +304,7 @@ impl Registry {
                 let task = tokio::spawn({
                     let run = Arc::clone(&run);
                     async move {
-                        let mut frames = std::pin::pin!(frames(&run, request, continued));
+                        let mut frames = std::pin::pin!(frames(request, encoder));
                         while let Some(frame) = frames.next().await {
                             if let Some(log) = &run.log {
                                 log.push(frame);
@@ -318,10 +376,51 @@ impl Registry {
 }
 
 /// A run's events, encoded: started on first poll, driven to the end by the caller.
-fn frames(run: &LiveRun, request: RunRequest, continued: bool) -> impl Stream<Item = Frame> + Send + 'static {
-    let mut encoder = Encoder::new(Arc::clone(&run.ctx));
-    let head = continued.then(|| encoder.continued());
-    futures::stream::iter(head).chain(request.stream().map(move |item| encoder.event(&item)))
+fn frames(request: RunRequest, encoder: Box<dyn Encode>) -> impl Stream<Item = Frame> + Send + 'static {
+    enum Phase {
+        Open,
+        Events,
+        Close,
+        Done,
+    }
+    let state = (request.stream(), encoder, Phase::Open);
+    futures::stream::unfold(state, |(mut events, mut encoder, mut phase)| async move {
+        loop {
+            let frame = match phase {
+                Phase::Open => {
+                    phase = Phase::Events;
+                    encoder.open()
+                }
+                Phase::Events => match events.next().await {
+                    Some(item) => encoder.event(&item),
+                    None => {
+                        phase = Phase::Close;
+                        None
+                    }
+                },
+                Phase::Close => {
+                    phase = Phase::Done;
+                    encoder.close()
+                }
+                Phase::Done => return None,
+            };
+            if let Some(frame) = frame {
+                return Some((frame, (events, encoder, phase)));
+            }
+        }
+    })
+}
+
+/// A streamed body as an HTTP response: `text/event-stream`, not cached, not buffered by proxies.
+pub(crate) fn sse_response(body: SseBody) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let mut response = axum::body::Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }
 
 /// The body of a plain streamed run: its events as they come, a keep-alive comment when idle.

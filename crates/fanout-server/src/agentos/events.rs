@@ -28,43 +28,29 @@ use fanout::event::{EventKind, RunEvent};
 use fanout::tool::ToolCall;
 use serde_json::{Map, Value, json};
 
-use super::schema::{self, RunContext};
+use super::schema;
+use crate::runs::{Encode, Frame, RunContext};
 use crate::time::secs;
-
-/// One encoded event.
-#[derive(Debug, Clone)]
-pub(crate) struct Frame {
-    /// Its `event_index` (from 0 within one stream of a run).
-    pub(crate) index: u64,
-    /// `event: …\ndata: …\n\n`.
-    pub(crate) bytes: Bytes,
-    /// For the run's last event: the status it ended with (`COMPLETED`, `PAUSED`, `ERROR`,
-    /// `CANCELLED`).
-    pub(crate) terminal: Option<&'static str>,
-}
 
 /// Encodes one run's events, in order.
 #[derive(Debug)]
 pub(crate) struct Encoder {
     ctx: Arc<RunContext>,
+    /// A paused run continued: its stream opens with `RunContinued`.
+    continued: bool,
     next_index: u64,
     /// Calls that started, by (turn, index): progress events name their call.
     calls: HashMap<(usize, usize), ToolCall>,
 }
 
 impl Encoder {
-    pub(crate) fn new(ctx: Arc<RunContext>) -> Self {
-        Self { ctx, next_index: 0, calls: HashMap::new() }
-    }
-
-    /// The event that opens a continued run's stream.
-    pub(crate) fn continued(&mut self) -> Frame {
-        let base = self.base(None);
-        self.frame("RunContinued", base, None)
+    /// The encoder of a run's stream; a `continued` run's opens with `RunContinued`.
+    pub(crate) fn new(ctx: Arc<RunContext>, continued: bool) -> Self {
+        Self { ctx, continued, next_index: 0, calls: HashMap::new() }
     }
 
     /// The event for one item of the run's stream.
-    pub(crate) fn event(&mut self, item: &fanout::Result<RunEvent>) -> Frame {
+    pub(crate) fn encode(&mut self, item: &fanout::Result<RunEvent>) -> Frame {
         match item {
             Ok(event) => self.run_event(event),
             Err(err) => self.error(err),
@@ -226,6 +212,20 @@ impl Encoder {
     }
 }
 
+impl Encode for Encoder {
+    fn open(&mut self) -> Option<Frame> {
+        let continued = std::mem::take(&mut self.continued);
+        continued.then(|| {
+            let base = self.base(None);
+            self.frame("RunContinued", base, None)
+        })
+    }
+
+    fn event(&mut self, item: &fanout::Result<RunEvent>) -> Option<Frame> {
+        Some(self.encode(item))
+    }
+}
+
 /// One SSE frame: `event: name`, `data: <json on one line>`, a blank line.
 pub(crate) fn sse(name: &str, data: &Value) -> Bytes {
     // serde_json never writes a raw newline inside a value, so the data is one line.
@@ -258,11 +258,11 @@ mod tests {
 
     #[test]
     fn content_is_one_sse_frame_with_its_index() {
-        let mut encoder = Encoder::new(ctx());
+        let mut encoder = Encoder::new(ctx(), false);
         let origin = Arc::new(Origin { run_id: "r1".into(), ..Origin::default() });
         let first = encoder
-            .event(&Ok(RunEvent { origin: origin.clone(), kind: EventKind::ContentDelta("a\nb\"".into()) }));
-        let second = encoder.event(&Ok(RunEvent { origin, kind: EventKind::ContentDelta("c".into()) }));
+            .encode(&Ok(RunEvent { origin: origin.clone(), kind: EventKind::ContentDelta("a\nb\"".into()) }));
+        let second = encoder.encode(&Ok(RunEvent { origin, kind: EventKind::ContentDelta("c".into()) }));
         let text = std::str::from_utf8(&first.bytes).unwrap();
         assert!(text.starts_with("event: RunContent\ndata: {"), "{text}");
         assert!(text.ends_with("}\n\n"));
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn errors_end_the_stream() {
-        let mut encoder = Encoder::new(ctx());
+        let mut encoder = Encoder::new(ctx(), false);
         let frame = encoder.error(&fanout::Error::cancelled());
         assert_eq!(frame.terminal, Some("CANCELLED"));
         assert!(std::str::from_utf8(&frame.bytes).unwrap().starts_with("event: RunCancelled\n"));

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fanout::agent::Decision;
@@ -25,9 +25,8 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, quote};
 use crate::fields::Fields;
-use crate::runs::{Delivery, Launch, SseBody, Started};
-use crate::{Registered, State as ServerState, auth, page};
-use schema::RunContext;
+use crate::runs::{Delivery, Launch, RunContext, Started, sse_response};
+use crate::{Registered, State as ServerState};
 
 type AppState = State<Arc<ServerState>>;
 
@@ -43,10 +42,9 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// Every route, with the key check on all but `/health` and the page, the body limit, CORS and
-/// JSON answers for unknown routes and wrong methods.
-pub(crate) fn router(state: Arc<ServerState>) -> Router {
-    let api = Router::new()
+/// AgentOS's routes that need the key (when the server has one).
+pub(crate) fn routes() -> Router<Arc<ServerState>> {
+    Router::new()
         .route("/config", get(config))
         .route("/agents", get(agents))
         .route("/agents/{agent_id}", get(agent))
@@ -56,26 +54,11 @@ pub(crate) fn router(state: Arc<ServerState>) -> Router {
         .route("/agents/{agent_id}/runs/{run_id}/continue", post(continue_run))
         .route("/agents/{agent_id}/runs/{run_id}/resume", post(resume_run))
         .merge(sessions::routes())
-        .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), auth::require_key));
-    let open = Router::new().route("/health", get(health)).merge(page::routes());
-    let app = open
-        .merge(api)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.body_limit));
-    let app = match &state.cors {
-        Some(cors) => app.layer(cors.clone()),
-        None => app,
-    };
-    app.with_state(state)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("Not Found")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method Not Allowed")
+/// AgentOS's routes open to all: `/health`.
+pub(crate) fn open_routes() -> Router<Arc<ServerState>> {
+    Router::new().route("/health", get(health))
 }
 
 async fn health(State(state): AppState) -> Json<Value> {
@@ -156,24 +139,6 @@ async fn agent(
     Ok(Json(agent_detail(&state, state.agent(&agent_id)?)))
 }
 
-fn context(
-    registered: &Registered,
-    run_id: String,
-    session_id: Option<String>,
-    user_id: Option<String>,
-) -> Arc<RunContext> {
-    let model = registered.agent.model();
-    Arc::new(RunContext {
-        agent_id: registered.id.clone(),
-        agent_name: registered.agent.name().unwrap_or(&registered.id).to_owned(),
-        run_id,
-        session_id,
-        user_id,
-        model: model.id().to_owned(),
-        provider: model.provider().to_owned(),
-    })
-}
-
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -199,8 +164,9 @@ async fn create_run(
     if let Some(user) = &user_id {
         request = request.user(user.clone());
     }
-    let ctx = context(registered, run_id, Some(session_id), user_id);
-    let launch = Launch { ctx, request, store: registered.agent.store().cloned(), continued: false };
+    let ctx = RunContext::new(registered, run_id, Some(session_id), user_id);
+    let encoder = Box::new(events::Encoder::new(Arc::clone(&ctx), false));
+    let launch = Launch { ctx, request, store: registered.agent.store().cloned(), encoder };
     deliver(&state, launch, stream, background).await
 }
 
@@ -217,9 +183,16 @@ async fn deliver(
         (false, false) => Delivery::Json,
     };
     let ctx = Arc::clone(&launch.ctx);
+    let created_at = std::time::SystemTime::now();
     match state.runs.launch(launch, delivery)? {
         Started::Stream(body) => Ok(sse_response(body)),
-        Started::Json(output) => Ok(Json(output.output().await?).into_response()),
+        Started::Json(output) => {
+            let output = match output.output().await? {
+                Ok(output) => schema::run_output(&ctx, &output),
+                Err(err) => schema::failed_output(&ctx, &err, created_at),
+            };
+            Ok(Json(output).into_response())
+        }
         Started::Background(run) => match (&run.log, stream) {
             (Some(log), true) => Ok(sse_response(log.tail(None))),
             _ => Ok((
@@ -229,15 +202,6 @@ async fn deliver(
                 .into_response()),
         },
     }
-}
-
-fn sse_response(body: SseBody) -> Response {
-    let mut response = axum::body::Body::from_stream(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
 }
 
 /// The stored run `run_id` of agent `agent_id` (404 for another agent's run).
@@ -400,9 +364,10 @@ async fn continue_run(
             ApiError::config(format!("The stored state of paused run {} is unreadable", quote(&run_id)))
         })?;
     let session_id = Some(stored.record.session_id.clone());
-    let ctx = context(registered, run_id, session_id, stored.record.user_id.clone());
+    let ctx = RunContext::new(registered, run_id, session_id, stored.record.user_id.clone());
     let request = registered.agent.continue_run(paused, decisions);
-    let launch = Launch { ctx, request, store: Some(Arc::clone(store)), continued: true };
+    let encoder = Box::new(events::Encoder::new(Arc::clone(&ctx), true));
+    let launch = Launch { ctx, request, store: Some(Arc::clone(store)), encoder };
     deliver(&state, launch, stream, background).await
 }
 

@@ -13,21 +13,8 @@ use fanout::tool::ToolCall;
 use fanout::{Metrics, RunOutput, RunStatus, ToolExecution};
 use serde_json::{Map, Value, json};
 
+use crate::runs::RunContext;
 use crate::time::{secs, secs_f64};
-
-/// Who a run belongs to, as its events and outputs name it.
-#[derive(Debug, Clone)]
-pub(crate) struct RunContext {
-    /// The id the agent is served under.
-    pub(crate) agent_id: String,
-    /// Its name (its id when it has none).
-    pub(crate) agent_name: String,
-    pub(crate) run_id: String,
-    pub(crate) session_id: Option<String>,
-    pub(crate) user_id: Option<String>,
-    pub(crate) model: String,
-    pub(crate) provider: String,
-}
 
 /// A call's arguments as Agno's `tool_args` (an object); text that is not a JSON object is
 /// kept under `fanout.raw_arguments` by the callers.
