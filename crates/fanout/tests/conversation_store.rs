@@ -103,6 +103,23 @@ async fn a_run_without_a_session_gets_a_new_one_and_history_limits_apply() {
 }
 
 #[tokio::test]
+async fn an_ephemeral_run_reads_and_writes_nothing_of_its_session() {
+    let store = MemoryStore::new();
+    let model = ScriptedModel::new([Turn::text("one"), Turn::text("two")]);
+    let agent = Agent::builder().model(model.clone()).store(store.clone()).build().unwrap();
+    agent.run("first").session("s1").await.unwrap();
+    let history = [Message::user("kept by the caller"), Message::assistant(Some("yes".into()), Vec::new())];
+    let output = agent.run("second").session("s1").history(history.clone()).ephemeral().await.unwrap();
+    assert_eq!(output.session_id.as_deref(), Some("s1"), "the id still labels the run");
+    assert!(store.run(&output.run_id).await.unwrap().is_none(), "not stored");
+    assert_eq!(store.runs("s1").await.unwrap().len(), 1);
+    // Its request held the caller's history only, not the stored first run.
+    let sent = &model.requests()[1].messages;
+    assert_eq!(sent.len(), 3);
+    assert_eq!(&sent[..2], &history);
+}
+
+#[tokio::test]
 async fn a_hundred_concurrent_runs_on_one_session_are_all_stored_whole_and_in_order() {
     let store = MemoryStore::new();
     let agent = agent(batch_model(), store.clone());

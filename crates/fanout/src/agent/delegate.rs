@@ -49,14 +49,18 @@ pub(crate) async fn delegate(agent: &Agent, task: String) -> ToolResult {
         slots: Arc::clone(&lent.slots),
         caps: base.caps,
     };
-    let mut options =
-        RunOptions { user_id: base.user_id.clone(), parent: Some(parent), ..RunOptions::default() };
+    let mut options = RunOptions {
+        user_id: base.user_id.clone(),
+        parent: Some(parent),
+        ephemeral: base.ephemeral,
+        ..RunOptions::default()
+    };
     if base.store.is_some() {
         // Stored in the parent's session, under the parent's run.
         options.session_id.clone_from(&base.session_id);
     }
     let origin = run::identify(inner, &start, &mut options);
-    let store = base.store.clone().or_else(|| agent.store().cloned());
+    let store = base.store.clone().or_else(|| agent.store().cloned()).filter(|_| !base.ephemeral);
     let mut unfinished = Unfinished { store, run_id: origin.run_id.clone() };
     let events = scope.events.clone();
     let outcome = run::run(inner, start, options, Arc::clone(&origin), base.streaming, &mut |event| {

@@ -79,6 +79,33 @@ impl RunRequest {
         self
     }
 
+    /// Keep this run out of the agent's store: no session history is read, nothing is written
+    /// (nor by the sub-agents it calls), and it cannot be [resumed](crate::Agent::resume). A
+    /// [`session`](Self::session) id only labels its output and events. For callers that keep
+    /// the conversation themselves (OpenAI's `store: false`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fanout::prelude::*;
+    /// use fanout::models::scripted::{ScriptedModel, Turn};
+    /// use fanout::store::{MemoryStore, SessionStore};
+    ///
+    /// # #[tokio::main] async fn main() -> fanout::Result<()> {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let agent = Agent::builder()
+    ///     .model(ScriptedModel::new([Turn::text("Hello!")]))
+    ///     .store(store.clone())
+    ///     .build()?;
+    /// let output = agent.run("Hi").ephemeral().await?;
+    /// assert_eq!(output.content, "Hello!");
+    /// assert!(store.run(&output.run_id).await?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn ephemeral(mut self) -> Self {
+        self.options.ephemeral = true;
+        self
+    }
+
     /// Use `id` as the run's id instead of a new random one (an id already stored is refused).
     pub fn run_id(mut self, id: impl Into<String>) -> Self {
         self.options.run_id = Some(id.into());

@@ -35,6 +35,8 @@ pub(crate) struct RunOptions {
     pub(crate) cancel: Option<CancellationToken>,
     /// Where the run sits in a tree of agents (a sub-agent's run).
     pub(crate) parent: Option<Parent>,
+    /// Keep the run (and its sub-agents' runs) out of every store.
+    pub(crate) ephemeral: bool,
 }
 
 /// The run and call a sub-agent's run was started by, and what it shares with them.
@@ -318,7 +320,10 @@ pub(crate) async fn run(
 ) -> Result<RunOutput> {
     // A sub-agent's run is stored where its parent's is.
     let parent_store = options.parent.as_ref().and_then(|p| p.store.clone());
-    let store_arc = parent_store.or_else(|| inner.conversation.as_ref()?.store.clone());
+    let store_arc = match options.ephemeral {
+        true => None,
+        false => parent_store.or_else(|| inner.conversation.as_ref()?.store.clone()),
+    };
     let store = store_arc.as_deref();
     let ttl = inner.settings.lease;
     // Without a store: no lease, and no allocation for one.
@@ -354,6 +359,7 @@ pub(crate) async fn run(
                 depth: options.parent.as_ref().map_or(0, |p| p.depth),
                 caps,
                 store: store_arc.clone().filter(|_| state.session_id.is_some()),
+                ephemeral: options.ephemeral,
                 streaming,
             })
         }),
@@ -523,7 +529,8 @@ pub(crate) fn identify(inner: &Inner, start: &Start, options: &mut RunOptions) -
         Start::Input(_) => {}
     }
     let run_id = options.run_id.get_or_insert_with(crate::store::new_session_id).clone();
-    if options.session_id.is_none() && inner.store().is_some() && !matches!(start, Start::Recover(_)) {
+    let stored = inner.store().is_some() && !options.ephemeral;
+    if options.session_id.is_none() && stored && !matches!(start, Start::Recover(_)) {
         options.session_id = Some(crate::store::new_session_id());
     }
     let agent = inner.name.clone();

@@ -71,6 +71,8 @@ pub(crate) struct Base {
     pub(crate) caps: Caps,
     /// Where the run is stored, when it is.
     pub(crate) store: Option<Arc<dyn SessionStore>>,
+    /// The run is kept out of every store, and so are its sub-runs.
+    pub(crate) ephemeral: bool,
     /// Model turns streamed (sub-runs stream theirs too).
     pub(crate) streaming: bool,
 }
