@@ -63,6 +63,7 @@
 //! - [`Server::serve`] stops accepting on SIGTERM or Ctrl-C, lets runs finish for
 //!   [`ServerBuilder::shutdown_grace`], then records those still going as interrupted.
 
+mod a2a;
 mod agentos;
 mod auth;
 mod error;
