@@ -39,6 +39,8 @@ pub(crate) enum Kind {
     AgentNotFound,
     /// The server is shutting down.
     Unavailable,
+    /// The body is beyond the server's limit.
+    TooLarge,
 }
 
 impl Kind {
@@ -67,6 +69,7 @@ impl Kind {
             // Not A2A errors: no reason a client would map to a typed error.
             Kind::AgentNotFound => (S::NOT_FOUND, "NOT_FOUND", None, -32601),
             Kind::Unavailable => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", None, -32603),
+            Kind::TooLarge => (S::PAYLOAD_TOO_LARGE, "INVALID_ARGUMENT", None, -32600),
         }
     }
 }
@@ -113,10 +116,12 @@ impl A2aError {
     }
 
     /// The HTTP status of a JSON-RPC answer carrying this error: 200 as JSON-RPC has it, but
-    /// 404 for a URL that names no agent (there is no endpoint to answer).
+    /// 404 for a URL that names no agent (there is no endpoint to answer) and 413 for a body
+    /// that was not read.
     pub(crate) fn rpc_status(&self) -> StatusCode {
         match self.kind {
             Kind::AgentNotFound => StatusCode::NOT_FOUND,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::OK,
         }
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -98,9 +98,13 @@ fn check_version(headers: &HeaderMap, query: Option<&str>) -> Result<(), A2aErro
 }
 
 /// A request body as JSON (whatever its content type: clients send `application/json` or
-/// `application/a2a+json`).
-fn json_body(body: &[u8]) -> Result<Value, A2aError> {
-    serde_json::from_slice(body).map_err(|_| A2aError::new(Kind::JsonParse, "The body is not valid JSON"))
+/// `application/a2a+json`); one beyond the server's body limit is refused.
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, A2aError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => A2aError::new(Kind::TooLarge, "The request body is too large"),
+        _ => A2aError::new(Kind::InvalidRequest, "The request body could not be read"),
+    })?;
+    serde_json::from_slice(&body).map_err(|_| A2aError::new(Kind::JsonParse, "The body is not valid JSON"))
 }
 
 /// What an operation answers: a JSON object, or a stream.
@@ -158,13 +162,13 @@ async fn send_rest(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     rest(
         async {
             let Path(agent_id) = path?;
             check_version(&headers, query.as_deref())?;
-            let message = request::send_message(&json_body(&body)?)?;
+            let message = request::send_message(&json_body(body)?)?;
             let mode = if message.return_immediately { Mode::Immediately } else { Mode::Blocking };
             send(&state, &agent_id, message, mode).await
         }
@@ -178,13 +182,13 @@ async fn stream_rest(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     rest(
         async {
             let Path(agent_id) = path?;
             check_version(&headers, query.as_deref())?;
-            let message = request::send_message(&json_body(&body)?)?;
+            let message = request::send_message(&json_body(body)?)?;
             send(&state, &agent_id, message, Mode::Stream(Binding::Rest)).await
         }
         .await,

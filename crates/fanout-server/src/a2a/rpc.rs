@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::error::{A2aError, Kind};
 use super::events::Binding;
-use super::{Answer, Mode, check_version, request};
+use super::{Answer, Mode, check_version, json_body, request};
 use crate::State as ServerState;
 
 /// A JSON-RPC request's `id`: a string, a number or null (anything else is no request).
@@ -37,9 +37,9 @@ pub(super) async fn call(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let request = match serde_json::from_slice::<Value>(&body) {
+    let request = match json_body(body) {
         Ok(Value::Object(request)) => request,
         Ok(_) => {
             let err = A2aError::new(
@@ -48,9 +48,7 @@ pub(super) async fn call(
             );
             return error_response(&Value::Null, &err);
         }
-        Err(_) => {
-            return error_response(&Value::Null, &A2aError::new(Kind::JsonParse, "Invalid JSON payload"));
-        }
+        Err(err) => return error_response(&Value::Null, &err),
     };
     let Some(id) = request_id(&request) else {
         let err = A2aError::new(Kind::InvalidRequest, "`id` must be a string, a number or null");
