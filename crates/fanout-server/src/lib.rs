@@ -43,6 +43,22 @@
 //! | `POST /sessions/{id}/rename`, `DELETE /sessions/{id}` | rename, delete |
 //! | `GET /` | a chat page: pick an agent, chat, watch its tool calls, browse sessions |
 //!
+//! And [A2A](https://a2a-protocol.org) 1.0 (HTTP+JSON and JSON-RPC; requests carry
+//! `A2A-Version: 1.0`), each agent at `/a2a/agents/{id}`: a task is a run (its id the run's), its
+//! `contextId` the session; a run paused for confirmation is a `TASK_STATE_INPUT_REQUIRED` task
+//! that a message naming it continues, with a data part `{"approved": true|false, "note",
+//! "toolCallId"}` per call (or for all) or the text `yes` / `no`:
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /a2a/agents/{id}/.well-known/agent-card.json` | the agent's card: its interfaces at the base URL, the bearer scheme when there is a key (no key needed) |
+//! | `POST /a2a/agents/{id}/message:send` | a message: the task when the run ends or pauses, or at once (`configuration.returnImmediately`) |
+//! | `POST /a2a/agents/{id}/message:stream` | a message, streamed: the task, status updates (tool calls in their messages), the answer's artifact chunks, the final status |
+//! | `GET /a2a/agents/{id}/tasks/{task_id}` | a task: state, answer, history (`historyLength`) |
+//! | `GET /a2a/agents/{id}/tasks?contextId=…` | a context's tasks, newest first (`pageSize`, `pageToken`, `historyLength`, `includeArtifacts`) |
+//! | `POST /a2a/agents/{id}/tasks/{task_id}:cancel` | cancel a working task |
+//! | `POST /a2a/agents/{id}` | JSON-RPC: `SendMessage`, `SendStreamingMessage`, `GetTask`, `ListTasks`, `CancelTask` |
+//!
 //! Streamed runs are Server-Sent Events named and shaped as AgentOS's (`RunStarted`,
 //! `RunContent`, `ToolCallStarted`, `ToolCallCompleted`, `RunPaused`, `RunContinued`,
 //! `RunCompleted`, `RunError`, `RunCancelled` …), each with its `event_index`; fanout's own
@@ -59,7 +75,8 @@
 //! - With an API key ([`ServerBuilder::api_key`], `FANOUT_API_KEY` in the example), every route
 //!   but `/health` and the page needs `Authorization: Bearer <key>` (compared in constant time).
 //! - Request bodies are limited ([`ServerBuilder::body_limit`], 413 beyond); every error is a
-//!   JSON object `{"detail": …, "error_type": …}` with a 4xx/5xx status.
+//!   JSON object `{"detail": …, "error_type": …}` with a 4xx/5xx status (A2A's routes answer
+//!   in A2A's error shapes).
 //! - [`Server::serve`] stops accepting on SIGTERM or Ctrl-C, lets runs finish for
 //!   [`ServerBuilder::shutdown_grace`], then records those still going as interrupted.
 

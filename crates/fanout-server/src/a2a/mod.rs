@@ -497,7 +497,7 @@ async fn list_tasks(state: &ServerState, agent_id: &str, params: &Value) -> Resu
         .filter(|r| r.record.parent_run_id.is_none())
         .filter(|r| state.served_id(r.record.agent_id.as_deref()).is_none_or(|served| served == agent_id))
         .collect();
-    runs.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    runs.sort_by_key(|run| std::cmp::Reverse(run.updated_at));
     let total = runs.len();
     let tasks: Vec<Value> = runs
         .iter()
