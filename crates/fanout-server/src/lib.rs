@@ -73,7 +73,8 @@
 //!   [`ServerBuilder::stall_timeout`], then it is cancelled; a background run's replay log holds
 //!   at most [`ServerBuilder::replay_bytes`].
 //! - With an API key ([`ServerBuilder::api_key`], `FANOUT_API_KEY` in the example), every route
-//!   but `/health` and the page needs `Authorization: Bearer <key>` (compared in constant time).
+//!   but `/health`, the page and the A2A cards needs `Authorization: Bearer <key>` (compared in
+//!   constant time).
 //! - Request bodies are limited ([`ServerBuilder::body_limit`], 413 beyond); every error is a
 //!   JSON object `{"detail": …, "error_type": …}` with a 4xx/5xx status (A2A's routes answer
 //!   in A2A's error shapes).
@@ -220,8 +221,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Require `Authorization: Bearer <key>` on every route but `/health` and the page
-    /// (AgentOS's `OS_SECURITY_KEY`). An empty key means none.
+    /// Require `Authorization: Bearer <key>` on every route but `/health`, the page and the A2A
+    /// cards (AgentOS's `OS_SECURITY_KEY`). An empty key means none.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into()).filter(|k| !k.is_empty());
         self
