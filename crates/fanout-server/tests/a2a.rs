@@ -120,6 +120,9 @@ async fn malformed_requests_are_errors_in_a2a_shape() {
     let bad_config =
         json!({"message": send_body("hi")["message"], "configuration": {"returnImmediately": "soon"}});
     assert_eq!(rest_error(post(&send, bad_config.to_string()).await).await.1, "INVALID_PARAMS");
+    assert_eq!(rest_error(post(&send, send_body("  ").to_string()).await).await.1, "INVALID_PARAMS");
+    let list = client().get(format!("{base}/tasks")).header("A2A-Version", "1.0").send().await.unwrap();
+    assert_eq!(rest_error(list).await.1, "INVALID_PARAMS");
     let huge = send_body(&"x".repeat(8192));
     let (status, _) = rest_error(post(&send, huge.to_string()).await).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -274,20 +274,8 @@ async fn send(
     let (ctx, run) = match &message.task_id {
         Some(task_id) => continuation(state, registered, &message, task_id).await?,
         None => {
-            if message.text.trim().is_empty() && message.data.is_empty() {
+            let Some(input) = message.input() else {
                 return Err(A2aError::new(Kind::InvalidParams, "The message has no text"));
-            }
-            let input = if message.data.is_empty() {
-                message.text.clone()
-            } else {
-                // Data parts go to the model as JSON, after the text.
-                let data: Vec<String> = message.data.iter().map(Value::to_string).collect();
-                [message.text.as_str()]
-                    .into_iter()
-                    .chain(data.iter().map(String::as_str))
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n")
             };
             let session = message.context_id.clone().unwrap_or_else(fanout::store::new_session_id);
             let run_id = uuid::Uuid::new_v4().to_string();

@@ -32,6 +32,16 @@ pub(crate) struct SendMessage {
     pub(crate) history_length: Option<usize>,
 }
 
+impl SendMessage {
+    /// The input of a new run: the text, then the data parts as JSON; `None` when empty.
+    pub(crate) fn input(&self) -> Option<String> {
+        let data = self.data.iter().map(Value::to_string);
+        let input: Vec<String> =
+            std::iter::once(self.text.clone()).chain(data).filter(|s| !s.trim().is_empty()).collect();
+        (!input.is_empty()).then(|| input.join("\n"))
+    }
+}
+
 fn invalid(message: impl Into<String>) -> A2aError {
     A2aError::new(Kind::InvalidParams, message)
 }
