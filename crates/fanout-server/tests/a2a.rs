@@ -2,8 +2,9 @@
 //! `.ci/install-a2a`) over HTTP+JSON and JSON-RPC, then what that client cannot send: malformed
 //! bodies, unknown agents and tasks, wrong ids, a client that goes away mid-stream, the key.
 //!
-//! The SDK test needs `FANOUT_A2A_PYTHON` (printed by `.ci/install-a2a`): missing under
-//! `CI=true` fails, elsewhere the test is skipped with a notice.
+//! The SDK test needs `FANOUT_A2A_PYTHON` (printed by `.ci/install-a2a`), the test of Agno's
+//! A2A client (A2A 0.3) `FANOUT_AGNO_PYTHON` (`.ci/install-agno`): missing under `CI=true` fails,
+//! elsewhere the test is skipped with a notice.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -51,6 +52,43 @@ async fn official_sdk_over_both_bindings() {
     println!("{stdout}");
     assert!(output.status.success(), "the A2A client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("a2a client: all ok"), "{stdout}");
+}
+
+/// The Python with agno installed (`.ci/install-agno`), if configured.
+fn agno_python() -> Option<String> {
+    match std::env::var("FANOUT_AGNO_PYTHON") {
+        Ok(python) if Path::new(&python).exists() => Some(python),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("FANOUT_AGNO_PYTHON is not set: run `eval \"$(.ci/install-agno)\"` first")
+        }
+        _ => {
+            eprintln!("skipped: FANOUT_AGNO_PYTHON is not set (eval \"$(.ci/install-agno)\")");
+            None
+        }
+    }
+}
+
+/// Agno's `A2AClient` speaks A2A 0.3 (JSON-RPC at Agno's paths and at the base URL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agno_client_over_a2a_0_3() {
+    let Some(python) = agno_python() else { return };
+    let fixture = Fixture::start(30_000, |b| b).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/a2a/agno_client.py");
+    let run = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(&fixture.url)
+        .env("AGNO_TELEMETRY", "false")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the client ends")
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(output.status.success(), "Agno's A2A client failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("agno a2a client: all ok"), "{stdout}");
 }
 
 fn client() -> reqwest::Client {

@@ -71,6 +71,11 @@ pub(crate) fn card(state: &State, registered: &Registered, url: &str) -> Value {
             "tags": tools,
         }],
     });
+    // For A2A 0.3 clients, which read these instead of `supportedInterfaces` (1.0 clients
+    // ignore them).
+    card["url"] = json!(url);
+    card["preferredTransport"] = json!("JSONRPC");
+    card["protocolVersion"] = json!("0.3.0");
     if state.api_key.is_some() {
         card["securitySchemes"] = json!({"bearer": {"httpAuthSecurityScheme": {
             "scheme": "Bearer",

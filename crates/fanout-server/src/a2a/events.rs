@@ -29,6 +29,8 @@ pub(crate) enum Binding {
     Rest,
     /// JSON-RPC: `{"jsonrpc": "2.0", "id": …, "result": StreamResponse}`.
     JsonRpc(Value),
+    /// A2A 0.3's JSON-RPC: the result in 0.3's shape.
+    JsonRpcV03(Value),
 }
 
 /// Encodes one task's run, in order.
@@ -170,6 +172,9 @@ impl Encoder {
             let data = match &self.binding {
                 Binding::Rest => response.clone(),
                 Binding::JsonRpc(id) => json!({"jsonrpc": "2.0", "id": id, "result": response}),
+                Binding::JsonRpcV03(id) => {
+                    json!({"jsonrpc": "2.0", "id": id, "result": super::v03::stream_event(response)})
+                }
             };
             // serde_json never writes a raw newline inside a value: the data is one line.
             bytes.extend_from_slice(b"data: ");

@@ -17,6 +17,7 @@ pub(crate) mod events;
 mod request;
 mod rpc;
 mod schema;
+mod v03;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,12 @@ const MAX_PAGE: usize = 100;
 pub(crate) fn routes() -> Router<Arc<ServerState>> {
     Router::new()
         .route("/a2a/agents/{agent_id}", post(rpc::call))
+        // A2A 0.3 clients: the base URL with a slash, and Agno's paths (JSON-RPC bodies).
+        .route("/a2a/agents/{agent_id}/", post(rpc::call))
+        .route("/a2a/agents/{agent_id}/v1/message:send", post(rpc::call))
+        .route("/a2a/agents/{agent_id}/v1/message:stream", post(rpc::call))
+        .route("/a2a/agents/{agent_id}/v1/tasks:get", post(rpc::call))
+        .route("/a2a/agents/{agent_id}/v1/tasks:cancel", post(rpc::call))
         .route("/a2a/agents/{agent_id}/message:send", post(send_rest))
         .route("/a2a/agents/{agent_id}/message:stream", post(stream_rest))
         .route("/a2a/agents/{agent_id}/tasks", get(list_rest))

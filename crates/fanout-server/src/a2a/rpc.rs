@@ -2,6 +2,9 @@
 //! method is one of A2A's (`SendMessage`, `SendStreamingMessage`, `GetTask`, `CancelTask`,
 //! `ListTasks`), answered by the same operations as the HTTP+JSON routes. Errors are JSON-RPC
 //! error objects with HTTP status 200 (404 for an unknown agent).
+//!
+//! A2A 0.3's methods (`message/send`, `message/stream`, `tasks/get`, `tasks/cancel`) are served
+//! too, in 0.3's shapes ([`v03`]), here and at Agno's paths (`…/v1/message:send` …).
 
 use std::sync::Arc;
 
@@ -14,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::error::{A2aError, Kind};
 use super::events::Binding;
-use super::{Answer, Mode, check_version, json_body, request};
+use super::{Answer, Mode, check_version, json_body, request, v03};
 use crate::State as ServerState;
 
 /// A JSON-RPC request's `id`: a string, a number or null (anything else is no request).
@@ -66,10 +69,17 @@ pub(super) async fn call(
                 return error_response(&id, &err);
             }
         };
+    // A 0.3 method name says the client speaks 0.3 (it sends no version header).
+    let (method, legacy) = match legacy_method(&method) {
+        Some(method) => (method.to_owned(), true),
+        None => (method, false),
+    };
     let params = request.get("params").cloned().unwrap_or_else(|| json!({}));
     let answer = async {
         let Path(agent_id) = path?;
-        check_version(&headers, query.as_deref())?;
+        if !legacy {
+            check_version(&headers, query.as_deref())?;
+        }
         if !params.is_object() {
             return Err(A2aError::new(Kind::InvalidParams, "`params` must be an object"));
         }
@@ -81,7 +91,9 @@ pub(super) async fn call(
             }
             "SendStreamingMessage" => {
                 let message = request::send_message(&params)?;
-                super::send(&state, &agent_id, message, Mode::Stream(Binding::JsonRpc(id.clone()))).await
+                let binding =
+                    if legacy { Binding::JsonRpcV03(id.clone()) } else { Binding::JsonRpc(id.clone()) };
+                super::send(&state, &agent_id, message, Mode::Stream(binding)).await
             }
             "GetTask" => {
                 let task_id = task_id(&params)?;
@@ -103,11 +115,27 @@ pub(super) async fn call(
     .await;
     match answer {
         Ok(Answer::Json(result)) => {
+            let result = match (legacy, method.as_str()) {
+                (false, _) => result,
+                (true, "SendMessage") => v03::send_result(&result),
+                (true, _) => v03::task(&result),
+            };
             (StatusCode::OK, axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})))
                 .into_response()
         }
         Ok(Answer::Stream(response)) => response,
         Err(err) => error_response(&id, &err),
+    }
+}
+
+/// The 1.0 name of an A2A 0.3 method.
+fn legacy_method(method: &str) -> Option<&'static str> {
+    match method {
+        "message/send" => Some("SendMessage"),
+        "message/stream" => Some("SendStreamingMessage"),
+        "tasks/get" => Some("GetTask"),
+        "tasks/cancel" => Some("CancelTask"),
+        _ => None,
     }
 }
 
