@@ -7,7 +7,8 @@
 //! (`TASK_STATE_INPUT_REQUIRED`) continues that run with the decisions it carries
 //! ([`request::decisions`]). Sends block until the run ends or pauses, return at once
 //! (`configuration.returnImmediately`: the run goes on in the background) or stream
-//! ([`events`]). Nothing here runs an agent by itself: runs go through the
+//! ([`events`]). A2A 0.3's JSON-RPC methods are answered too, in 0.3's shapes ([`v03`]), for
+//! clients that still speak it (Agno's). Nothing here runs an agent by itself: runs go through the
 //! [registry](crate::runs) and are stored by the agent's run loop; tasks are read from it and
 //! the session store.
 
