@@ -14,7 +14,7 @@
 
 mod card;
 mod error;
-pub(crate) mod events;
+mod events;
 mod request;
 mod rpc;
 mod schema;
@@ -84,7 +84,7 @@ fn agent<'a>(state: &'a ServerState, id: &str) -> Result<&'a Registered, A2aErro
 }
 
 /// Refuse a request for another version than 1.x (`A2A-Version`, as a header or a query
-/// parameter; none means 0.3, which is not served).
+/// parameter; none means 0.3, whose clients are answered by JSON-RPC's 0.3 methods only).
 fn check_version(headers: &HeaderMap, query: Option<&str>) -> Result<(), A2aError> {
     let from_query = query.and_then(|q| {
         serde_urlencoded::from_str::<Vec<(String, String)>>(q)
@@ -101,7 +101,11 @@ fn check_version(headers: &HeaderMap, query: Option<&str>) -> Result<(), A2aErro
     let asked = if version.is_empty() { "none (0.3)".to_owned() } else { crate::error::quote(version) };
     Err(A2aError::new(
         Kind::VersionNotSupported,
-        format!("A2A version {asked} is not supported: send the header A2A-Version: {}", card::VERSION),
+        format!(
+            "A2A version {asked} is not supported here: send the header A2A-Version: {} \
+             (A2A 0.3 is served by its JSON-RPC methods only)",
+            card::VERSION
+        ),
     ))
 }
 
@@ -118,7 +122,9 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, A2aError> {
 /// What an operation answers: a JSON object, or a stream.
 #[derive(Debug)]
 enum Answer {
+    /// The result (a task, a list of tasks).
     Json(Value),
+    /// A stream of the task's updates.
     Stream(Response),
 }
 
