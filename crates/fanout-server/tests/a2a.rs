@@ -232,6 +232,21 @@ async fn unknown_agents_tasks_and_wrong_ids() {
         .await
         .unwrap();
     assert_eq!(rest_error(other).await.1, "TASK_NOT_FOUND");
+    let list = |query: String| {
+        let url = format!("{base}/tasks?{query}");
+        async move {
+            let response = client().get(url).header("A2A-Version", "1.0").send().await.unwrap();
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let completed = list(format!("contextId={context_id}&status=TASK_STATE_COMPLETED&pageSize=0")).await;
+    assert_eq!(
+        (completed["totalSize"].clone(), completed["tasks"][0]["id"].clone()),
+        (json!(1), json!(task_id))
+    );
+    assert!(completed["tasks"][0].get("artifacts").is_none(), "artifacts only when asked for: {completed}");
+    let working = list(format!("contextId={context_id}&status=TASK_STATE_WORKING")).await;
+    assert_eq!(working["tasks"], json!([]));
     let to_task = |task: &str, context: &str| {
         json!({"message": {"messageId": "m2", "role": "ROLE_USER", "taskId": task, "contextId": context, "parts": [{"text": "yes"}]}}).to_string()
     };

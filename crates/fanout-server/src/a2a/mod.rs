@@ -470,8 +470,8 @@ async fn cancel_task(state: &ServerState, agent_id: &str, task_id: &str) -> Resu
     }
 }
 
-/// `ListTasks` of one context (`contextId` is required here), newest first, paged by
-/// `pageSize` and `pageToken`.
+/// `ListTasks` of one context (`contextId` is required here), newest first, by `status` if
+/// given, paged by `pageSize` and `pageToken`.
 async fn list_tasks(state: &ServerState, agent_id: &str, params: &Value) -> Result<Value, A2aError> {
     agent(state, agent_id)?;
     let Some(context_id) = request::id(params.get("contextId"), "contextId")? else {
@@ -480,7 +480,15 @@ async fn list_tasks(state: &ServerState, agent_id: &str, params: &Value) -> Resu
             "`contextId` is required: tasks are listed by context",
         ));
     };
-    let page_size = request::count(params.get("pageSize"), "pageSize")?.unwrap_or(50).clamp(1, MAX_PAGE);
+    // 0 is ProtoJSON's "unset".
+    let page_size =
+        request::count(params.get("pageSize"), "pageSize")?.filter(|n| *n > 0).unwrap_or(50).min(MAX_PAGE);
+    let wanted_state = match params.get("status") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() || s == "TASK_STATE_UNSPECIFIED" => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(A2aError::new(Kind::InvalidParams, "`status` must be a TaskState name")),
+    };
     let offset = match params.get("pageToken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
         None => 0,
         Some(token) => {
@@ -498,6 +506,7 @@ async fn list_tasks(state: &ServerState, agent_id: &str, params: &Value) -> Resu
         .into_iter()
         .filter(|r| r.record.parent_run_id.is_none())
         .filter(|r| state.served_id(r.record.agent_id.as_deref()).is_none_or(|served| served == agent_id))
+        .filter(|r| wanted_state.as_deref().is_none_or(|s| TaskState::of(r.state).as_str() == s))
         .collect();
     runs.sort_by_key(|run| std::cmp::Reverse(run.updated_at));
     let total = runs.len();
