@@ -86,7 +86,8 @@ impl Encoder {
                     return Some(self.frame(&[update], Some("PAUSED")));
                 }
                 let parts = schema::answer_parts(&output.content, output.structured.as_ref());
-                let last = if self.streamed == output.content && output.structured.is_none() {
+                let whole = !self.streamed.is_empty() && self.streamed == output.content;
+                let last = if whole && output.structured.is_none() {
                     // Every chunk was the answer: close the artifact.
                     self.artifact_update(vec![schema::text_part("")], true, true)
                 } else {
