@@ -67,6 +67,7 @@ mod agentos;
 mod auth;
 mod error;
 mod fields;
+mod openai;
 mod page;
 mod router;
 mod runs;
