@@ -167,7 +167,7 @@ impl ResponseEncoder {
     }
 
     /// One event: `event: <type>`, `data: {type, sequence_number, …fields}`.
-    fn event(&mut self, out: &mut Vec<u8>, kind: &str, mut fields: Value) {
+    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut fields: Value) {
         fields["type"] = json!(kind);
         fields["sequence_number"] = json!(self.sequence);
         self.sequence += 1;
@@ -193,10 +193,10 @@ impl ResponseEncoder {
             return;
         }
         let item = schema::message_item(&self.head.run_id, None, "in_progress");
-        self.event(out, "response.output_item.added", json!({"output_index": 0, "item": item}));
+        self.emit(out, "response.output_item.added", json!({"output_index": 0, "item": item}));
         let part = schema::output_text("");
         let item_id = self.item_id();
-        self.event(
+        self.emit(
             out,
             "response.content_part.added",
             json!({"item_id": item_id, "output_index": 0, "content_index": 0, "part": part}),
@@ -207,7 +207,7 @@ impl ResponseEncoder {
         self.open_message(out);
         self.text.push_str(text);
         let item_id = self.item_id();
-        self.event(
+        self.emit(
             out,
             "response.output_text.delta",
             json!({"item_id": item_id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}),
@@ -219,18 +219,18 @@ impl ResponseEncoder {
         self.open_message(out);
         let item_id = self.item_id();
         let text = self.text.clone();
-        self.event(
+        self.emit(
             out,
             "response.output_text.done",
             json!({"item_id": item_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}),
         );
-        self.event(
+        self.emit(
             out,
             "response.content_part.done",
             json!({"item_id": item_id, "output_index": 0, "content_index": 0, "part": schema::output_text(&text)}),
         );
         let item = schema::message_item(&self.head.run_id, Some(&text), status);
-        self.event(out, "response.output_item.done", json!({"output_index": 0, "item": item}));
+        self.emit(out, "response.output_item.done", json!({"output_index": 0, "item": item}));
         item
     }
 
@@ -248,7 +248,7 @@ impl ResponseEncoder {
             ("incomplete", "response.incomplete")
         };
         let response = schema::response(&self.head, status, vec![item], Some(&output.metrics.usage), None);
-        self.event(&mut out, kind, json!({"response": response}));
+        self.emit(&mut out, kind, json!({"response": response}));
         self.frame(out, Some(ending.terminal))
     }
 
@@ -257,7 +257,7 @@ impl ResponseEncoder {
         let output = if self.open { vec![self.close_message(&mut out, "incomplete")] } else { Vec::new() };
         let status = if err.is_cancelled() { "cancelled" } else { "failed" };
         let response = schema::response(&self.head, status, output, None, Some(err.message()));
-        self.event(&mut out, "response.failed", json!({"response": response}));
+        self.emit(&mut out, "response.failed", json!({"response": response}));
         self.frame(out, Some(error_terminal(err)))
     }
 }
@@ -266,8 +266,8 @@ impl Encode for ResponseEncoder {
     fn open(&mut self) -> Option<Frame> {
         let mut out = Vec::new();
         let response = schema::response(&self.head, "in_progress", Vec::new(), None, None);
-        self.event(&mut out, "response.created", json!({"response": response.clone()}));
-        self.event(&mut out, "response.in_progress", json!({"response": response}));
+        self.emit(&mut out, "response.created", json!({"response": response.clone()}));
+        self.emit(&mut out, "response.in_progress", json!({"response": response}));
         Some(self.frame(out, None))
     }
 

@@ -43,18 +43,23 @@ pub(crate) struct Ending {
 }
 
 /// How `output` ended. A run paused for confirmation is a complete answer whose text says so,
-/// with its run id, so that it can be continued over AgentOS's `/continue` route; a run that hit
+/// with its run id, so that it can be continued over AgentOS's `/continue` route (when it is
+/// stored: it has a session); a run that hit
 /// a turn or tool-call limit is cut short (`length`, `incomplete`).
 pub(crate) fn ending(ctx: &RunContext, output: &RunOutput) -> Ending {
     let pending = output.pending_calls();
     if !pending.is_empty() {
         let names: Vec<&str> = pending.iter().map(|c| c.name.as_str()).collect();
-        return Ending {
-            note: Some(paused_note(&ctx.agent_id, &ctx.run_id, &names)),
-            finish_reason: "stop",
-            complete: true,
-            terminal: "PAUSED",
+        // A run kept nowhere (no session) cannot be continued: the note says so.
+        let note = match &ctx.session_id {
+            Some(_) => paused_note(&ctx.agent_id, &ctx.run_id, &names),
+            None => format!(
+                "The run is paused: {} needs the user's confirmation, which cannot be given here; the run \
+                 was not stored, so it cannot be continued (send `store: true` to keep it).",
+                names.join(", ")
+            ),
         };
+        return Ending { note: Some(note), finish_reason: "stop", complete: true, terminal: "PAUSED" };
     }
     let complete = matches!(output.status, RunStatus::Completed | RunStatus::StoppedAfterToolCall);
     Ending {
