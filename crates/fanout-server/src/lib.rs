@@ -26,7 +26,7 @@
 //!
 //! # Routes
 //!
-//! As AgentOS defines them (agno 3.x, `agno/os/routers`):
+//! AgentOS's as it defines them (agno 3.x, `agno/os/routers`), and OpenAI's under `/v1`:
 //!
 //! | route | what |
 //! |---|---|
@@ -42,12 +42,23 @@
 //! | `GET /sessions/{id}`, `GET /sessions/{id}/runs`, `GET /sessions/{id}/runs/{run_id}` | a session, its runs, one run |
 //! | `POST /sessions/{id}/rename`, `DELETE /sessions/{id}` | rename, delete |
 //! | `GET /` | a chat page: pick an agent, chat, watch its tool calls, browse sessions |
+//! | `GET /v1/models`, `GET /v1/models/{id}` | OpenAI-compatible: the agents, as models |
+//! | `POST /v1/chat/completions` | OpenAI-compatible: `model` names the agent, `messages` are the history and (the last user message) the input; one `chat.completion`, or `chat.completion.chunk`s then `[DONE]` (`stream`); stored only with `store: true` |
+//! | `POST /v1/responses` | OpenAI-compatible: a `response` (id `resp_<run id>`), or its typed events (`stream`); `previous_response_id` continues a stored one; `store: false` keeps nothing |
+//! | `GET /v1/responses/{id}` | OpenAI-compatible: a stored response |
 //!
 //! Streamed runs are Server-Sent Events named and shaped as AgentOS's (`RunStarted`,
 //! `RunContent`, `ToolCallStarted`, `ToolCallCompleted`, `RunPaused`, `RunContinued`,
 //! `RunCompleted`, `RunError`, `RunCancelled` …), each with its `event_index`; fanout's own
 //! details (a call's turn and position, its wait, retries, progress) ride along in a `fanout`
 //! object that Agno's client ignores.
+//!
+//! The `/v1` routes speak OpenAI's API, so that OpenAI's own clients use an agent as a model: the
+//! agent keeps its own system prompt, tools (run on the server) and model settings — a client's
+//! `system`/`developer` messages, `instructions`, `tools` and sampling parameters are not used —
+//! and its answer is the run's top-level text, with the usage of all its model turns. A run
+//! that pauses for confirmation answers with a text naming the run, which AgentOS's `/continue`
+//! route continues. Their errors are OpenAI's `{"error": {"message", "type", "param", "code"}}`.
 //!
 //! # Operation
 //!
@@ -59,7 +70,8 @@
 //! - With an API key ([`ServerBuilder::api_key`], `FANOUT_API_KEY` in the example), every route
 //!   but `/health` and the page needs `Authorization: Bearer <key>` (compared in constant time).
 //! - Request bodies are limited ([`ServerBuilder::body_limit`], 413 beyond); every error is a
-//!   JSON object `{"detail": …, "error_type": …}` with a 4xx/5xx status.
+//!   JSON object `{"detail": …, "error_type": …}` (under `/v1`, OpenAI's `{"error": …}`) with a
+//!   4xx/5xx status.
 //! - [`Server::serve`] stops accepting on SIGTERM or Ctrl-C, lets runs finish for
 //!   [`ServerBuilder::shutdown_grace`], then records those still going as interrupted.
 
