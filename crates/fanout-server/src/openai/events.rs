@@ -3,7 +3,8 @@
 //! `sequence_number`).
 //!
 //! Only the top-level run's text is the answer: a sub-agent's events (those with a
-//! `parent_run_id`) are not shown. The agent's tool calls run on the server; a chat stream tells
+//! `parent_run_id`) are not shown. The text of every model turn streams (a later turn's on a new
+//! paragraph), where a whole answer (not streamed) is the last turn's alone. The agent's tool calls run on the server; a chat stream tells
 //! of them in a chunk with an empty delta and a `fanout` object (`tool_call_started`,
 //! `tool_call_completed`) that OpenAI's clients ignore; a response stream does not (the
 //! Responses API's typed events have no place for them).
@@ -41,6 +42,30 @@ fn error_terminal(err: &fanout::Error) -> &'static str {
     if err.is_cancelled() { "CANCELLED" } else { "ERROR" }
 }
 
+/// The answer's text across model turns: text of a later turn (after tool calls) starts a new
+/// paragraph, so that turns do not run into each other.
+#[derive(Debug, Default)]
+struct Paragraphs {
+    /// Text was streamed.
+    any: bool,
+    /// Text was streamed in the current turn.
+    in_turn: bool,
+}
+
+impl Paragraphs {
+    /// What to send for `text`.
+    fn delta(&mut self, text: &str) -> String {
+        let out = if self.any && !self.in_turn { format!("\n\n{text}") } else { text.to_owned() };
+        self.any = true;
+        self.in_turn = true;
+        out
+    }
+
+    fn turn_ended(&mut self) {
+        self.in_turn = false;
+    }
+}
+
 /// Encodes one run as chat completion chunks.
 #[derive(Debug)]
 pub(crate) struct ChatEncoder {
@@ -48,8 +73,8 @@ pub(crate) struct ChatEncoder {
     created: u64,
     include_usage: bool,
     next_index: u64,
-    /// Text was streamed (a paused run's note then starts on a new paragraph).
-    streamed: bool,
+    /// The text streamed (a paused run's note then starts on a new paragraph).
+    paragraphs: Paragraphs,
     /// The run failed: the stream ends with the error, without `[DONE]`.
     failed: bool,
 }
@@ -58,7 +83,7 @@ impl ChatEncoder {
     /// The encoder of run `ctx`'s chunks, created at `created` (Unix seconds); with
     /// `include_usage`, a last chunk carries the run's usage (`stream_options.include_usage`).
     pub(crate) fn new(ctx: Arc<RunContext>, created: u64, include_usage: bool) -> Self {
-        Self { ctx, created, include_usage, next_index: 0, streamed: false, failed: false }
+        Self { ctx, created, include_usage, next_index: 0, paragraphs: Paragraphs::default(), failed: false }
     }
 
     fn frame(&mut self, bytes: Vec<u8>, terminal: Option<&'static str>) -> Frame {
@@ -75,7 +100,7 @@ impl ChatEncoder {
         let ending = schema::ending(&self.ctx, output);
         let mut out = Vec::new();
         if let Some(note) = &ending.note {
-            let text = if self.streamed { format!("\n\n{note}") } else { note.clone() };
+            let text = if self.paragraphs.any { format!("\n\n{note}") } else { note.clone() };
             data(&mut out, &self.chunk(json!({"content": text}), None));
         }
         data(&mut out, &self.chunk(json!({}), Some(ending.finish_reason)));
@@ -112,8 +137,11 @@ impl Encode for ChatEncoder {
         }
         let (delta, fanout) = match &event.kind {
             EventKind::ContentDelta(text) if !text.is_empty() => {
-                self.streamed = true;
-                (json!({"content": text}), None)
+                (json!({"content": self.paragraphs.delta(text)}), None)
+            }
+            EventKind::ModelTurnCompleted { .. } => {
+                self.paragraphs.turn_ended();
+                return None;
             }
             EventKind::ToolCallStarted { call, .. } => (
                 json!({}),
@@ -158,12 +186,21 @@ pub(crate) struct ResponseEncoder {
     open: bool,
     /// The text streamed so far.
     text: String,
+    paragraphs: Paragraphs,
 }
 
 impl ResponseEncoder {
     /// The encoder of run `ctx`'s response events.
     pub(crate) fn new(ctx: Arc<RunContext>, head: ResponseHead) -> Self {
-        Self { ctx, head, next_index: 0, sequence: 0, open: false, text: String::new() }
+        Self {
+            ctx,
+            head,
+            next_index: 0,
+            sequence: 0,
+            open: false,
+            text: String::new(),
+            paragraphs: Paragraphs::default(),
+        }
     }
 
     /// One event: `event: <type>`, `data: {type, sequence_number, …fields}`.
@@ -281,9 +318,14 @@ impl Encode for ResponseEncoder {
         }
         match &event.kind {
             EventKind::ContentDelta(text) if !text.is_empty() => {
+                let text = self.paragraphs.delta(text);
                 let mut out = Vec::new();
-                self.delta(&mut out, text);
+                self.delta(&mut out, &text);
                 Some(self.frame(out, None))
+            }
+            EventKind::ModelTurnCompleted { .. } => {
+                self.paragraphs.turn_ended();
+                None
             }
             EventKind::RunCompleted(output) => Some(self.completed(output)),
             _ => None,
@@ -333,6 +375,25 @@ mod tests {
         assert!(encoder.event(&delta("member", Some("r0"))).is_none());
         let done = encoder.close().unwrap();
         assert_eq!(&done.bytes[..], b"data: [DONE]\n\n");
+    }
+
+    #[test]
+    fn a_later_turn_starts_a_new_paragraph() {
+        let mut encoder = ChatEncoder::new(ctx(), 1, false);
+        encoder.event(&delta("Let me look.", None));
+        let origin = Arc::new(Origin { run_id: "r1".into(), ..Origin::default() });
+        let turn = EventKind::ModelTurnCompleted {
+            turn: 0,
+            tool_calls: 1,
+            usage: None,
+            finish_reason: None,
+            duration: std::time::Duration::ZERO,
+        };
+        assert!(encoder.event(&Ok(RunEvent { origin, kind: turn })).is_none());
+        let next = encoder.event(&delta("Found.", None)).unwrap();
+        assert_eq!(datas(&next)[0]["choices"][0]["delta"]["content"], "\n\nFound.");
+        let same_turn = encoder.event(&delta(" More.", None)).unwrap();
+        assert_eq!(datas(&same_turn)[0]["choices"][0]["delta"]["content"], " More.");
     }
 
     #[test]
