@@ -258,6 +258,66 @@ async fn a_chat_stream_is_chunks_then_done() {
     assert!(fixture.store.run(run_id).await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn a_paused_run_answers_where_it_is_continued_and_continues_over_agentos() {
+    let fixture = Fixture::start(50, |b| b).await;
+    let url = &fixture.url;
+    // Not stored: it cannot be continued, and the answer says so.
+    let body = json!({"model": "confirm", "messages": [{"role": "user", "content": "Delete /tmp/x"}]});
+    let completion: Value = client()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let note = completion["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(note.contains("delete") && note.contains("not stored"), "{note}");
+    assert_eq!(completion["choices"][0]["finish_reason"], "stop");
+
+    // A stored response names the route that continues it.
+    let body = json!({"model": "confirm", "input": "Delete /tmp/x"});
+    let response: Value =
+        client().post(format!("{url}/v1/responses")).json(&body).send().await.unwrap().json().await.unwrap();
+    let id = response["id"].as_str().unwrap();
+    let run_id = id.strip_prefix("resp_").unwrap();
+    let note = response["output"][0]["content"][0]["text"].as_str().unwrap();
+    assert!(note.contains(&format!("/agents/confirm/runs/{run_id}/continue")), "{note}");
+    // It cannot be continued as a response while paused.
+    let body = json!({"model": "confirm", "input": "Go on", "previous_response_id": id});
+    let refused = client().post(format!("{url}/v1/responses")).json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(error(&refused.json().await.unwrap())["message"].as_str().unwrap().contains("paused"));
+
+    // Confirmed over AgentOS, it completes, and the response reads so.
+    let run: Value = client()
+        .get(format!("{url}/agents/confirm/runs/{run_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut tools = run["tools"].clone();
+    tools[0]["confirmed"] = json!(true);
+    let continued: Value = client()
+        .post(format!("{url}/agents/confirm/runs/{run_id}/continue"))
+        .form(&[("tools", tools.to_string().as_str()), ("stream", "false")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(continued["content"], "Done.", "{continued}");
+    let retrieved: Value =
+        client().get(format!("{url}/v1/responses/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(retrieved["status"], "completed", "{retrieved}");
+    assert_eq!(retrieved["output"][0]["content"][0]["text"], "Done.", "{retrieved}");
+}
+
 /// The state run `run_id` ended in, once stored as ended.
 async fn wait_for_end(fixture: &Fixture, run_id: &str) -> RunState {
     // The store has no change feed to await: poll it, for at most 10 s.
