@@ -67,8 +67,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"detail": self.detail, "error_type": self.kind});
-        let status = self.status;
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (self.status, axum::Json(body)).into_response();
         // Kept with the response so that a protocol with an error shape of its own (OpenAI's,
         // under `/v1`) can answer the errors of the layers around its routes in that shape.
         response.extensions_mut().insert(self);

@@ -4,10 +4,11 @@
 //!
 //! Only the top-level run's text is the answer: a sub-agent's events (those with a
 //! `parent_run_id`) are not shown. The text of every model turn streams (a later turn's on a new
-//! paragraph), where a whole answer (not streamed) is the last turn's alone. The agent's tool calls run on the server; a chat stream tells
-//! of them in a chunk with an empty delta and a `fanout` object (`tool_call_started`,
-//! `tool_call_completed`) that OpenAI's clients ignore; a response stream does not (the
-//! Responses API's typed events have no place for them).
+//! paragraph), where a whole answer (not streamed) is the last turn's alone. The agent's tool
+//! calls run on the server; a chat stream tells of them in a chunk with an empty delta and a
+//! `fanout` object (`tool_call_started`, `tool_call_completed`) that OpenAI's clients ignore; a
+//! response stream does not (the Responses API's typed events have no place for them, and its
+//! client's stream helper checks their sequence).
 //!
 //! | fanout | chat completion chunks | Responses events |
 //! |---|---|---|

@@ -13,12 +13,14 @@
 //! - Responses: stored by default (`store: false`: nothing is kept, and the response cannot be
 //!   continued or retrieved later, 404 as OpenAI). A response's id is its run's
 //!   (`resp_<run id>`). `previous_response_id` continues the conversation up to that response:
-//!   in its session when it is the session's latest answer (and the agent the same), otherwise
-//!   in a new session whose history is that conversation — a branch, which leaves the later
-//!   answers of the old session out of it.
+//!   in its session when it is the session's latest answer (same agent, no earlier messages in
+//!   `input`), otherwise in a new session whose history is that conversation (then the `input`
+//!   messages) — a branch, which leaves the old session's later answers out. A response still
+//!   paused, failed or cancelled cannot be continued (400). `background` is not supported.
 //! - A run that pauses for the user's confirmation answers (`finish_reason: stop`, a completed
-//!   response) with a text that names the waiting calls and the run, to be continued with
-//!   AgentOS's `POST /agents/{id}/runs/{run_id}/continue`.
+//!   response) with a text that names the waiting calls and, when it is stored, the run, to be
+//!   continued with AgentOS's `POST /agents/{id}/runs/{run_id}/continue`; a run kept nowhere
+//!   cannot be continued, and its text says so.
 //!
 //! Runs start through the [registry](crate::runs) like AgentOS's; a client that goes away
 //! cancels its run. Every error under `/v1` is OpenAI's shape ([`error`]).
