@@ -38,7 +38,8 @@ fn client() -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_python_client() {
     let Some(python) = python() else { return };
-    let fixture = Fixture::start(50, |b| b).await;
+    // `slow`'s call is long enough to be cancelled mid-stream.
+    let fixture = Fixture::start(5_000, |b| b).await;
     let keyed = Fixture::start(50, |b| b.api_key("sesame")).await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai/client.py");
     let run = tokio::process::Command::new(python)

@@ -33,6 +33,13 @@ def agentos(path):
         return err.code, json.load(err)
 
 
+def cancel(agent, run_id):
+    """Cancel a run going on, over AgentOS."""
+    request = urllib.request.Request(f"{URL}/agents/{agent}/runs/{run_id}/cancel", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        check(response.status == 200, f"cancel: {response.status}")
+
+
 def raises(kind, call):
     try:
         call()
@@ -119,6 +126,13 @@ def chat():
     status, run = agentos(f"/agents/confirm/runs/{run_id}")
     check(status == 200 and run["status"] == "PAUSED", f"paused run: {status} {run}")
 
+    # A run that fails mid-stream (here: cancelled over AgentOS) ends with an error the client raises.
+    stream = client.chat.completions.create(model="slow", messages=ASK, stream=True)
+    first = next(stream)
+    cancel("slow", first.id.removeprefix("chatcmpl-"))
+    err = raises(openai.APIError, lambda: list(stream))
+    check("cancelled" in err.message, f"mid-stream error: {err.message}")
+
     err = raises(openai.NotFoundError, lambda: client.chat.completions.create(model="nope", messages=ASK))
     check(err.code == "model_not_found" and err.param == "model", f"{err.body}")
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]
@@ -177,6 +191,15 @@ def responses():
     )
     raises(openai.NotFoundError, lambda: client.responses.retrieve(kept_nowhere.id))
     raises(openai.NotFoundError, lambda: client.responses.create(model="nope", input="Hi"))
+
+    # A run cancelled mid-stream ends with response.failed, its status cancelled.
+    stream = client.responses.create(model="slow", input="wait", stream=True)
+    created = next(stream)
+    check(created.type == "response.created", f"{created}")
+    cancel("slow", created.response.id.removeprefix("resp_"))
+    last = list(stream)[-1]
+    check(last.type == "response.failed" and last.response.status == "cancelled", f"{last}")
+    check(client.responses.retrieve(created.response.id).status == "cancelled", "retrieved cancelled")
 
     # A paused run, streamed: a completed response whose text says so.
     with client.responses.stream(model="confirm", input="Delete /tmp/x") as stream:
