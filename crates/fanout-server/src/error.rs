@@ -67,7 +67,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"detail": self.detail, "error_type": self.kind});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        // Kept with the response so that a protocol with an error shape of its own (OpenAI's,
+        // under `/v1`) can answer the errors of the layers around its routes in that shape.
+        response.extensions_mut().insert(self);
+        response
     }
 }
 

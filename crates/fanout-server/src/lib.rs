@@ -26,7 +26,7 @@
 //!
 //! # Routes
 //!
-//! As AgentOS defines them (agno 3.x, `agno/os/routers`):
+//! AgentOS's as it defines them (agno 3.x, `agno/os/routers`), and OpenAI's under `/v1`:
 //!
 //! | route | what |
 //! |---|---|
@@ -42,6 +42,10 @@
 //! | `GET /sessions/{id}`, `GET /sessions/{id}/runs`, `GET /sessions/{id}/runs/{run_id}` | a session, its runs, one run |
 //! | `POST /sessions/{id}/rename`, `DELETE /sessions/{id}` | rename, delete |
 //! | `GET /` | a chat page: pick an agent, chat, watch its tool calls, browse sessions |
+//! | `GET /v1/models`, `GET /v1/models/{id}` | OpenAI-compatible: the agents, as models |
+//! | `POST /v1/chat/completions` | OpenAI-compatible: `model` names the agent, `messages` are the history and (the last user message) the input; one `chat.completion`, or `chat.completion.chunk`s then `[DONE]` (`stream`); stored only with `store: true` |
+//! | `POST /v1/responses` | OpenAI-compatible: a `response` (id `resp_<run id>`), or its typed events (`stream`); `previous_response_id` continues a stored one; `store: false` keeps nothing |
+//! | `GET /v1/responses/{id}` | OpenAI-compatible: a stored response |
 //!
 //! And [A2A](https://a2a-protocol.org) 1.0 (HTTP+JSON and JSON-RPC; requests carry
 //! `A2A-Version: 1.0`), each agent at `/a2a/agents/{id}`: a task is a run (its id the run's), its
@@ -66,6 +70,13 @@
 //! details (a call's turn and position, its wait, retries, progress) ride along in a `fanout`
 //! object that Agno's client ignores.
 //!
+//! The `/v1` routes speak OpenAI's API, so that OpenAI's own clients use an agent as a model: the
+//! agent keeps its own system prompt, tools (run on the server) and model settings — a client's
+//! `system`/`developer` messages, `instructions`, `tools` and sampling parameters are not used —
+//! and its answer is the run's top-level text, with the usage of all its model turns. A run
+//! that pauses for confirmation answers with a text naming the run, which AgentOS's `/continue`
+//! route continues. Their errors are OpenAI's `{"error": {"message", "type", "param", "code"}}`.
+//!
 //! # Operation
 //!
 //! - A client that disconnects from a plain streamed run cancels it (stored as cancelled); a run
@@ -77,8 +88,8 @@
 //!   but `/health`, the page and the A2A cards needs `Authorization: Bearer <key>` (compared in
 //!   constant time).
 //! - Request bodies are limited ([`ServerBuilder::body_limit`], 413 beyond); every error is a
-//!   JSON object `{"detail": …, "error_type": …}` with a 4xx/5xx status (A2A's routes answer
-//!   in A2A's error shapes).
+//!   JSON object `{"detail": …, "error_type": …}` (under `/v1`, OpenAI's `{"error": …}`; under
+//!   `/a2a`, A2A's) with a 4xx/5xx status.
 //! - [`Server::serve`] stops accepting on SIGTERM or Ctrl-C, lets runs finish for
 //!   [`ServerBuilder::shutdown_grace`], then records those still going as interrupted.
 
@@ -87,6 +98,7 @@ mod agentos;
 mod auth;
 mod error;
 mod fields;
+mod openai;
 mod page;
 mod router;
 mod runs;
