@@ -64,6 +64,7 @@
 //!   [`ServerBuilder::shutdown_grace`], then records those still going as interrupted.
 
 mod agentos;
+mod agui;
 mod auth;
 mod error;
 mod fields;

@@ -1,7 +1,7 @@
 //! The server's routes: every protocol's, composed, with the key check, the body limit, CORS and
 //! JSON answers for unknown routes and wrong methods.
 //!
-//! Each protocol module (AgentOS's API, the chat page) gives its routes; none starts a run by
+//! Each protocol module (AgentOS's API, AG-UI, the chat page) gives its routes; none starts a run by
 //! itself: they all go through the [registry](crate::runs), which drives the agent's one event
 //! stream and hands it to the protocol's [encoder](crate::runs::Encode).
 
@@ -12,11 +12,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 
 use crate::error::ApiError;
-use crate::{State, agentos, auth, page};
+use crate::{State, agentos, agui, auth, page};
 
 /// Every route, with the key check on all but the open ones (`/health`, the page).
 pub(crate) fn router(state: Arc<State>) -> Router {
     let api = agentos::routes()
+        .merge(agui::routes())
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), auth::require_key));
     let open = agentos::open_routes().merge(page::routes());
     let app = open

@@ -1,0 +1,538 @@
+//! A run's [`RunEvent`]s as AG-UI 1.0 events: Server-Sent Events `data: {json}` with camelCase
+//! fields, in the order `@ag-ui/client`'s verifier requires (a message is started before its
+//! content and ended before the run finishes, a sub-agent is started before its work).
+//!
+//! | fanout | AG-UI |
+//! |---|---|
+//! | (the stream opens) | `RUN_STARTED` (`threadId`, `runId`, `protocolVersion`) |
+//! | `ContentDelta` | `TEXT_MESSAGE_START` (once per model turn), `TEXT_MESSAGE_CONTENT` |
+//! | `ReasoningDelta` | `REASONING_START`, `REASONING_MESSAGE_START`, `REASONING_MESSAGE_CONTENT` |
+//! | `ToolCallStarted` | `TOOL_CALL_START` (`parentMessageId`: the turn's message), `TOOL_CALL_ARGS`, `TOOL_CALL_END` |
+//! | `ToolCallCompleted` | `TOOL_CALL_RESULT` (`role: tool`, `content`) |
+//! | `ToolCallRestored` | the call's start, arguments, end and result |
+//! | `ToolCallCancelled` | `TOOL_CALL_RESULT` saying so (a call without a result reads as pending) |
+//! | `ToolCallProgress`, `ToolCallPaused`, `ModelRetry` | `CUSTOM` (`fanout.tool_call_progress` …) |
+//! | `ModelTurnCompleted` | the turn's open text or reasoning ends |
+//! | a sub-agent's events (team members) | `SUBAGENT_STARTED`, its events with `subagentRunId`, `SUBAGENT_FINISHED` / `SUBAGENT_ERROR` |
+//! | `RunCompleted` | `RUN_FINISHED` (`result`: the answer, `usage`) |
+//! | `RunCompleted`, paused | `RUN_FINISHED` with outcome `interrupt`: one interrupt per call waiting for confirmation, its id the call's |
+//! | the run's error | `RUN_ERROR` (`message`, `code`), or `RUN_FINISHED` with outcome `cancelled` |
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use fanout::event::{EventKind, Origin, RunEvent};
+use fanout::tool::ToolCall;
+use fanout::{RunOutput, ToolExecution};
+use serde_json::{Map, Value, json};
+
+use crate::runs::{Encode, Frame, RunContext};
+
+/// The AG-UI protocol version these events follow.
+pub(crate) const PROTOCOL_VERSION: &str = "1.0";
+
+/// What an interrupt for a call waiting for confirmation is called (`Interrupt.reason`).
+pub(crate) const CONFIRMATION: &str = "tool_call_confirmation";
+
+/// Encodes one run's events, in order.
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    ctx: Arc<RunContext>,
+    next_index: u64,
+    /// The run's last event was encoded: nothing follows it.
+    done: bool,
+    /// What is open per agent: `None` for the run's own agent, a sub-agent's run id otherwise.
+    lanes: HashMap<Option<String>, Lane>,
+    /// Sub-agents started and not yet finished, in the order they started.
+    subagents: Vec<Subagent>,
+    /// Sub-agents finished in this run: their ids are not used again.
+    finished: HashSet<String>,
+    /// Calls that started, by (run, turn, index): progress events name their call.
+    calls: HashMap<(String, usize, usize), String>,
+}
+
+/// One agent's open message and reasoning in the stream.
+#[derive(Debug, Default)]
+struct Lane {
+    /// The current model turn's assistant message (its text and its tool calls).
+    message_id: Option<String>,
+    text_open: bool,
+    /// The open reasoning message (and span) of the turn.
+    reasoning_id: Option<String>,
+}
+
+/// A sub-agent's run going on.
+#[derive(Debug)]
+struct Subagent {
+    run_id: String,
+    /// The call of its parent that runs it.
+    parent_call_id: Option<String>,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An event of `kind` with `fields`, attributed to the sub-agent `lane` names (if any).
+fn event(kind: &str, lane: Option<&str>, fields: Value) -> Value {
+    let mut object = match fields {
+        Value::Object(object) => object,
+        _ => Map::new(),
+    };
+    object.insert("type".into(), json!(kind));
+    object.insert("timestamp".into(), json!(now_ms()));
+    if let Some(run_id) = lane {
+        object.insert("subagentRunId".into(), json!(run_id));
+    }
+    Value::Object(object)
+}
+
+impl Encoder {
+    /// The encoder of a run's stream.
+    pub(crate) fn new(ctx: Arc<RunContext>) -> Self {
+        Self {
+            ctx,
+            next_index: 0,
+            done: false,
+            lanes: HashMap::new(),
+            subagents: Vec::new(),
+            finished: HashSet::new(),
+            calls: HashMap::new(),
+        }
+    }
+
+    fn thread_id(&self) -> &str {
+        self.ctx.session_id.as_deref().unwrap_or(&self.ctx.run_id)
+    }
+
+    /// The events for one item of the run's stream.
+    pub(crate) fn encode(&mut self, item: &fanout::Result<RunEvent>) -> Vec<Value> {
+        if self.done {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        match item {
+            Ok(event) => self.run_event(event, &mut out),
+            Err(err) => self.error(err, &mut out),
+        }
+        out
+    }
+
+    fn run_event(&mut self, run_event: &RunEvent, out: &mut Vec<Value>) {
+        let origin = &*run_event.origin;
+        let lane = run_event.is_nested().then(|| origin.run_id.clone());
+        if lane.is_some() {
+            if self.finished.contains(&origin.run_id) {
+                // A sub-agent closed with its parent's call: what it still says is not shown.
+                return;
+            }
+            self.start_subagent(origin, out);
+        }
+        let tag = lane.as_deref();
+        match &run_event.kind {
+            EventKind::RunStarted { .. } => {}
+            EventKind::ContentDelta(text) => {
+                if text.is_empty() {
+                    return;
+                }
+                self.close_reasoning(&lane, out);
+                let message_id = self.message_id(&lane);
+                let state = self.lanes.entry(lane.clone()).or_default();
+                if !state.text_open {
+                    state.text_open = true;
+                    out.push(event(
+                        "TEXT_MESSAGE_START",
+                        tag,
+                        json!({"messageId": message_id, "role": "assistant"}),
+                    ));
+                }
+                out.push(event("TEXT_MESSAGE_CONTENT", tag, json!({"messageId": message_id, "delta": text})));
+            }
+            EventKind::ReasoningDelta(text) => {
+                if text.is_empty() {
+                    return;
+                }
+                self.close_text(&lane, out);
+                let state = self.lanes.entry(lane.clone()).or_default();
+                let reasoning_id = match &state.reasoning_id {
+                    Some(id) => id.clone(),
+                    None => {
+                        let id = new_id();
+                        state.reasoning_id = Some(id.clone());
+                        out.push(event("REASONING_START", tag, json!({"messageId": id})));
+                        out.push(event(
+                            "REASONING_MESSAGE_START",
+                            tag,
+                            json!({"messageId": id, "role": "reasoning"}),
+                        ));
+                        id
+                    }
+                };
+                out.push(event(
+                    "REASONING_MESSAGE_CONTENT",
+                    tag,
+                    json!({"messageId": reasoning_id, "delta": text}),
+                ));
+            }
+            EventKind::ToolCallStarted { turn, index, call, .. } => {
+                self.calls.insert((origin.run_id.clone(), *turn, *index), call.id.clone());
+                self.start_call(&lane, call, out);
+            }
+            EventKind::ToolCallCompleted { turn, index, execution } => {
+                self.calls.remove(&(origin.run_id.clone(), *turn, *index));
+                self.call_result(&lane, execution, out);
+            }
+            EventKind::ToolCallRestored { execution, .. } => {
+                self.start_call(&lane, &execution.call, out);
+                self.call_result(&lane, execution, out);
+            }
+            EventKind::ToolCallCancelled { turn, index, call, reason } => {
+                self.calls.remove(&(origin.run_id.clone(), *turn, *index));
+                self.finish_subagents_of(&call.id, Some(reason), out);
+                out.push(event(
+                    "TOOL_CALL_RESULT",
+                    tag,
+                    json!({
+                        "messageId": new_id(),
+                        "toolCallId": call.id,
+                        "role": "tool",
+                        "content": format!("Cancelled: {reason}"),
+                    }),
+                ));
+            }
+            EventKind::ToolCallProgress { turn, index, progress, total, message } => {
+                let call_id = self.calls.get(&(origin.run_id.clone(), *turn, *index));
+                out.push(event(
+                    "CUSTOM",
+                    tag,
+                    json!({"name": "fanout.tool_call_progress", "value": {
+                        "toolCallId": call_id, "progress": progress, "total": total, "message": message,
+                    }}),
+                ));
+            }
+            EventKind::ToolCallPaused { call, .. } => {
+                out.push(event(
+                    "CUSTOM",
+                    tag,
+                    json!({"name": "fanout.tool_call_paused", "value": {"toolCallId": call.id}}),
+                ));
+            }
+            EventKind::ModelRetry { turn, retry, max_retries, wait, error } => {
+                // The turn starts over: its text so far stays as it was, the retry's is a new
+                // message.
+                self.end_turn(&lane, out);
+                out.push(event(
+                    "CUSTOM",
+                    tag,
+                    json!({"name": "fanout.model_retry", "value": {
+                        "turn": turn, "retry": retry, "maxRetries": max_retries,
+                        "waitSeconds": wait.as_secs_f64(), "error": error.message(),
+                    }}),
+                ));
+            }
+            EventKind::ModelTurnCompleted { .. } => self.end_turn(&lane, out),
+            EventKind::RunCompleted(output) => match lane {
+                Some(run_id) => self.finish_subagent(&run_id, Some(output), None, out),
+                None => self.finish(output, out),
+            },
+            _ => {
+                out.push(event("CUSTOM", tag, json!({"name": "fanout.unknown_event", "value": {}})));
+            }
+        }
+    }
+
+    /// `SUBAGENT_STARTED` for the sub-agent whose run `origin` names, unless it started.
+    fn start_subagent(&mut self, origin: &Origin, out: &mut Vec<Value>) {
+        if self.subagents.iter().any(|s| s.run_id == origin.run_id) {
+            return;
+        }
+        let mut fields = json!({
+            "subagentRunId": origin.run_id,
+            "name": origin.agent.as_deref().unwrap_or("agent"),
+        });
+        if let Some(parent) = origin.parent_run_id.as_deref()
+            && (self.subagents.iter().any(|s| s.run_id == parent) || self.finished.contains(parent))
+        {
+            fields["parentSubagentRunId"] = json!(parent);
+        }
+        if let Some(call_id) = &origin.parent_call_id {
+            fields["parentToolCallId"] = json!(call_id);
+        }
+        out.push(event("SUBAGENT_STARTED", None, fields));
+        self.subagents
+            .push(Subagent { run_id: origin.run_id.clone(), parent_call_id: origin.parent_call_id.clone() });
+    }
+
+    /// End sub-agent `run_id` (and those it started): `SUBAGENT_FINISHED` with its answer, or
+    /// `SUBAGENT_ERROR` when it failed.
+    fn finish_subagent(
+        &mut self,
+        run_id: &str,
+        output: Option<&RunOutput>,
+        error: Option<&str>,
+        out: &mut Vec<Value>,
+    ) {
+        let Some(position) = self.subagents.iter().position(|s| s.run_id == run_id) else { return };
+        // Its own sub-agents started after it: they end first.
+        let inner: Vec<String> = self.subagents[position + 1..].iter().map(|s| s.run_id.clone()).collect();
+        for inner in inner.iter().rev() {
+            self.finish_subagent(inner, None, error, out);
+        }
+        self.subagents.retain(|s| s.run_id != run_id);
+        self.finished.insert(run_id.to_owned());
+        let lane = Some(run_id.to_owned());
+        self.end_turn(&lane, out);
+        self.lanes.remove(&lane);
+        if let Some(message) = error {
+            out.push(event("SUBAGENT_ERROR", None, json!({"subagentRunId": run_id, "message": message})));
+            return;
+        }
+        let mut fields = json!({"subagentRunId": run_id});
+        match output {
+            Some(output) if !output.pending_calls().is_empty() => {
+                fields["outcome"] = json!({"type": "suspended"});
+            }
+            Some(output) => {
+                fields["outcome"] = json!({"type": "success"});
+                if !output.content.is_empty() {
+                    fields["result"] = json!(output.content);
+                }
+            }
+            None => fields["outcome"] = json!({"type": "success"}),
+        }
+        out.push(event("SUBAGENT_FINISHED", None, fields));
+    }
+
+    /// End the sub-agents that call `call_id` ran, when it ends before they say they did.
+    fn finish_subagents_of(&mut self, call_id: &str, error: Option<&str>, out: &mut Vec<Value>) {
+        let runs: Vec<String> = self
+            .subagents
+            .iter()
+            .filter(|s| s.parent_call_id.as_deref() == Some(call_id))
+            .map(|s| s.run_id.clone())
+            .collect();
+        for run_id in runs {
+            self.finish_subagent(&run_id, None, error, out);
+        }
+    }
+
+    /// The current turn's message id of `lane`, new at the turn's first text or call.
+    fn message_id(&mut self, lane: &Option<String>) -> String {
+        self.lanes.entry(lane.clone()).or_default().message_id.get_or_insert_with(new_id).clone()
+    }
+
+    fn start_call(&mut self, lane: &Option<String>, call: &ToolCall, out: &mut Vec<Value>) {
+        // A call ends the text before it; text after it reopens the same message.
+        self.close_text(lane, out);
+        self.close_reasoning(lane, out);
+        let tag = lane.as_deref();
+        let message_id = self.message_id(lane);
+        out.push(event(
+            "TOOL_CALL_START",
+            tag,
+            json!({"toolCallId": call.id, "toolCallName": call.name, "parentMessageId": message_id}),
+        ));
+        // fanout starts a call once its arguments are complete: they go in one piece.
+        out.push(event("TOOL_CALL_ARGS", tag, json!({"toolCallId": call.id, "delta": call.arguments})));
+        out.push(event("TOOL_CALL_END", tag, json!({"toolCallId": call.id})));
+    }
+
+    fn call_result(&mut self, lane: &Option<String>, execution: &ToolExecution, out: &mut Vec<Value>) {
+        let failed = execution.result.as_ref().err().map(ToString::to_string);
+        self.finish_subagents_of(&execution.call.id, failed.as_deref(), out);
+        out.push(event(
+            "TOOL_CALL_RESULT",
+            lane.as_deref(),
+            json!({
+                "messageId": new_id(),
+                "toolCallId": execution.call.id,
+                "role": "tool",
+                "content": execution.content_for_model(),
+            }),
+        ));
+    }
+
+    fn close_text(&mut self, lane: &Option<String>, out: &mut Vec<Value>) {
+        let Some(state) = self.lanes.get_mut(lane) else { return };
+        if std::mem::take(&mut state.text_open)
+            && let Some(id) = &state.message_id
+        {
+            out.push(event("TEXT_MESSAGE_END", lane.as_deref(), json!({"messageId": id})));
+        }
+    }
+
+    fn close_reasoning(&mut self, lane: &Option<String>, out: &mut Vec<Value>) {
+        let Some(state) = self.lanes.get_mut(lane) else { return };
+        if let Some(id) = state.reasoning_id.take() {
+            out.push(event("REASONING_MESSAGE_END", lane.as_deref(), json!({"messageId": id})));
+            out.push(event("REASONING_END", lane.as_deref(), json!({"messageId": id})));
+        }
+    }
+
+    /// A model turn ended: its text and reasoning end; the next turn is a new message.
+    fn end_turn(&mut self, lane: &Option<String>, out: &mut Vec<Value>) {
+        self.close_text(lane, out);
+        self.close_reasoning(lane, out);
+        if let Some(state) = self.lanes.get_mut(lane) {
+            state.message_id = None;
+        }
+    }
+
+    /// Everything still open ends (the run does): messages, reasoning, sub-agents.
+    fn close_all(&mut self, error: Option<&str>, out: &mut Vec<Value>) {
+        while let Some(first) = self.subagents.first() {
+            let run_id = first.run_id.clone();
+            self.finish_subagent(&run_id, None, error, out);
+        }
+        let lanes: Vec<Option<String>> = self.lanes.keys().cloned().collect();
+        for lane in lanes {
+            self.end_turn(&lane, out);
+        }
+    }
+
+    /// The run's own `RunCompleted`: `RUN_FINISHED`, with the calls waiting for confirmation as
+    /// interrupts when it paused.
+    fn finish(&mut self, output: &RunOutput, out: &mut Vec<Value>) {
+        self.close_all(None, out);
+        self.done = true;
+        let mut fields = json!({"threadId": self.thread_id(), "runId": self.ctx.run_id});
+        let pending = output.pending_calls();
+        if pending.is_empty() {
+            fields["outcome"] = json!({"type": "success"});
+            if let Some(structured) = &output.structured {
+                fields["result"] = structured.clone();
+            } else if !output.content.is_empty() {
+                fields["result"] = json!(output.content);
+            }
+        } else {
+            let interrupts: Vec<Value> = pending.iter().map(interrupt).collect();
+            fields["outcome"] = json!({"type": "interrupt", "interrupts": interrupts});
+        }
+        let usage = &output.metrics.usage;
+        if usage.input_tokens + usage.output_tokens + usage.total_tokens > 0 {
+            fields["usage"] = json!([{
+                "provider": self.ctx.provider,
+                "model": self.ctx.model,
+                "inputTokens": usage.input_tokens,
+                "outputTokens": usage.output_tokens,
+                "totalTokens": usage.total_tokens,
+                "reasoningTokens": usage.reasoning_tokens,
+                "cachedInputTokens": usage.cached_input_tokens,
+            }]);
+        }
+        out.push(event("RUN_FINISHED", None, fields));
+    }
+
+    /// The run's error: `RUN_ERROR`, or `RUN_FINISHED` with outcome `cancelled`.
+    fn error(&mut self, err: &fanout::Error, out: &mut Vec<Value>) {
+        self.done = true;
+        if err.is_cancelled() {
+            self.close_all(Some(err.message()), out);
+            out.push(event(
+                "RUN_FINISHED",
+                None,
+                json!({"threadId": self.thread_id(), "runId": self.ctx.run_id, "outcome": {"type": "cancelled"}}),
+            ));
+        } else {
+            self.close_all(Some(err.message()), out);
+            let code = serde_json::to_value(err.kind()).ok().and_then(|v| v.as_str().map(str::to_owned));
+            let mut fields = json!({"message": err.message()});
+            if let Some(code) = code {
+                fields["code"] = json!(code);
+            }
+            out.push(event("RUN_ERROR", None, fields));
+        }
+    }
+
+    fn frame(&mut self, events: &[Value], terminal: Option<&'static str>) -> Option<Frame> {
+        if events.is_empty() {
+            return None;
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        Some(Frame { index, bytes: sse(events), terminal })
+    }
+}
+
+/// The interrupt for a call waiting for confirmation: its id is the call's; a resume entry
+/// answers it (`resolved` runs the call unless its payload says `{"approved": false}`).
+fn interrupt(call: &ToolCall) -> Value {
+    let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!(call.arguments));
+    json!({
+        "id": call.id,
+        "reason": CONFIRMATION,
+        "message": format!("Run {}?", call.name),
+        "toolCallId": call.id,
+        "responseSchema": {
+            "type": "object",
+            "properties": {
+                "approved": {"type": "boolean", "description": "Run the call (true) or not (false)"},
+                "note": {"type": "string", "description": "Why not, for the model"},
+            },
+        },
+        "metadata": {"fanout": {"toolName": call.name, "arguments": arguments}},
+    })
+}
+
+/// The terminal status of a frame ending with `events`' last one, if it ends the run.
+fn terminal_of(events: &[Value]) -> Option<&'static str> {
+    let last = events.last()?;
+    match last["type"].as_str()? {
+        "RUN_ERROR" => Some("ERROR"),
+        "RUN_FINISHED" => match last["outcome"]["type"].as_str() {
+            Some("interrupt") => Some("PAUSED"),
+            Some("cancelled") => Some("CANCELLED"),
+            _ => Some("COMPLETED"),
+        },
+        _ => None,
+    }
+}
+
+impl Encode for Encoder {
+    fn open(&mut self) -> Option<Frame> {
+        let started = event(
+            "RUN_STARTED",
+            None,
+            json!({"threadId": self.thread_id(), "runId": self.ctx.run_id, "protocolVersion": PROTOCOL_VERSION}),
+        );
+        self.frame(&[started], None)
+    }
+
+    fn event(&mut self, item: &fanout::Result<RunEvent>) -> Option<Frame> {
+        let events = self.encode(item);
+        let terminal = terminal_of(&events);
+        self.frame(&events, terminal)
+    }
+
+    fn close(&mut self) -> Option<Frame> {
+        if self.done {
+            return None;
+        }
+        // The stream ended without the run's end (it cannot, but a client must not hang).
+        self.done = true;
+        let mut events = Vec::new();
+        self.close_all(Some("the run ended without a result"), &mut events);
+        events.push(event("RUN_ERROR", None, json!({"message": "The run ended without a result"})));
+        self.frame(&events, Some("ERROR"))
+    }
+}
+
+/// SSE frames, one `data:` line per event (serde_json writes no raw newline inside a value).
+pub(crate) fn sse(events: &[Value]) -> Bytes {
+    let mut out = Vec::new();
+    for value in events {
+        out.extend_from_slice(b"data: ");
+        // A Value always serializes.
+        if serde_json::to_writer(&mut out, value).is_err() {
+            out.extend_from_slice(b"{}");
+        }
+        out.extend_from_slice(b"\n\n");
+    }
+    Bytes::from(out)
+}
