@@ -51,16 +51,55 @@ pub(crate) struct Encoder {
     finished: HashSet<String>,
     /// Calls that started, by (run, turn, index): progress events name their call.
     calls: HashMap<(String, usize, usize), String>,
+    /// Calls already shown (start, arguments, end) when the run paused: continued, they only
+    /// get their results (a client appends arguments sent twice).
+    announced: HashSet<String>,
 }
 
-/// One agent's open message and reasoning in the stream.
+/// One agent's messages in the stream.
 #[derive(Debug, Default)]
 struct Lane {
-    /// The current model turn's assistant message (its text and its tool calls).
-    message_id: Option<String>,
+    /// The assistant message of each model turn (its text and its tool calls): a turn's calls
+    /// may start after the turn ended, and belong to its message still.
+    turns: HashMap<usize, String>,
+    /// The turn text is streamed for now: the one after the last that ended (unknown before a
+    /// turn ended in this stream).
+    text_turn: Option<usize>,
+    /// The message text is streamed into, until its turn ends.
+    text_id: Option<String>,
     text_open: bool,
+    /// The message the last call was put in (for calls announced when the run pauses).
+    last_id: Option<String>,
     /// The open reasoning message (and span) of the turn.
     reasoning_id: Option<String>,
+}
+
+impl Lane {
+    /// The message of turn `turn`: the text streamed for it, if any, else a new one.
+    fn turn_message(&mut self, turn: usize) -> String {
+        if let Some(id) = self.turns.get(&turn) {
+            return id.clone();
+        }
+        let id = match &self.text_id {
+            Some(id) if self.text_turn.is_none_or(|t| t == turn) => id.clone(),
+            _ => new_id(),
+        };
+        self.turns.insert(turn, id.clone());
+        id
+    }
+
+    /// The message text goes into now.
+    fn text_message(&mut self) -> String {
+        if let Some(id) = &self.text_id {
+            return id.clone();
+        }
+        let id = match self.text_turn {
+            Some(turn) => self.turn_message(turn),
+            None => new_id(),
+        };
+        self.text_id = Some(id.clone());
+        id
+    }
 }
 
 /// A sub-agent's run going on.
@@ -94,8 +133,8 @@ fn event(kind: &str, lane: Option<&str>, fields: Value) -> Value {
 }
 
 impl Encoder {
-    /// The encoder of a run's stream.
-    pub(crate) fn new(ctx: Arc<RunContext>) -> Self {
+    /// The encoder of a run's stream; `announced`: the calls a continued run's pause showed.
+    pub(crate) fn new(ctx: Arc<RunContext>, announced: impl IntoIterator<Item = String>) -> Self {
         Self {
             ctx,
             next_index: 0,
@@ -104,6 +143,7 @@ impl Encoder {
             subagents: Vec::new(),
             finished: HashSet::new(),
             calls: HashMap::new(),
+            announced: announced.into_iter().collect(),
         }
     }
 
@@ -142,8 +182,8 @@ impl Encoder {
                     return;
                 }
                 self.close_reasoning(&lane, out);
-                let message_id = self.message_id(&lane);
                 let state = self.lanes.entry(lane.clone()).or_default();
+                let message_id = state.text_message();
                 if !state.text_open {
                     state.text_open = true;
                     out.push(event(
@@ -182,14 +222,16 @@ impl Encoder {
             }
             EventKind::ToolCallStarted { turn, index, call, .. } => {
                 self.calls.insert((origin.run_id.clone(), *turn, *index), call.id.clone());
-                self.start_call(&lane, call, out);
+                if lane.is_some() || !self.announced.contains(&call.id) {
+                    self.start_call(&lane, Some(*turn), call, out);
+                }
             }
             EventKind::ToolCallCompleted { turn, index, execution } => {
                 self.calls.remove(&(origin.run_id.clone(), *turn, *index));
                 self.call_result(&lane, execution, out);
             }
-            EventKind::ToolCallRestored { execution, .. } => {
-                self.start_call(&lane, &execution.call, out);
+            EventKind::ToolCallRestored { turn, execution, .. } => {
+                self.start_call(&lane, Some(*turn), &execution.call, out);
                 self.call_result(&lane, execution, out);
             }
             EventKind::ToolCallCancelled { turn, index, call, reason } => {
@@ -226,7 +268,10 @@ impl Encoder {
             EventKind::ModelRetry { turn, retry, max_retries, wait, error } => {
                 // The turn starts over: its text so far stays as it was, the retry's is a new
                 // message.
-                self.end_turn(&lane, out);
+                self.end_turn(&lane, None, out);
+                let state = self.lanes.entry(lane.clone()).or_default();
+                state.turns.remove(turn);
+                state.text_turn = Some(*turn);
                 out.push(event(
                     "CUSTOM",
                     tag,
@@ -236,7 +281,7 @@ impl Encoder {
                     }}),
                 ));
             }
-            EventKind::ModelTurnCompleted { .. } => self.end_turn(&lane, out),
+            EventKind::ModelTurnCompleted { turn, .. } => self.end_turn(&lane, Some(*turn), out),
             EventKind::RunCompleted(output) => match lane {
                 Some(run_id) => self.finish_subagent(&run_id, Some(output), None, out),
                 None => self.finish(output, out),
@@ -287,7 +332,7 @@ impl Encoder {
         self.subagents.retain(|s| s.run_id != run_id);
         self.finished.insert(run_id.to_owned());
         let lane = Some(run_id.to_owned());
-        self.end_turn(&lane, out);
+        self.end_turn(&lane, None, out);
         self.lanes.remove(&lane);
         if let Some(message) = error {
             out.push(event("SUBAGENT_ERROR", None, json!({"subagentRunId": run_id, "message": message})));
@@ -322,17 +367,25 @@ impl Encoder {
         }
     }
 
-    /// The current turn's message id of `lane`, new at the turn's first text or call.
-    fn message_id(&mut self, lane: &Option<String>) -> String {
-        self.lanes.entry(lane.clone()).or_default().message_id.get_or_insert_with(new_id).clone()
-    }
-
-    fn start_call(&mut self, lane: &Option<String>, call: &ToolCall, out: &mut Vec<Value>) {
+    /// A call's start, arguments and end, in the message of its `turn` (the lane's last
+    /// message when the turn is not known).
+    fn start_call(
+        &mut self,
+        lane: &Option<String>,
+        turn: Option<usize>,
+        call: &ToolCall,
+        out: &mut Vec<Value>,
+    ) {
         // A call ends the text before it; text after it reopens the same message.
         self.close_text(lane, out);
         self.close_reasoning(lane, out);
         let tag = lane.as_deref();
-        let message_id = self.message_id(lane);
+        let state = self.lanes.entry(lane.clone()).or_default();
+        let message_id = match turn {
+            Some(turn) => state.turn_message(turn),
+            None => state.last_id.clone().or_else(|| state.text_id.clone()).unwrap_or_else(new_id),
+        };
+        state.last_id = Some(message_id.clone());
         out.push(event(
             "TOOL_CALL_START",
             tag,
@@ -361,7 +414,7 @@ impl Encoder {
     fn close_text(&mut self, lane: &Option<String>, out: &mut Vec<Value>) {
         let Some(state) = self.lanes.get_mut(lane) else { return };
         if std::mem::take(&mut state.text_open)
-            && let Some(id) = &state.message_id
+            && let Some(id) = &state.text_id
         {
             out.push(event("TEXT_MESSAGE_END", lane.as_deref(), json!({"messageId": id})));
         }
@@ -375,13 +428,20 @@ impl Encoder {
         }
     }
 
-    /// A model turn ended: its text and reasoning end; the next turn is a new message.
-    fn end_turn(&mut self, lane: &Option<String>, out: &mut Vec<Value>) {
+    /// Model turn `turn` ended (or an unknown one): its text and reasoning end; the next
+    /// turn's text is a new message.
+    fn end_turn(&mut self, lane: &Option<String>, turn: Option<usize>, out: &mut Vec<Value>) {
         self.close_text(lane, out);
         self.close_reasoning(lane, out);
-        if let Some(state) = self.lanes.get_mut(lane) {
-            state.message_id = None;
+        let Some(state) = self.lanes.get_mut(lane) else { return };
+        if let Some(turn) = turn {
+            // The turn's calls that start later join its text.
+            if let Some(id) = state.text_id.take() {
+                state.turns.entry(turn).or_insert(id);
+            }
+            state.text_turn = Some(turn + 1);
         }
+        state.text_id = None;
     }
 
     /// Everything still open ends (the run does): messages, reasoning, sub-agents.
@@ -392,7 +452,7 @@ impl Encoder {
         }
         let lanes: Vec<Option<String>> = self.lanes.keys().cloned().collect();
         for lane in lanes {
-            self.end_turn(&lane, out);
+            self.end_turn(&lane, None, out);
         }
     }
 
@@ -411,6 +471,13 @@ impl Encoder {
                 fields["result"] = json!(output.content);
             }
         } else {
+            // Calls waiting for confirmation have not started: shown now, so that the
+            // interrupts name calls the client has.
+            for call in pending {
+                if !self.announced.contains(&call.id) {
+                    self.start_call(&None, None, call, out);
+                }
+            }
             let interrupts: Vec<Value> = pending.iter().map(interrupt).collect();
             fields["outcome"] = json!({"type": "interrupt", "interrupts": interrupts});
         }

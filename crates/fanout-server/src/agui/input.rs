@@ -62,7 +62,8 @@ impl RunInput {
             None => return Err(invalid("threadId is required")),
         };
         // A run id fanout cannot key a run by (empty, long, odd characters) is replaced.
-        let run_id = object.get("runId").and_then(Value::as_str).filter(|id| plain_run_id(id)).map(str::to_owned);
+        let run_id =
+            object.get("runId").and_then(Value::as_str).filter(|id| plain_run_id(id)).map(str::to_owned);
         let user_id = object
             .get("forwardedProps")
             .and_then(|props| props.get("user_id").or_else(|| props.get("userId")))
@@ -147,7 +148,12 @@ fn conversation(messages: &[Value]) -> Result<(Option<String>, Vec<Message>), Ap
                 let name = names.iter().find(|(id, _)| id == call_id).map_or("", |(_, name)| name.as_str());
                 let error = message.get("error").and_then(Value::as_str);
                 let content = text_of(message.get("content")).or_else(|| error.map(str::to_owned));
-                history.push(Message::tool_result(call_id, name, content.unwrap_or_default(), error.is_some()));
+                history.push(Message::tool_result(
+                    call_id,
+                    name,
+                    content.unwrap_or_default(),
+                    error.is_some(),
+                ));
             }
             // System and developer messages: the agent sends its own instructions. Reasoning
             // and activity messages are the UI's.

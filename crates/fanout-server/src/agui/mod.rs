@@ -64,13 +64,14 @@ async fn run_agent(
 async fn run(state: &ServerState, registered: &Registered, request: Request) -> Result<Response, ApiError> {
     let body = crate::fields::bytes(request).await?;
     let input = RunInput::parse(&body)?;
-    let (ctx, request) = if input.resume.is_empty() {
-        new_run(registered, input).await?
+    let (ctx, request, announced) = if input.resume.is_empty() {
+        let (ctx, request) = new_run(registered, input).await?;
+        (ctx, request, Vec::new())
     } else {
         continuation(state, registered, input).await?
     };
     tracing::debug!(agent = %registered.id, run = %ctx.run_id, "agui run");
-    let encoder = Box::new(events::Encoder::new(Arc::clone(&ctx)));
+    let encoder = Box::new(events::Encoder::new(Arc::clone(&ctx), announced));
     let launch = Launch { ctx, request, store: registered.agent.store().cloned(), encoder };
     match state.runs.launch(launch, Delivery::Stream)? {
         Started::Stream(body) => Ok(sse_response(body)),
@@ -102,7 +103,9 @@ async fn new_run(
     };
     // The stored conversation wins; the client's copy stands in when there is none.
     let stored = match store {
-        Some(store) => !store.history(&thread_id, Some(1)).await.map_err(|e| ApiError::storage(&e))?.is_empty(),
+        Some(store) => {
+            !store.history(&thread_id, Some(1)).await.map_err(|e| ApiError::storage(&e))?.is_empty()
+        }
         None => false,
     };
     let mut request =
@@ -116,12 +119,13 @@ async fn new_run(
     Ok((RunContext::new(registered, run_id, Some(thread_id), user_id), request))
 }
 
-/// The thread's paused run, continued with the answers to its interrupts.
+/// The thread's paused run, continued with the answers to its interrupts; and its pending
+/// calls (shown when it paused).
 async fn continuation(
     state: &ServerState,
     registered: &Registered,
     input: RunInput,
-) -> Result<(Arc<RunContext>, fanout::agent::RunRequest), ApiError> {
+) -> Result<(Arc<RunContext>, fanout::agent::RunRequest, Vec<String>), ApiError> {
     let Some(store) = registered.agent.store() else {
         return Err(ApiError::bad_request(format!(
             "Agent {} keeps no runs (no session store), so its paused runs cannot be resumed",
@@ -130,8 +134,10 @@ async fn continuation(
     };
     let runs = store.runs(&input.thread_id).await.map_err(|e| ApiError::storage(&e))?;
     let ours = |agent: Option<&str>| state.served_id(agent).is_none_or(|served| served == registered.id);
-    let Some(stored) =
-        runs.into_iter().rev().find(|run| run.state == RunState::Paused && ours(run.record.agent_id.as_deref()))
+    let Some(stored) = runs
+        .into_iter()
+        .rev()
+        .find(|run| run.state == RunState::Paused && ours(run.record.agent_id.as_deref()))
     else {
         return Err(ApiError::conflict(format!(
             "Thread {} has no paused run of agent {} to resume",
@@ -143,11 +149,12 @@ async fn continuation(
     if state.runs.is_live(&run_id) {
         return Err(ApiError::conflict(format!("Run {} is going on", quote(&run_id))));
     }
-    let paused: PausedRun = stored.data.clone().and_then(|data| serde_json::from_value(data).ok()).ok_or_else(
-        || ApiError::config(format!("The stored state of paused run {} is unreadable", quote(&run_id))),
-    )?;
-    let pending: Vec<&str> = paused.pending_calls().map(|call| call.id.as_str()).collect();
-    if let Some((unknown, _)) = input.resume.iter().find(|(id, _)| !pending.contains(&id.as_str())) {
+    let paused: PausedRun =
+        stored.data.clone().and_then(|data| serde_json::from_value(data).ok()).ok_or_else(|| {
+            ApiError::config(format!("The stored state of paused run {} is unreadable", quote(&run_id)))
+        })?;
+    let pending: Vec<String> = paused.pending_calls().map(|call| call.id.clone()).collect();
+    if let Some((unknown, _)) = input.resume.iter().find(|(id, _)| !pending.contains(id)) {
         return Err(ApiError::invalid(format!(
             "Interrupt {} is not pending on thread {} (pending: {})",
             quote(unknown),
@@ -157,5 +164,5 @@ async fn continuation(
     }
     let decisions: Vec<(String, Decision)> = input.resume;
     let ctx = RunContext::new(registered, run_id, Some(input.thread_id), stored.record.user_id.clone());
-    Ok((ctx, registered.agent.continue_run(paused, decisions)))
+    Ok((ctx, registered.agent.continue_run(paused, decisions), pending))
 }
