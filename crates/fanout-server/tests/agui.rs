@@ -13,7 +13,10 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use fanout::models::scripted::{ScriptedModel, Turn};
+use fanout::prelude::*;
 use fanout::store::{RunState, SessionStore};
+use fanout_server::ServerBuilder;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::Fixture;
@@ -51,12 +54,52 @@ async fn client_script(modules: &str, fixture: &Fixture, key: Option<&str>) {
     assert!(stdout.contains("agui client: all ok"), "{stdout}\n{stderr}");
 }
 
+/// Write a note
+///
+/// # Arguments
+/// * `text` - What to note
+#[tool]
+fn note(text: String) -> String {
+    format!("noted: {text}")
+}
+
+/// The fixture's agents, and: `team` (a leader delegating to `helper`, which calls a tool and
+/// answers, and to `failing`, whose run fails), `broken` (its run fails).
+fn more_agents(builder: ServerBuilder) -> ServerBuilder {
+    let helper = Agent::builder()
+        .name("helper")
+        .description("Notes things")
+        .model(ScriptedModel::new([Turn::call("note", json!({"text": "x"})), Turn::text("Noted.")]))
+        .tool(note)
+        .build()
+        .expect("helper");
+    let failing = Agent::builder()
+        .name("failing")
+        .description("Fails")
+        .model(ScriptedModel::new([Turn::call("missing", json!({}))]))
+        .build()
+        .expect("failing");
+    let team = Agent::builder()
+        .name("team")
+        .model(ScriptedModel::new([Turn::call_every_tool(json!({"task": "go"})), Turn::summarize_results()]))
+        .tool(helper.as_tool())
+        .tool(failing.as_tool())
+        .build()
+        .expect("team");
+    let broken = Agent::builder()
+        .name("broken")
+        .model(ScriptedModel::new([Turn::call("missing", json!({}))]))
+        .build()
+        .expect("broken");
+    builder.agent("team", team).agent("broken", broken)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_client() {
     let Some(modules) = agui_modules() else { return };
-    let fixture = Fixture::start(3_000, |b| b).await;
+    let fixture = Fixture::start(3_000, more_agents).await;
     client_script(&modules, &fixture, None).await;
-    let keyed = Fixture::start(3_000, |b| b.api_key("agui-secret")).await;
+    let keyed = Fixture::start(3_000, |b| more_agents(b).api_key("agui-secret")).await;
     client_script(&modules, &keyed, Some("agui-secret")).await;
 }
 

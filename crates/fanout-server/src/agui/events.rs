@@ -106,8 +106,12 @@ impl Lane {
 #[derive(Debug)]
 struct Subagent {
     run_id: String,
+    /// The run that called it.
+    parent_run_id: Option<String>,
     /// The call of its parent that runs it.
     parent_call_id: Option<String>,
+    /// That call's id on the wire, which prefixes its own calls' ids.
+    call_prefix: String,
 }
 
 fn new_id() -> String {
@@ -221,28 +225,30 @@ impl Encoder {
                 ));
             }
             EventKind::ToolCallStarted { turn, index, call, .. } => {
-                self.calls.insert((origin.run_id.clone(), *turn, *index), call.id.clone());
-                if lane.is_some() || !self.announced.contains(&call.id) {
-                    self.start_call(&lane, Some(*turn), call, out);
+                let wire = self.wire_id(&lane, &call.id);
+                self.calls.insert((origin.run_id.clone(), *turn, *index), wire.clone());
+                if !self.announced.contains(&wire) {
+                    self.start_call(&lane, Some(*turn), &wire, call, out);
                 }
             }
             EventKind::ToolCallCompleted { turn, index, execution } => {
                 self.calls.remove(&(origin.run_id.clone(), *turn, *index));
-                self.call_result(&lane, execution, out);
+                self.call_result(&lane, &origin.run_id, execution, out);
             }
             EventKind::ToolCallRestored { turn, execution, .. } => {
-                self.start_call(&lane, Some(*turn), &execution.call, out);
-                self.call_result(&lane, execution, out);
+                let wire = self.wire_id(&lane, &execution.call.id);
+                self.start_call(&lane, Some(*turn), &wire, &execution.call, out);
+                self.call_result(&lane, &origin.run_id, execution, out);
             }
             EventKind::ToolCallCancelled { turn, index, call, reason } => {
                 self.calls.remove(&(origin.run_id.clone(), *turn, *index));
-                self.finish_subagents_of(&call.id, Some(reason), out);
+                self.finish_subagents_of(&origin.run_id, &call.id, Some(reason), out);
                 out.push(event(
                     "TOOL_CALL_RESULT",
                     tag,
                     json!({
                         "messageId": new_id(),
-                        "toolCallId": call.id,
+                        "toolCallId": self.wire_id(&lane, &call.id),
                         "role": "tool",
                         "content": format!("Cancelled: {reason}"),
                     }),
@@ -262,7 +268,7 @@ impl Encoder {
                 out.push(event(
                     "CUSTOM",
                     tag,
-                    json!({"name": "fanout.tool_call_paused", "value": {"toolCallId": call.id}}),
+                    json!({"name": "fanout.tool_call_paused", "value": {"toolCallId": self.wire_id(&lane, &call.id)}}),
                 ));
             }
             EventKind::ModelRetry { turn, retry, max_retries, wait, error } => {
@@ -306,12 +312,24 @@ impl Encoder {
         {
             fields["parentSubagentRunId"] = json!(parent);
         }
-        if let Some(call_id) = &origin.parent_call_id {
-            fields["parentToolCallId"] = json!(call_id);
+        // Its calls' ids are prefixed with its parent call's, as a paused run lists a
+        // sub-agent's pending calls (`call_2/call_1_1`): ids of different agents' calls never
+        // clash.
+        let parent_lane = origin.parent_run_id.clone().filter(|parent| *parent != self.ctx.run_id);
+        let call_prefix = match &origin.parent_call_id {
+            Some(call_id) => self.wire_id(&parent_lane, call_id),
+            None => origin.run_id.clone(),
+        };
+        if origin.parent_call_id.is_some() {
+            fields["parentToolCallId"] = json!(call_prefix);
         }
         out.push(event("SUBAGENT_STARTED", None, fields));
-        self.subagents
-            .push(Subagent { run_id: origin.run_id.clone(), parent_call_id: origin.parent_call_id.clone() });
+        self.subagents.push(Subagent {
+            run_id: origin.run_id.clone(),
+            parent_run_id: origin.parent_run_id.clone(),
+            parent_call_id: origin.parent_call_id.clone(),
+            call_prefix,
+        });
     }
 
     /// End sub-agent `run_id` (and those it started): `SUBAGENT_FINISHED` with its answer, or
@@ -323,10 +341,17 @@ impl Encoder {
         error: Option<&str>,
         out: &mut Vec<Value>,
     ) {
-        let Some(position) = self.subagents.iter().position(|s| s.run_id == run_id) else { return };
-        // Its own sub-agents started after it: they end first.
-        let inner: Vec<String> = self.subagents[position + 1..].iter().map(|s| s.run_id.clone()).collect();
-        for inner in inner.iter().rev() {
+        if !self.subagents.iter().any(|s| s.run_id == run_id) {
+            return;
+        }
+        // The sub-agents it called end first.
+        let inner: Vec<String> = self
+            .subagents
+            .iter()
+            .filter(|s| s.parent_run_id.as_deref() == Some(run_id))
+            .map(|s| s.run_id.clone())
+            .collect();
+        for inner in &inner {
             self.finish_subagent(inner, None, error, out);
         }
         self.subagents.retain(|s| s.run_id != run_id);
@@ -354,12 +379,30 @@ impl Encoder {
         out.push(event("SUBAGENT_FINISHED", None, fields));
     }
 
-    /// End the sub-agents that call `call_id` ran, when it ends before they say they did.
-    fn finish_subagents_of(&mut self, call_id: &str, error: Option<&str>, out: &mut Vec<Value>) {
+    /// The id on the wire of call `call_id` of `lane`'s agent.
+    fn wire_id(&self, lane: &Option<String>, call_id: &str) -> String {
+        let Some(run_id) = lane else { return call_id.to_owned() };
+        match self.subagents.iter().find(|s| s.run_id == *run_id) {
+            Some(subagent) => format!("{}/{call_id}", subagent.call_prefix),
+            None => format!("{run_id}/{call_id}"),
+        }
+    }
+
+    /// End the sub-agents that call `call_id` of run `run_id` ran, when it ends before they
+    /// say they did.
+    fn finish_subagents_of(
+        &mut self,
+        run_id: &str,
+        call_id: &str,
+        error: Option<&str>,
+        out: &mut Vec<Value>,
+    ) {
         let runs: Vec<String> = self
             .subagents
             .iter()
-            .filter(|s| s.parent_call_id.as_deref() == Some(call_id))
+            .filter(|s| {
+                s.parent_run_id.as_deref() == Some(run_id) && s.parent_call_id.as_deref() == Some(call_id)
+            })
             .map(|s| s.run_id.clone())
             .collect();
         for run_id in runs {
@@ -373,6 +416,7 @@ impl Encoder {
         &mut self,
         lane: &Option<String>,
         turn: Option<usize>,
+        wire: &str,
         call: &ToolCall,
         out: &mut Vec<Value>,
     ) {
@@ -389,22 +433,29 @@ impl Encoder {
         out.push(event(
             "TOOL_CALL_START",
             tag,
-            json!({"toolCallId": call.id, "toolCallName": call.name, "parentMessageId": message_id}),
+            json!({"toolCallId": wire, "toolCallName": call.name, "parentMessageId": message_id}),
         ));
         // fanout starts a call once its arguments are complete: they go in one piece.
-        out.push(event("TOOL_CALL_ARGS", tag, json!({"toolCallId": call.id, "delta": call.arguments})));
-        out.push(event("TOOL_CALL_END", tag, json!({"toolCallId": call.id})));
+        out.push(event("TOOL_CALL_ARGS", tag, json!({"toolCallId": wire, "delta": call.arguments})));
+        out.push(event("TOOL_CALL_END", tag, json!({"toolCallId": wire})));
     }
 
-    fn call_result(&mut self, lane: &Option<String>, execution: &ToolExecution, out: &mut Vec<Value>) {
+    /// A call's result; the sub-agents it ran end with it.
+    fn call_result(
+        &mut self,
+        lane: &Option<String>,
+        run_id: &str,
+        execution: &ToolExecution,
+        out: &mut Vec<Value>,
+    ) {
         let failed = execution.result.as_ref().err().map(ToString::to_string);
-        self.finish_subagents_of(&execution.call.id, failed.as_deref(), out);
+        self.finish_subagents_of(run_id, &execution.call.id, failed.as_deref(), out);
         out.push(event(
             "TOOL_CALL_RESULT",
             lane.as_deref(),
             json!({
                 "messageId": new_id(),
-                "toolCallId": execution.call.id,
+                "toolCallId": self.wire_id(lane, &execution.call.id),
                 "role": "tool",
                 "content": execution.content_for_model(),
             }),
@@ -475,7 +526,7 @@ impl Encoder {
             // interrupts name calls the client has.
             for call in pending {
                 if !self.announced.contains(&call.id) {
-                    self.start_call(&None, None, call, out);
+                    self.start_call(&None, None, &call.id, call, out);
                 }
             }
             let interrupts: Vec<Value> = pending.iter().map(interrupt).collect();

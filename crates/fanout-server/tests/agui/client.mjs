@@ -202,7 +202,49 @@ await assert.rejects(
 );
 console.log("errors: 404 and a resume without a paused run refused");
 
-// 8. With a key: a client without it is refused.
+// 8. A team: its members' work is attributed to them (SUBAGENT_STARTED, their events tagged with
+// subagentRunId, SUBAGENT_FINISHED); a member that fails is a SUBAGENT_ERROR, the run goes on.
+const team = agent("/agents/team/agui");
+say(team, "Go");
+const teamRun = await run(team);
+assert.equal(teamRun.outcome.type, "success", teamRun.types.join(" "));
+const subagents = teamRun.events.filter((e) => e.type === "SUBAGENT_STARTED");
+assert.deepEqual(subagents.map((e) => e.name).sort(), ["failing", "helper"]);
+const helper = subagents.find((e) => e.name === "helper");
+const leaderCalls = teamRun.events.filter((e) => e.type === "TOOL_CALL_START" && !e.subagentRunId);
+assert.ok(leaderCalls.some((c) => c.toolCallId === helper.parentToolCallId), "a member runs under its call");
+const helperEvents = teamRun.events.filter((e) => e.subagentRunId === helper.subagentRunId);
+const helperTypes = helperEvents.map((e) => e.type);
+assert.equal(helperTypes[0], "SUBAGENT_STARTED");
+assert.ok(helperTypes.includes("TOOL_CALL_START") && helperTypes.includes("TOOL_CALL_RESULT"), helperTypes.join(" "));
+assert.ok(helperTypes.includes("TEXT_MESSAGE_CONTENT"), helperTypes.join(" "));
+const helperDone = helperEvents.at(-1);
+assert.equal(helperDone.type, "SUBAGENT_FINISHED");
+assert.equal(helperDone.result, "Noted.");
+const failing = subagents.find((e) => e.name === "failing");
+const failed = teamRun.events.find((e) => e.type === "SUBAGENT_ERROR");
+assert.equal(failed?.subagentRunId, failing.subagentRunId, teamRun.types.join(" "));
+// The answer is the leader's alone.
+const leaderText = teamRun.events.filter((e) => e.type === "TEXT_MESSAGE_CONTENT" && !e.subagentRunId);
+assert.match(leaderText.map((e) => e.delta).join(""), /noted: x|Noted\./);
+console.log(`team: ${subagents.length} members, one failed`);
+
+// 9. A run that fails ends with RUN_ERROR.
+const broken = agent("/agents/broken/agui");
+say(broken, "Go");
+const brokenEvents = [];
+try {
+  await broken.runAgent({}, { onEvent: ({ event }) => void brokenEvents.push(event) });
+} catch {
+  // The client may also reject the run; the events say what happened.
+}
+const runError = brokenEvents.at(-1);
+assert.equal(runError?.type, "RUN_ERROR", brokenEvents.map((e) => e.type).join(" "));
+assert.match(runError.message, /missing/);
+assert.equal(typeof runError.code, "string");
+console.log(`error: RUN_ERROR (${runError.code})`);
+
+// 10. With a key: a client without it is refused.
 if (key) {
   const anonymous = new HttpAgent({ url: `${url}/agui` });
   say(anonymous, "Hi");
