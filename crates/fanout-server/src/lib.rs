@@ -1,5 +1,7 @@
 //! Serve fanout agents over HTTP, with the API of Agno's AgentOS: Agno's `AgentOSClient`, its
-//! `RemoteAgent` and UIs built for AgentOS work against a fanout server unchanged.
+//! `RemoteAgent` and UIs built for AgentOS work against a fanout server unchanged. The same
+//! server speaks AG-UI 1.0 (`POST /agui`, as AgentOS's AG-UI interface), so AG-UI clients
+//! (`@ag-ui/client`'s `HttpAgent`, UIs built on it) run its agents too.
 //!
 //! A [`Server`] holds agents registered by id and the [`SessionStore`] their sessions are kept
 //! in. Mount its [`router`](Server::router) in an axum app of your own, or let
@@ -42,12 +44,21 @@
 //! | `GET /sessions/{id}`, `GET /sessions/{id}/runs`, `GET /sessions/{id}/runs/{run_id}` | a session, its runs, one run |
 //! | `POST /sessions/{id}/rename`, `DELETE /sessions/{id}` | rename, delete |
 //! | `GET /` | a chat page: pick an agent, chat, watch its tool calls, browse sessions |
+//! | `POST /agui` | AG-UI: run the first registered agent on a `RunAgentInput` (`threadId` is the session); AG-UI's SSE events |
+//! | `POST /agents/{id}/agui` | AG-UI: the same for agent `{id}` |
 //!
 //! Streamed runs are Server-Sent Events named and shaped as AgentOS's (`RunStarted`,
 //! `RunContent`, `ToolCallStarted`, `ToolCallCompleted`, `RunPaused`, `RunContinued`,
 //! `RunCompleted`, `RunError`, `RunCancelled` …), each with its `event_index`; fanout's own
 //! details (a call's turn and position, its wait, retries, progress) ride along in a `fanout`
 //! object that Agno's client ignores.
+//!
+//! AG-UI runs stream AG-UI 1.0's events (`RUN_STARTED`, `TEXT_MESSAGE_*`, `TOOL_CALL_*`,
+//! `REASONING_*`, team members' work as `SUBAGENT_*`, `RUN_FINISHED` / `RUN_ERROR`). The input is
+//! the last user message; the thread's stored history is the conversation (the client's earlier
+//! messages when nothing is stored). A run paused for confirmation finishes with an `interrupt`
+//! outcome, one interrupt per waiting call, and a later run on the thread whose `resume` answers
+//! them continues it.
 //!
 //! # Operation
 //!
