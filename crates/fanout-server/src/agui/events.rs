@@ -654,3 +654,189 @@ pub(crate) fn sse(events: &[Value]) -> Bytes {
     }
     Bytes::from(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use fanout::Agent;
+    use fanout::models::scripted::{ScriptedModel, Turn};
+    use futures::StreamExt;
+
+    fn ctx() -> Arc<RunContext> {
+        Arc::new(RunContext {
+            agent_id: "a".into(),
+            agent_name: "a".into(),
+            run_id: "r1".into(),
+            session_id: Some("t1".into()),
+            user_id: None,
+            model: "scripted".into(),
+            provider: "scripted".into(),
+        })
+    }
+
+    fn own(kind: EventKind) -> fanout::Result<RunEvent> {
+        Ok(RunEvent { origin: Arc::new(Origin { run_id: "r1".into(), ..Origin::default() }), kind })
+    }
+
+    /// The order rules of `@ag-ui/client`'s verifier that an encoder can break.
+    fn verify(events: &[Value]) {
+        let mut open: HashSet<(String, String)> = HashSet::new();
+        let mut subagents: HashSet<String> = HashSet::new();
+        let mut ended = false;
+        for (i, event) in events.iter().enumerate() {
+            let kind = event["type"].as_str().unwrap();
+            assert!(!ended, "{kind} after the run ended");
+            assert_eq!(i == 0, kind == "RUN_STARTED", "RUN_STARTED first, once: {kind}");
+            let id = |field: &str| (field.to_owned(), event[field].as_str().unwrap().to_owned());
+            let key = |prefix: &str, field: &str| (format!("{prefix}{}", id(field).0), id(field).1);
+            match kind {
+                "TEXT_MESSAGE_START" => assert!(open.insert(key("text", "messageId")), "{event}"),
+                "TEXT_MESSAGE_CONTENT" => assert!(open.contains(&key("text", "messageId")), "{event}"),
+                "TEXT_MESSAGE_END" => assert!(open.remove(&key("text", "messageId")), "{event}"),
+                "TOOL_CALL_START" => assert!(open.insert(key("call", "toolCallId")), "{event}"),
+                "TOOL_CALL_ARGS" => assert!(open.contains(&key("call", "toolCallId")), "{event}"),
+                "TOOL_CALL_END" => assert!(open.remove(&key("call", "toolCallId")), "{event}"),
+                "REASONING_START" => assert!(open.insert(key("span", "messageId")), "{event}"),
+                "REASONING_END" => assert!(open.remove(&key("span", "messageId")), "{event}"),
+                "REASONING_MESSAGE_START" => assert!(open.insert(key("reasoning", "messageId")), "{event}"),
+                "REASONING_MESSAGE_CONTENT" => {
+                    assert!(open.contains(&key("reasoning", "messageId")), "{event}")
+                }
+                "REASONING_MESSAGE_END" => assert!(open.remove(&key("reasoning", "messageId")), "{event}"),
+                "SUBAGENT_STARTED" => assert!(subagents.insert(id("subagentRunId").1), "{event}"),
+                "SUBAGENT_FINISHED" | "SUBAGENT_ERROR" => {
+                    assert!(subagents.remove(&id("subagentRunId").1), "{event}");
+                }
+                "RUN_FINISHED" => {
+                    assert!(open.is_empty() && subagents.is_empty(), "still open: {open:?} {subagents:?}");
+                    ended = true;
+                }
+                "RUN_ERROR" => ended = true,
+                _ => {}
+            }
+        }
+        assert!(ended, "the run ends");
+    }
+
+    fn encode_all(encoder: &mut Encoder, items: &[fanout::Result<RunEvent>]) -> Vec<Value> {
+        let mut frames = vec![encoder.open().unwrap()];
+        frames.extend(items.iter().filter_map(|item| encoder.event(item)));
+        frames.extend(encoder.close());
+        frames
+            .iter()
+            .flat_map(|frame| {
+                let text = std::str::from_utf8(&frame.bytes).unwrap().to_owned();
+                text.split("\n\n")
+                    .filter_map(|f| f.strip_prefix("data: "))
+                    .map(|d| serde_json::from_str::<Value>(d).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Echo a word
+    ///
+    /// # Arguments
+    /// * `word` - The word
+    #[fanout::tool]
+    fn echo(word: String) -> String {
+        word
+    }
+
+    #[tokio::test]
+    async fn a_runs_turns_are_messages_with_their_calls_and_reasoning_closes_before_text() {
+        let agent = Agent::builder()
+            .model(ScriptedModel::new([
+                Turn::calls([
+                    ("echo", serde_json::json!({"word": "a"})),
+                    ("echo", serde_json::json!({"word": "b"})),
+                ]),
+                Turn::text("Done."),
+            ]))
+            .tool(echo)
+            .build()
+            .unwrap();
+        let mut items: Vec<_> = agent.run("go").stream().collect().await;
+        // Reasoning before the last turn's text, as a thinking model streams it.
+        let answer = items
+            .iter()
+            .position(|i| matches!(&i.as_ref().unwrap().kind, EventKind::ContentDelta(_)))
+            .unwrap();
+        let origin = Arc::clone(&items[answer].as_ref().unwrap().origin);
+        for text in ["thinking", " more"] {
+            items.insert(
+                answer,
+                Ok(RunEvent { origin: Arc::clone(&origin), kind: EventKind::ReasoningDelta(text.into()) }),
+            );
+        }
+        let events = encode_all(&mut Encoder::new(ctx(), []), &items);
+        verify(&events);
+        let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        let parents: HashSet<&str> = events
+            .iter()
+            .filter(|e| e["type"] == "TOOL_CALL_START")
+            .map(|e| e["parentMessageId"].as_str().unwrap())
+            .collect();
+        assert_eq!(parents.len(), 1, "one turn, one message: {types:?}");
+        let text = events.iter().find(|e| e["type"] == "TEXT_MESSAGE_START").unwrap();
+        assert!(
+            !parents.contains(text["messageId"].as_str().unwrap()),
+            "the answer is the next turn's message"
+        );
+        let reasoning_end = types.iter().position(|t| *t == "REASONING_END").unwrap();
+        assert!(reasoning_end < types.iter().position(|t| *t == "TEXT_MESSAGE_START").unwrap());
+        let finished = events.last().unwrap();
+        assert_eq!(finished["outcome"]["type"], "success");
+        assert_eq!(finished["result"], "Done.");
+        assert_eq!(finished["threadId"], "t1");
+    }
+
+    #[test]
+    fn a_cancelled_run_closes_what_is_open_and_finishes_cancelled() {
+        let mut encoder = Encoder::new(ctx(), []);
+        let items = [own(EventKind::ContentDelta("Hel".into())), Err(fanout::Error::cancelled())];
+        let events = encode_all(&mut encoder, &items);
+        verify(&events);
+        let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            types,
+            ["RUN_STARTED", "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_FINISHED"]
+        );
+        assert_eq!(events[4]["outcome"]["type"], "cancelled");
+    }
+
+    #[test]
+    fn a_nested_run_is_a_subagent_closed_with_its_call_and_a_stream_without_an_end_is_an_error() {
+        let mut encoder = Encoder::new(ctx(), []);
+        let member = Arc::new(Origin {
+            run_id: "m1".into(),
+            agent: Some("member".into()),
+            parent_run_id: Some("r1".into()),
+            parent_call_id: Some("c1".into()),
+            ..Origin::default()
+        });
+        let call = ToolCall::new("c1", "member", "{}");
+        let inner = ToolCall::new("c1", "echo", "{}");
+        let items = [
+            own(EventKind::ToolCallStarted { turn: 0, index: 0, call, at: Duration::ZERO }),
+            Ok(RunEvent { origin: Arc::clone(&member), kind: EventKind::ContentDelta("hm".into()) }),
+            Ok(RunEvent {
+                origin: member,
+                kind: EventKind::ToolCallStarted { turn: 0, index: 0, call: inner, at: Duration::ZERO },
+            }),
+        ];
+        let events = encode_all(&mut encoder, &items);
+        verify(&events);
+        let started = events.iter().find(|e| e["type"] == "SUBAGENT_STARTED").unwrap();
+        assert_eq!(started["parentToolCallId"], "c1");
+        let calls: Vec<&str> = events
+            .iter()
+            .filter(|e| e["type"] == "TOOL_CALL_START")
+            .map(|e| e["toolCallId"].as_str().unwrap())
+            .collect();
+        assert_eq!(calls, ["c1", "c1/c1"], "a member's call ids never clash with its parent's");
+        assert_eq!(events.last().unwrap()["type"], "RUN_ERROR");
+    }
+}
