@@ -11,11 +11,12 @@
 mod support;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fanout::models::scripted::{ScriptedModel, Turn};
 use fanout::prelude::*;
-use fanout::store::{RunState, SessionStore};
+use fanout::store::{MemoryStore, RunState, SessionStore};
 use fanout_server::ServerBuilder;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -63,9 +64,36 @@ fn note(text: String) -> String {
     format!("noted: {text}")
 }
 
+/// Remove a file
+///
+/// # Arguments
+/// * `path` - The file to remove
+#[tool(requires_confirmation)]
+fn remove(path: String) -> String {
+    format!("removed {path}")
+}
+
 /// The fixture's agents, and: `team` (a leader delegating to `helper`, which calls a tool and
-/// answers, and to `failing`, whose run fails), `broken` (its run fails).
+/// answers, and to `failing`, whose run fails), `broken` (its run fails), `careful` (a leader
+/// whose member `remover` calls a tool that needs the user's approval).
 fn more_agents(builder: ServerBuilder) -> ServerBuilder {
+    let remover = Agent::builder()
+        .name("remover")
+        .description("Removes files")
+        .model(ScriptedModel::new([Turn::call("remove", json!({"path": "/tmp/y"})), Turn::text("Removed.")]))
+        .tool(remove)
+        .build()
+        .expect("remover");
+    let careful = Agent::builder()
+        .name("careful")
+        .model(ScriptedModel::new([
+            Turn::call("remover", json!({"task": "remove /tmp/y"})),
+            Turn::summarize_results(),
+        ]))
+        .tool(remover.as_tool())
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .expect("careful");
     let helper = Agent::builder()
         .name("helper")
         .description("Notes things")
@@ -91,7 +119,7 @@ fn more_agents(builder: ServerBuilder) -> ServerBuilder {
         .model(ScriptedModel::new([Turn::call("missing", json!({}))]))
         .build()
         .expect("broken");
-    builder.agent("team", team).agent("broken", broken)
+    builder.agent("team", team).agent("broken", broken).agent("careful", careful)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

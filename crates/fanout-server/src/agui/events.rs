@@ -516,7 +516,7 @@ impl Encoder {
         let pending = output.pending_calls();
         if pending.is_empty() {
             fields["outcome"] = json!({"type": "success"});
-            if let Some(structured) = &output.structured {
+            if let Some(structured) = output.structured.as_ref().filter(|v| !v.is_null()) {
                 fields["result"] = structured.clone();
             } else if !output.content.is_empty() {
                 fields["result"] = json!(output.content);

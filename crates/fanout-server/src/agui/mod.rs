@@ -119,8 +119,8 @@ async fn new_run(
     Ok((RunContext::new(registered, run_id, Some(thread_id), user_id), request))
 }
 
-/// The thread's paused run, continued with the answers to its interrupts; and its pending
-/// calls (shown when it paused).
+/// The thread's paused run, continued with the answers to its interrupts; and the calls its
+/// stream showed that start again (its pending calls, and the calls that ran paused sub-agents).
 async fn continuation(
     state: &ServerState,
     registered: &Registered,
@@ -164,5 +164,11 @@ async fn continuation(
     }
     let decisions: Vec<(String, Decision)> = input.resume;
     let ctx = RunContext::new(registered, run_id, Some(input.thread_id), stored.record.user_id.clone());
-    Ok((ctx, registered.agent.continue_run(paused, decisions), pending))
+    // A sub-agent's pending call (`call_2/call_1_1`) was shown under the call that ran it, which
+    // starts again too: shown already, all of them.
+    let mut shown = pending.clone();
+    for id in &pending {
+        shown.extend(id.match_indices('/').map(|(at, _)| id[..at].to_owned()));
+    }
+    Ok((ctx, registered.agent.continue_run(paused, decisions), shown))
 }

@@ -229,7 +229,32 @@ const leaderText = teamRun.events.filter((e) => e.type === "TEXT_MESSAGE_CONTENT
 assert.match(leaderText.map((e) => e.delta).join(""), /noted: x|Noted\./);
 console.log(`team: ${subagents.length} members, one failed`);
 
-// 9. A run that fails ends with RUN_ERROR.
+// 9. A member's call that needs approval pauses the whole run: the interrupt names the member's
+// call as the paused run lists it (the id of the call that ran the member, then its own).
+const careful = agent("/agents/careful/agui");
+say(careful, "Remove /tmp/y");
+const carefulPaused = await run(careful);
+assert.equal(carefulPaused.outcome.type, "interrupt", carefulPaused.types.join(" "));
+const [nested] = carefulPaused.outcome.interrupts;
+assert.match(nested.id, /^call_1_1\/call_1_1$/);
+assert.equal(nested.metadata.fanout.toolName, "remove");
+assert.ok(
+  carefulPaused.events.some((e) => e.type === "TOOL_CALL_START" && e.toolCallId === nested.toolCallId),
+  "the interrupt names a call the client has",
+);
+const carefulDone = await run(careful, { resume: [{ interruptId: nested.id, status: "resolved" }] });
+assert.equal(carefulDone.outcome.type, "success", carefulDone.types.join(" "));
+assert.ok(
+  carefulDone.events.some((e) => e.type === "TOOL_CALL_RESULT" && e.content === "removed /tmp/y"),
+  carefulDone.types.join(" "),
+);
+assert.match(carefulDone.result, /Removed\./);
+const carefulCalls = careful.messages.flatMap((m) => m.toolCalls ?? []);
+assert.equal(new Set(carefulCalls.map((c) => c.id)).size, carefulCalls.length, "each call once");
+for (const c of carefulCalls) JSON.parse(c.function.arguments); // arguments whole, not sent twice
+console.log("team: a member's call approved through the interrupt");
+
+// 10. A run that fails ends with RUN_ERROR.
 const broken = agent("/agents/broken/agui");
 say(broken, "Go");
 const brokenEvents = [];
@@ -244,7 +269,7 @@ assert.match(runError.message, /missing/);
 assert.equal(typeof runError.code, "string");
 console.log(`error: RUN_ERROR (${runError.code})`);
 
-// 10. With a key: a client without it is refused.
+// 11. With a key: a client without it is refused.
 if (key) {
   const anonymous = new HttpAgent({ url: `${url}/agui` });
   say(anonymous, "Hi");
