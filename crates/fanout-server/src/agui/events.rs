@@ -31,10 +31,10 @@ use serde_json::{Map, Value, json};
 use crate::runs::{Encode, Frame, RunContext};
 
 /// The AG-UI protocol version these events follow.
-pub(crate) const PROTOCOL_VERSION: &str = "1.0";
+const PROTOCOL_VERSION: &str = "1.0";
 
 /// What an interrupt for a call waiting for confirmation is called (`Interrupt.reason`).
-pub(crate) const CONFIRMATION: &str = "tool_call_confirmation";
+const CONFIRMATION: &str = "tool_call_confirmation";
 
 /// Encodes one run's events, in order.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ struct Lane {
     /// The message text is streamed into, until its turn ends.
     text_id: Option<String>,
     text_open: bool,
-    /// The message the last call was put in (for calls announced when the run pauses).
+    /// The message the last call was put in.
     last_id: Option<String>,
     /// The open reasoning message (and span) of the turn.
     reasoning_id: Option<String>,
@@ -156,7 +156,7 @@ impl Encoder {
     }
 
     /// The events for one item of the run's stream.
-    pub(crate) fn encode(&mut self, item: &fanout::Result<RunEvent>) -> Vec<Value> {
+    fn encode(&mut self, item: &fanout::Result<RunEvent>) -> Vec<Value> {
         if self.done {
             return Vec::new();
         }
@@ -427,7 +427,11 @@ impl Encoder {
         let state = self.lanes.entry(lane.clone()).or_default();
         let message_id = match turn {
             Some(turn) => state.turn_message(turn),
-            None => state.last_id.clone().or_else(|| state.text_id.clone()).unwrap_or_else(new_id),
+            // The last turn that ended (a paused run's): its text's message, or its calls'.
+            None => (state.text_turn.and_then(|t| t.checked_sub(1)))
+                .and_then(|t| state.turns.get(&t).cloned())
+                .or_else(|| state.last_id.clone())
+                .unwrap_or_else(new_id),
         };
         state.last_id = Some(message_id.clone());
         out.push(event(
@@ -642,7 +646,7 @@ impl Encode for Encoder {
 }
 
 /// SSE frames, one `data:` line per event (serde_json writes no raw newline inside a value).
-pub(crate) fn sse(events: &[Value]) -> Bytes {
+fn sse(events: &[Value]) -> Bytes {
     let mut out = Vec::new();
     for value in events {
         out.extend_from_slice(b"data: ");

@@ -14,8 +14,10 @@
 //!   `resolved` with payload `{"approved": false, "note": …}` or `cancelled` rejects.
 //! - A malformed request is a 4xx JSON error before the stream opens; a run that fails ends with
 //!   `RUN_ERROR`. A client that disconnects cancels the run.
+//! - The input's `tools` (tools the client runs), `state` and `context` are not used: fanout's
+//!   agents run their own tools and keep no client state.
 
-pub(crate) mod events;
+mod events;
 mod input;
 
 use std::sync::Arc;
