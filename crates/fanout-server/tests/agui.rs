@@ -270,6 +270,20 @@ async fn a_resume_must_answer_the_threads_own_interrupts() {
     assert_eq!(fixture.store.run("p1").await.unwrap().unwrap().state, RunState::Completed);
     // It continued once: nothing is paused any more.
     assert_eq!(post(&url, resume).await.status(), StatusCode::CONFLICT);
+
+    // AgentOS's way: the conversation ends with a tool message answering the call.
+    let paused = agui_events(&post(&url, input("c2", "q1", "Delete /tmp/x")).await.text().await.unwrap());
+    let call = paused.last().unwrap()["outcome"]["interrupts"][0]["toolCallId"].as_str().unwrap().to_owned();
+    let mut answer = input("c2", "q2", "Delete /tmp/x");
+    answer["messages"].as_array_mut().unwrap().extend([
+        json!({"id": "a1", "role": "assistant", "toolCalls": [
+            {"id": call, "type": "function", "function": {"name": "delete", "arguments": "{}"}}]}),
+        json!({"id": "t1", "role": "tool", "toolCallId": call, "content": "{\"accepted\": true}"}),
+    ]);
+    let done = agui_events(&post(&url, answer).await.text().await.unwrap());
+    let result = done.iter().find(|e| e["type"] == "TOOL_CALL_RESULT").unwrap();
+    assert_eq!(result["content"], "deleted /tmp/x");
+    assert_eq!(done.last().unwrap()["result"], "Done.");
 }
 
 #[tokio::test]

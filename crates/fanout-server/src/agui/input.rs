@@ -30,7 +30,8 @@ pub(crate) struct RunInput {
     pub(crate) text: Option<String>,
     /// The messages before the last user message (the client's copy of the conversation).
     pub(crate) history: Vec<Message>,
-    /// Answers to a paused run's interrupts, by interrupt id (a call's id).
+    /// Answers to a paused run's interrupts, by interrupt id (a call's id): `resume`'s, or the
+    /// tool messages the conversation ends with.
     pub(crate) resume: Vec<(String, Decision)>,
 }
 
@@ -75,7 +76,11 @@ impl RunInput {
             Some(_) => return Err(invalid("messages must be an array")),
             None => return Err(invalid("messages is required")),
         };
-        let resume = resume(&object)?;
+        let mut resume = resume(&object)?;
+        if resume.is_empty() {
+            // AgentOS's way (before interrupts): the conversation ends with the answers.
+            resume = trailing_answers(messages);
+        }
         let (text, history) = conversation(messages)?;
         if resume.is_empty() && text.is_none() {
             return Err(invalid("messages has no user message to answer (and there is no resume)"));
@@ -172,6 +177,34 @@ fn tool_call(call: &Value) -> Option<ToolCall> {
     Some(ToolCall::new(id, name, arguments))
 }
 
+/// The tool messages that end `messages`, as AgentOS's AG-UI interface reads them: each answers
+/// the call it names, approved when its content is `{"accepted": true}` (or `"approved"`),
+/// rejected otherwise (with its `note` or `error`).
+fn trailing_answers(messages: &[Value]) -> Vec<(String, Decision)> {
+    let trailing =
+        messages.iter().rev().take_while(|m| m.get("role").and_then(Value::as_str) == Some("tool"));
+    let mut answers: Vec<(String, Decision)> = trailing
+        .filter_map(|message| {
+            let call_id = message.get("toolCallId").and_then(Value::as_str)?;
+            let error = message.get("error").and_then(Value::as_str);
+            let payload: Value = text_of(message.get("content"))
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(Value::Null);
+            let approved =
+                ["accepted", "approved"].iter().any(|k| payload.get(k) == Some(&Value::Bool(true)));
+            let decision = if approved && error.is_none() {
+                Decision::Approve
+            } else {
+                let note = payload.get("note").and_then(Value::as_str).or(error).map(str::to_owned);
+                Decision::Reject(note)
+            };
+            Some((call_id.to_owned(), decision))
+        })
+        .collect();
+    answers.reverse();
+    answers
+}
+
 /// The answers in `resume`: `resolved` approves the call unless the payload is `false` or
 /// `{"approved": false}` (Agno's `{"accepted": false}` too; a `note` is passed on to the model);
 /// `cancelled` rejects it.
@@ -255,6 +288,21 @@ mod tests {
         .unwrap_err();
         assert!(bad_status.detail().contains("status"), "{bad_status}");
         assert_eq!(RunInput::parse(b"{").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn trailing_tool_messages_answer_calls_as_agentos_reads_them() {
+        let input = parse(json!({"threadId": "t", "runId": "r", "messages": [
+            {"id": "1", "role": "user", "content": "Delete both"},
+            {"id": "2", "role": "assistant", "toolCalls": []},
+            {"id": "3", "role": "tool", "toolCallId": "a", "content": "{\"accepted\": true}"},
+            {"id": "4", "role": "tool", "toolCallId": "b", "content": "{\"accepted\": false, \"note\": \"no\"}"},
+        ]}))
+        .unwrap();
+        assert_eq!(
+            input.resume,
+            [("a".to_owned(), Decision::Approve), ("b".to_owned(), Decision::Reject(Some("no".to_owned())))]
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! - A run paused for confirmation finishes with outcome `interrupt`, one interrupt per call
 //!   waiting (its id is the call's). A later run on the thread whose `resume` answers them
 //!   continues the paused run (the same run id: `RUN_STARTED` names it): `resolved` approves,
-//!   `resolved` with payload `{"approved": false, "note": …}` or `cancelled` rejects.
+//!   `resolved` with payload `{"approved": false, "note": …}` or `cancelled` rejects. Without
+//!   `resume`, tool messages ending the conversation answer the calls they name, as AgentOS
+//!   reads them (content `{"accepted": true}` approves).
 //! - A malformed request is a 4xx JSON error before the stream opens; a run that fails ends with
 //!   `RUN_ERROR`. A client that disconnects cancels the run.
 //! - The input's `tools` (tools the client runs), `state` and `context` are not used: fanout's
