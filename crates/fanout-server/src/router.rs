@@ -1,9 +1,9 @@
 //! The server's routes: every protocol's, composed, with the key check, the body limit, CORS and
 //! JSON answers for unknown routes and wrong methods.
 //!
-//! Each protocol module (AgentOS's API, AG-UI, the chat page) gives its routes; none starts a run by
-//! itself: they all go through the [registry](crate::runs), which drives the agent's one event
-//! stream and hands it to the protocol's [encoder](crate::runs::Encode).
+//! Each protocol module (AgentOS's API, AG-UI, the chat page) gives its routes; none starts a
+//! run by itself: they all go through the [registry](crate::runs), which drives the agent's one
+//! event stream and hands it to the protocol's [encoder](crate::runs::Encode).
 
 use std::sync::Arc;
 
