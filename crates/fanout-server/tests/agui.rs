@@ -335,3 +335,35 @@ async fn the_api_key_guards_both_routes() {
     let events = agui_events(&keyed.text().await.unwrap());
     assert_eq!(events.last().unwrap()["type"], "RUN_FINISHED");
 }
+
+fn input_tokens(events: &[Value]) -> u64 {
+    events.last().unwrap()["usage"][0]["inputTokens"].as_u64().expect("RUN_FINISHED has the usage")
+}
+
+#[tokio::test]
+async fn the_stored_conversation_wins_over_the_clients_copy() {
+    let fixture = Fixture::start(3_000, |b| b).await;
+    let url = format!("{}/agents/seed/agui", fixture.url);
+    let first = agui_events(&post(&url, input("h1", "h1-1", "Go")).await.text().await.unwrap());
+    // A copy of the conversation that is not what happened: the stored session is used instead.
+    let mut second = input("h1", "h1-2", "Go");
+    second["messages"] = long_copy();
+    let second = agui_events(&post(&url, second).await.text().await.unwrap());
+    let (stored, copied) = (input_tokens(&first), input_tokens(&second));
+    assert!(copied > stored, "the stored history is read: {copied} > {stored}");
+    assert!(copied < stored + 1_000, "the client's copy is not: {copied} tokens");
+    // On a thread with nothing stored, the client's copy is the history.
+    let mut fresh = input("h2", "h2-1", "Go");
+    fresh["messages"] = long_copy();
+    let fresh = agui_events(&post(&url, fresh).await.text().await.unwrap());
+    assert!(input_tokens(&fresh) > stored + 1_000, "{}", input_tokens(&fresh));
+}
+
+/// A conversation of some 4,000 tokens, then "Go".
+fn long_copy() -> Value {
+    json!([
+        {"id": "x1", "role": "user", "content": "x".repeat(8_000)},
+        {"id": "x2", "role": "assistant", "content": "y".repeat(8_000)},
+        {"id": "x3", "role": "user", "content": "Go"},
+    ])
+}
