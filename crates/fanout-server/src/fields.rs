@@ -155,7 +155,7 @@ impl Fields {
 }
 
 /// The whole body, within the router's size limit (413 beyond).
-async fn bytes(request: Request) -> Result<Bytes, ApiError> {
+pub(crate) async fn bytes(request: Request) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, &()).await.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {

@@ -1,5 +1,7 @@
 //! Serve fanout agents over HTTP, with the API of Agno's AgentOS: Agno's `AgentOSClient`, its
-//! `RemoteAgent` and UIs built for AgentOS work against a fanout server unchanged.
+//! `RemoteAgent` and UIs built for AgentOS work against a fanout server unchanged. The same
+//! server speaks AG-UI 1.0 (`POST /agui`, as AgentOS's AG-UI interface), so AG-UI clients
+//! (`@ag-ui/client`'s `HttpAgent`, UIs built on it) run its agents too.
 //!
 //! A [`Server`] holds agents registered by id and the [`SessionStore`] their sessions are kept
 //! in. Mount its [`router`](Server::router) in an axum app of your own, or let
@@ -26,7 +28,7 @@
 //!
 //! # Routes
 //!
-//! AgentOS's as it defines them (agno 3.x, `agno/os/routers`), and OpenAI's under `/v1`:
+//! AgentOS's as it defines them (agno 3.x, `agno/os/routers`), AG-UI's, and OpenAI's under `/v1`:
 //!
 //! | route | what |
 //! |---|---|
@@ -42,6 +44,8 @@
 //! | `GET /sessions/{id}`, `GET /sessions/{id}/runs`, `GET /sessions/{id}/runs/{run_id}` | a session, its runs, one run |
 //! | `POST /sessions/{id}/rename`, `DELETE /sessions/{id}` | rename, delete |
 //! | `GET /` | a chat page: pick an agent, chat, watch its tool calls, browse sessions |
+//! | `POST /agui` | AG-UI: run the first registered agent on a `RunAgentInput` (`threadId` is the session); AG-UI's SSE events |
+//! | `POST /agents/{id}/agui` | AG-UI: the same for agent `{id}` |
 //! | `GET /v1/models`, `GET /v1/models/{id}` | OpenAI-compatible: the agents, as models |
 //! | `POST /v1/chat/completions` | OpenAI-compatible: `model` names the agent, `messages` are the history and (the last user message) the input; one `chat.completion`, or `chat.completion.chunk`s then `[DONE]` (`stream`); stored only with `store: true` |
 //! | `POST /v1/responses` | OpenAI-compatible: a `response` (id `resp_<run id>`), or its typed events (`stream`); `previous_response_id` continues a stored one; `store: false` keeps nothing |
@@ -77,6 +81,13 @@
 //! that pauses for confirmation answers with a text naming the run, which AgentOS's `/continue`
 //! route continues. Their errors are OpenAI's `{"error": {"message", "type", "param", "code"}}`.
 //!
+//! AG-UI runs stream AG-UI 1.0's events (`RUN_STARTED`, `TEXT_MESSAGE_*`, `TOOL_CALL_*`,
+//! `REASONING_*`, team members' work as `SUBAGENT_*`, `RUN_FINISHED` / `RUN_ERROR`). The input is
+//! the last user message; the thread's stored history is the conversation (the client's earlier
+//! messages when nothing is stored). A run paused for confirmation finishes with an `interrupt`
+//! outcome, one interrupt per waiting call, and a later run on the thread whose `resume` answers
+//! them continues it.
+//!
 //! # Operation
 //!
 //! - A client that disconnects from a plain streamed run cancels it (stored as cancelled); a run
@@ -95,6 +106,7 @@
 
 mod a2a;
 mod agentos;
+mod agui;
 mod auth;
 mod error;
 mod fields;

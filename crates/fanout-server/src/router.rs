@@ -1,8 +1,8 @@
 //! The server's routes: every protocol's, composed, with the key check, the body limit, CORS and
 //! JSON answers for unknown routes and wrong methods.
 //!
-//! Each protocol module (AgentOS's API, OpenAI's, A2A, the chat page) gives its routes; none
-//! starts a run by itself: they all go through the [registry](crate::runs), which drives the
+//! Each protocol module (AgentOS's API, OpenAI's, AG-UI, A2A, the chat page) gives its routes;
+//! none starts a run by itself: they all go through the [registry](crate::runs), which drives the
 //! agent's one event stream and hands it to the protocol's [encoder](crate::runs::Encode).
 
 use std::sync::Arc;
@@ -12,13 +12,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 
 use crate::error::ApiError;
-use crate::{State, a2a, agentos, auth, openai, page};
+use crate::{State, a2a, agentos, agui, auth, openai, page};
 
 /// Every route, with the key check on all but the open ones (`/health`, the page).
 pub(crate) fn router(state: Arc<State>) -> Router {
     let api = agentos::routes()
         .merge(openai::routes())
         .merge(a2a::routes())
+        .merge(agui::routes())
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), auth::require_key));
     let open = agentos::open_routes().merge(a2a::open_routes()).merge(page::routes());
     let app = open
