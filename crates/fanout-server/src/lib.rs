@@ -114,6 +114,7 @@ mod openai;
 mod page;
 mod router;
 mod runs;
+mod stored;
 mod time;
 
 use std::collections::HashMap;

@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use fanout::store::{RunState, SessionStore};
@@ -20,16 +19,7 @@ use support::Fixture;
 
 /// The Python with a2a-sdk installed, if configured.
 fn a2a_python() -> Option<String> {
-    match std::env::var("FANOUT_A2A_PYTHON") {
-        Ok(python) if Path::new(&python).exists() => Some(python),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("FANOUT_A2A_PYTHON is not set: run `eval \"$(.ci/install-a2a)\"` first")
-        }
-        _ => {
-            eprintln!("skipped: FANOUT_A2A_PYTHON is not set (eval \"$(.ci/install-a2a)\")");
-            None
-        }
-    }
+    support::installed("FANOUT_A2A_PYTHON", "install-a2a")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,35 +27,14 @@ async fn official_sdk_over_both_bindings() {
     let Some(python) = a2a_python() else { return };
     let fixture = Fixture::start(30_000, |b| b).await;
     let keyed = Fixture::start(30_000, |b| b.api_key("a2a-secret")).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/a2a/client.py");
-    let run = tokio::process::Command::new(python)
-        .arg(script)
-        .args([&fixture.url, &keyed.url, "a2a-secret"])
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the client ends")
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(output.status.success(), "the A2A client failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("a2a client: all ok"), "{stdout}");
+    let mut client = tokio::process::Command::new(python);
+    client.arg(support::script("a2a/client.py")).args([&fixture.url, &keyed.url, "a2a-secret"]);
+    support::run_client(&mut client, "a2a client: all ok", Duration::from_secs(120)).await;
 }
 
 /// The Python with agno installed (`.ci/install-agno`), if configured.
 fn agno_python() -> Option<String> {
-    match std::env::var("FANOUT_AGNO_PYTHON") {
-        Ok(python) if Path::new(&python).exists() => Some(python),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("FANOUT_AGNO_PYTHON is not set: run `eval \"$(.ci/install-agno)\"` first")
-        }
-        _ => {
-            eprintln!("skipped: FANOUT_AGNO_PYTHON is not set (eval \"$(.ci/install-agno)\")");
-            None
-        }
-    }
+    support::installed("FANOUT_AGNO_PYTHON", "install-agno")
 }
 
 /// Agno's `A2AClient` speaks A2A 0.3 (JSON-RPC at Agno's paths and at the base URL).
@@ -73,22 +42,9 @@ fn agno_python() -> Option<String> {
 async fn agno_client_over_a2a_0_3() {
     let Some(python) = agno_python() else { return };
     let fixture = Fixture::start(30_000, |b| b).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/a2a/agno_client.py");
-    let run = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(&fixture.url)
-        .env("AGNO_TELEMETRY", "false")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the client ends")
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(output.status.success(), "Agno's A2A client failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("agno a2a client: all ok"), "{stdout}");
+    let mut client = tokio::process::Command::new(python);
+    client.arg(support::script("a2a/agno_client.py")).arg(&fixture.url).env("AGNO_TELEMETRY", "false");
+    support::run_client(&mut client, "agno a2a client: all ok", Duration::from_secs(120)).await;
 }
 
 fn client() -> reqwest::Client {

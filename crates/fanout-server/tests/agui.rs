@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,35 +23,17 @@ use support::Fixture;
 
 /// The installed client's `node_modules`, if configured.
 fn agui_modules() -> Option<String> {
-    match std::env::var("FANOUT_AGUI_NODE_MODULES") {
-        Ok(dir) if Path::new(&dir).join("@ag-ui/client").exists() => Some(dir),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("FANOUT_AGUI_NODE_MODULES is not set: run `eval \"$(.ci/install-agui)\"` first")
-        }
-        _ => {
-            eprintln!("skipped: FANOUT_AGUI_NODE_MODULES is not set (eval \"$(.ci/install-agui)\")");
-            None
-        }
-    }
+    support::installed("FANOUT_AGUI_NODE_MODULES", "install-agui")
 }
 
 /// Run the client script against `fixture`, with `key` as its bearer token.
 async fn client_script(modules: &str, fixture: &Fixture, key: Option<&str>) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agui/client.mjs");
-    let mut command = tokio::process::Command::new("node");
-    command.arg(script).arg(&fixture.url).env("FANOUT_AGUI_NODE_MODULES", modules);
+    let mut client = tokio::process::Command::new("node");
+    client.arg(support::script("agui/client.mjs")).arg(&fixture.url).env("FANOUT_AGUI_NODE_MODULES", modules);
     if let Some(key) = key {
-        command.arg(key);
+        client.arg(key);
     }
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("the client finishes within two minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(output.status.success(), "the AG-UI client failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("agui client: all ok"), "{stdout}\n{stderr}");
+    support::run_client(&mut client, "agui client: all ok", Duration::from_secs(120)).await;
 }
 
 /// Write a note

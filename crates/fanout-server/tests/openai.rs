@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use fanout::store::{RunState, SessionStore};
@@ -19,16 +18,7 @@ use support::Fixture;
 
 /// The Python with `openai` installed, if configured.
 fn python() -> Option<String> {
-    match std::env::var("FANOUT_AGNO_PYTHON") {
-        Ok(python) if Path::new(&python).exists() => Some(python),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("FANOUT_AGNO_PYTHON is not set: run `eval \"$(.ci/install-agno)\"` first")
-        }
-        _ => {
-            eprintln!("skipped: FANOUT_AGNO_PYTHON is not set (eval \"$(.ci/install-agno)\")");
-            None
-        }
-    }
+    support::installed("FANOUT_AGNO_PYTHON", "install-agno")
 }
 
 fn client() -> reqwest::Client {
@@ -41,22 +31,15 @@ async fn openai_python_client() {
     // `slow`'s call is long enough to be cancelled mid-stream.
     let fixture = Fixture::start(5_000, |b| b).await;
     let keyed = Fixture::start(50, |b| b.api_key("sesame")).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai/client.py");
-    let run = tokio::process::Command::new(python)
-        .arg(script)
+    let mut client = tokio::process::Command::new(python);
+    client
+        .arg(support::script("openai/client.py"))
         .arg(&fixture.url)
         .arg(&keyed.url)
         .arg("sesame")
         .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(300), run).await.expect("the client ends").unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(output.status.success(), "the OpenAI client failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("openai client: all ok"), "{stdout}");
+        .env_remove("OPENAI_BASE_URL");
+    support::run_client(&mut client, "openai client: all ok", Duration::from_secs(300)).await;
 }
 
 /// POST `body` (raw) to `path`; the status and the JSON answer.

@@ -30,7 +30,6 @@ use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use fanout::output::PausedRun;
 use fanout::store::{RunState, StoredRun};
 use fanout::tool::ToolCall;
 use futures::StreamExt;
@@ -340,7 +339,7 @@ async fn continuation(
             "The task is working; it takes a message once it requires input",
         ));
     }
-    let Some(stored) = stored_run_of(state, &registered.id, task_id).await? else {
+    let Some(stored) = state.stored_run(&registered.id, task_id).await? else {
         return Err(task_not_found(task_id));
     };
     if message.context_id.as_ref().is_some_and(|c| *c != stored.record.session_id) {
@@ -361,10 +360,7 @@ async fn continuation(
             ));
         }
     }
-    let paused: PausedRun =
-        stored.data.clone().and_then(|data| serde_json::from_value(data).ok()).ok_or_else(|| {
-            A2aError::new(Kind::Internal, "The stored state of the paused task is unreadable")
-        })?;
+    let paused = crate::stored::paused_state(&stored)?;
     let pending: Vec<ToolCall> = paused.pending_calls().cloned().collect();
     let decisions = request::decisions(message, &pending)?;
     tracing::debug!(task = %task_id, decisions = decisions.len(), "a2a continue");
@@ -377,19 +373,6 @@ fn task_not_found(task_id: &str) -> A2aError {
     A2aError::new(Kind::TaskNotFound, format!("Task not found: {}", crate::error::quote(task_id)))
 }
 
-/// The stored run `run_id` of agent `agent_id` (none for another agent's run).
-async fn stored_run_of(
-    state: &ServerState,
-    agent_id: &str,
-    run_id: &str,
-) -> Result<Option<StoredRun>, A2aError> {
-    let Some(store) = &state.store else { return Ok(None) };
-    let run = store.run(run_id).await.map_err(|e| crate::error::ApiError::storage(&e))?;
-    Ok(run.filter(|run| {
-        state.served_id(run.record.agent_id.as_deref()).is_none_or(|served| served == agent_id)
-    }))
-}
-
 /// `GetTask`: a stored run as its task; a run going on here that is not stored yet, working.
 async fn get_task(
     state: &ServerState,
@@ -398,7 +381,7 @@ async fn get_task(
     history_length: Option<usize>,
 ) -> Result<Value, A2aError> {
     agent(state, agent_id)?;
-    if let Some(run) = stored_run_of(state, agent_id, task_id).await? {
+    if let Some(run) = state.stored_run(agent_id, task_id).await? {
         return Ok(schema::stored_task(&run, history_length));
     }
     match state.runs.get(task_id).filter(|r| r.ctx.agent_id == agent_id && state.runs.is_live(task_id)) {
@@ -434,7 +417,7 @@ async fn cancel_task(state: &ServerState, agent_id: &str, task_id: &str) -> Resu
             let mut events = log.tail(None);
             let _ = tokio::time::timeout(CANCEL_WAIT, async { while events.next().await.is_some() {} }).await;
         }
-        if let Some(run) = stored_run_of(state, agent_id, task_id).await?
+        if let Some(run) = state.stored_run(agent_id, task_id).await?
             && run.state != RunState::Running
         {
             return Ok(schema::stored_task(&run, None));
@@ -453,7 +436,7 @@ async fn cancel_task(state: &ServerState, agent_id: &str, task_id: &str) -> Resu
             None,
         ));
     }
-    match stored_run_of(state, agent_id, task_id).await? {
+    match state.stored_run(agent_id, task_id).await? {
         Some(run) if run.state == RunState::Running => Err(A2aError::new(
             Kind::TaskNotCancelable,
             "The task is working in another server instance; cancel it there",

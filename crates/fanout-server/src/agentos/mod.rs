@@ -19,8 +19,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fanout::agent::Decision;
-use fanout::output::PausedRun;
-use fanout::store::{RunState, StoredRun};
+use fanout::store::RunState;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, quote};
@@ -204,20 +203,6 @@ async fn deliver(
     }
 }
 
-/// The stored run `run_id` of agent `agent_id` (404 for another agent's run).
-async fn stored_run_of(
-    state: &ServerState,
-    agent_id: &str,
-    run_id: &str,
-) -> Result<Option<StoredRun>, ApiError> {
-    let Some(store) = &state.store else { return Ok(None) };
-    let run = store.run(run_id).await.map_err(|e| ApiError::storage(&e))?;
-    Ok(run.filter(|run| match state.served_id(run.record.agent_id.as_deref()) {
-        Some(served) => served == agent_id,
-        None => true,
-    }))
-}
-
 fn run_not_found(run_id: &str) -> ApiError {
     ApiError::not_found(format!("Run not found: {}", quote(run_id)))
 }
@@ -237,7 +222,7 @@ async fn get_run(
     let Query(query) = query?;
     state.agent(&agent_id)?;
     let in_session = |session: &str| query.session_id.as_deref().is_none_or(|s| s == session);
-    if let Some(run) = stored_run_of(&state, &agent_id, &run_id).await?
+    if let Some(run) = state.stored_run(&agent_id, &run_id).await?
         && in_session(&run.record.session_id)
     {
         let served = state.served_id(run.record.agent_id.as_deref());
@@ -273,7 +258,7 @@ async fn cancel_run(
         live.cancel();
         return Ok(Json(json!({})));
     }
-    match stored_run_of(&state, &agent_id, &run_id).await? {
+    match state.stored_run(&agent_id, &run_id).await? {
         Some(run) if run.state == RunState::Running => Err(ApiError::conflict(format!(
             "Run {} is going on in another server instance; cancel it there",
             quote(&run_id)
@@ -359,10 +344,7 @@ async fn continue_run(
             return Err(ApiError::conflict(format!("Run {} is {other}, not paused", quote(&run_id))));
         }
     }
-    let paused: PausedRun =
-        stored.data.clone().and_then(|data| serde_json::from_value(data).ok()).ok_or_else(|| {
-            ApiError::config(format!("The stored state of paused run {} is unreadable", quote(&run_id)))
-        })?;
+    let paused = crate::stored::paused_state(&stored)?;
     let session_id = Some(stored.record.session_id.clone());
     let ctx = RunContext::new(registered, run_id, session_id, stored.record.user_id.clone());
     let request = registered.agent.continue_run(paused, decisions);
@@ -436,7 +418,7 @@ async fn resume_run(
         let head = futures::stream::once(std::future::ready(Ok(head)));
         return Ok(sse_response(Box::pin(futures::StreamExt::chain(head, log.tail(after)))));
     }
-    let Some(stored) = stored_run_of(&state, &agent_id, &run_id).await? else {
+    let Some(stored) = state.stored_run(&agent_id, &run_id).await? else {
         return Err(run_not_found(&run_id));
     };
     // Not kept here (another instance ran it, or it ended long ago): the stored result.

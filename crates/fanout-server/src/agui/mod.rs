@@ -30,7 +30,6 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::routing::post;
 use fanout::agent::Decision;
-use fanout::output::PausedRun;
 use fanout::store::RunState;
 
 use crate::error::{ApiError, quote};
@@ -153,10 +152,7 @@ async fn continuation(
     if state.runs.is_live(&run_id) {
         return Err(ApiError::conflict(format!("Run {} is going on", quote(&run_id))));
     }
-    let paused: PausedRun =
-        stored.data.clone().and_then(|data| serde_json::from_value(data).ok()).ok_or_else(|| {
-            ApiError::config(format!("The stored state of paused run {} is unreadable", quote(&run_id)))
-        })?;
+    let paused = crate::stored::paused_state(&stored)?;
     let pending: Vec<String> = paused.pending_calls().map(|call| call.id.clone()).collect();
     if let Some((unknown, _)) = input.resume.iter().find(|(id, _)| !pending.contains(id)) {
         return Err(ApiError::invalid(format!(

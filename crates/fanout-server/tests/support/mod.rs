@@ -1,6 +1,7 @@
 //! A fanout server on a loopback port with the agents the tests use, and small HTTP helpers.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,4 +159,38 @@ pub fn events(body: &str) -> Vec<(String, Value)> {
 
 pub fn names(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// A client installed by `.ci/<install>`, found through the path in env var `var`. Missing, it
+/// fails the test under `CI=true`; elsewhere the test is skipped with a notice (`None`).
+pub fn installed(var: &str, install: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(path) if Path::new(&path).exists() => Some(path),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{var} is not set: run `eval \"$(.ci/{install})\"` first")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (eval \"$(.ci/{install})\")");
+            None
+        }
+    }
+}
+
+/// A client script of the tests (`tests/<path>`).
+pub fn script(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(path)
+}
+
+/// Run a client (a child process, killed when the test ends first) to its end within `limit`:
+/// it must succeed and print `ok` (its last line, by convention). Its output is printed.
+pub async fn run_client(command: &mut tokio::process::Command, ok: &str, limit: Duration) {
+    let output = tokio::time::timeout(limit, command.kill_on_drop(true).output())
+        .await
+        .unwrap_or_else(|_| panic!("the client did not finish within {limit:?}"))
+        .expect("the client starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(output.status.success(), "the client failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(ok), "no {ok:?} from the client:\n{stdout}\n{stderr}");
 }
