@@ -65,7 +65,8 @@
 //! | `GET /a2a/agents/{id}/tasks/{task_id}` | a task: state, answer, history (`historyLength`) |
 //! | `GET /a2a/agents/{id}/tasks?contextId=…` | a context's tasks, newest first (`pageSize`, `pageToken`, `historyLength`, `includeArtifacts`) |
 //! | `POST /a2a/agents/{id}/tasks/{task_id}:cancel` | cancel a working task |
-//! | `POST /a2a/agents/{id}` | JSON-RPC: `SendMessage`, `SendStreamingMessage`, `GetTask`, `ListTasks`, `CancelTask` |
+//! | `POST /a2a/agents/{id}/tasks/{task_id}:subscribe` | a working task's stream again, from its start (a task outlives its client's connection) |
+//! | `POST /a2a/agents/{id}` | JSON-RPC: `SendMessage`, `SendStreamingMessage`, `GetTask`, `ListTasks`, `CancelTask`, `SubscribeToTask` |
 //! | `POST /a2a/agents/{id}/`, `…/v1/message:send`, `…/v1/message:stream`, `…/v1/tasks:get`, `…/v1/tasks:cancel` | A2A 0.3's JSON-RPC (`message/send`, `message/stream`, `tasks/get`, `tasks/cancel`), in 0.3's shapes, at the paths of Agno's A2A interface: Agno's `A2AClient` works unchanged |
 //!
 //! Streamed runs are Server-Sent Events named and shaped as AgentOS's (`RunStarted`,

@@ -61,6 +61,8 @@ impl RunContext {
 /// One protocol's wire form of a run's events (AgentOS's SSE, OpenAI's chunks, AG-UI's events,
 /// A2A's task updates): the registry drives the run and hands each event to it, in order.
 pub(crate) trait Encode: std::fmt::Debug + Send + 'static {
+    /// The protocol it speaks: a background run's kept events are only served in it.
+    fn protocol(&self) -> Protocol;
     /// What opens the stream, before the run's first event.
     fn open(&mut self) -> Option<Frame> {
         None
@@ -72,6 +74,19 @@ pub(crate) trait Encode: std::fmt::Debug + Send + 'static {
         None
     }
 }
+
+/// The protocols a run's events are encoded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    AgentOs,
+    OpenAi,
+    AgUi,
+    A2a,
+}
+
+/// How a run ended, once it has: its output (or error), or `None` when the server stopped it
+/// first (interrupted at shutdown).
+pub(crate) type Outcome = Option<Arc<fanout::Result<RunOutput>>>;
 
 /// One encoded piece of a run's stream (one or more events of its protocol).
 #[derive(Debug, Clone)]
@@ -115,16 +130,42 @@ pub(crate) struct Registry {
 pub(crate) struct LiveRun {
     pub(crate) ctx: Arc<RunContext>,
     cancel: CancellationToken,
+    /// The protocol its events are encoded in.
+    pub(crate) protocol: Protocol,
     /// The events, for background runs (`/resume`).
     pub(crate) log: Option<Arc<Log>>,
     task: Mutex<Option<AbortHandle>>,
     store: Option<Arc<dyn SessionStore>>,
+    /// How it ended: `None` while it goes on.
+    outcome: watch::Sender<Option<Outcome>>,
 }
 
 impl LiveRun {
     /// Ask the run to stop.
     pub(crate) fn cancel(&self) {
         self.cancel.cancel();
+    }
+
+    /// How the run ended, when it has (a background run's output, for its client to wait on).
+    pub(crate) async fn outcome(&self) -> Outcome {
+        let mut outcome = self.outcome.subscribe();
+        // The sender lives in `self`: it is never dropped while waited on.
+        let ended = outcome.wait_for(Option::is_some).await.ok()?;
+        ended.clone().flatten()
+    }
+
+    /// Record how the run ended, if `item` is its (top-level) last.
+    fn ended(&self, item: fanout::Result<RunEvent>) {
+        let outcome = match item {
+            Ok(RunEvent { kind: fanout::event::EventKind::RunCompleted(output), origin })
+                if origin.parent_run_id.is_none() =>
+            {
+                Ok(*output)
+            }
+            Err(err) => Err(err),
+            Ok(_) => return,
+        };
+        self.outcome.send_replace(Some(Some(Arc::new(outcome))));
     }
 }
 
@@ -239,9 +280,11 @@ impl Registry {
         let run = Arc::new(LiveRun {
             ctx: Arc::clone(&ctx),
             cancel: cancel.clone(),
+            protocol: encoder.protocol(),
             log,
             task: Mutex::default(),
             store,
+            outcome: watch::channel(None).0,
         });
         {
             let mut live = lock(&self.live);
@@ -273,7 +316,7 @@ impl Registry {
                 let task = tokio::spawn({
                     let run = Arc::clone(&run);
                     async move {
-                        let mut frames = std::pin::pin!(frames(request, encoder));
+                        let mut frames = std::pin::pin!(frames(Arc::clone(&run), request, encoder));
                         let mut client = Some(tx);
                         while let Some(frame) = frames.next().await {
                             let Some(tx) = &client else { continue };
@@ -304,7 +347,7 @@ impl Registry {
                 let task = tokio::spawn({
                     let run = Arc::clone(&run);
                     async move {
-                        let mut frames = std::pin::pin!(frames(request, encoder));
+                        let mut frames = std::pin::pin!(frames(Arc::clone(&run), request, encoder));
                         while let Some(frame) = frames.next().await {
                             if let Some(log) = &run.log {
                                 log.push(frame);
@@ -362,6 +405,14 @@ impl Registry {
             if let Some(log) = &run.log {
                 log.close(Some("INTERRUPTED"));
             }
+            // Stopped before it ended: whoever waits for its outcome learns that it has none.
+            run.outcome.send_if_modified(|outcome| {
+                let running = outcome.is_none();
+                if running {
+                    *outcome = Some(None);
+                }
+                running
+            });
             tracing::warn!(
                 "run {} did not finish before shutdown; recording it as interrupted",
                 run.ctx.run_id
@@ -376,15 +427,19 @@ impl Registry {
 }
 
 /// A run's events, encoded: started on first poll, driven to the end by the caller.
-fn frames(request: RunRequest, encoder: Box<dyn Encode>) -> impl Stream<Item = Frame> + Send + 'static {
+fn frames(
+    run: Arc<LiveRun>,
+    request: RunRequest,
+    encoder: Box<dyn Encode>,
+) -> impl Stream<Item = Frame> + Send + 'static {
     enum Phase {
         Open,
         Events,
         Close,
         Done,
     }
-    let state = (request.stream(), encoder, Phase::Open);
-    futures::stream::unfold(state, |(mut events, mut encoder, mut phase)| async move {
+    let state = (request.stream(), encoder, Phase::Open, run);
+    futures::stream::unfold(state, |(mut events, mut encoder, mut phase, run)| async move {
         loop {
             let frame = match phase {
                 Phase::Open => {
@@ -392,7 +447,11 @@ fn frames(request: RunRequest, encoder: Box<dyn Encode>) -> impl Stream<Item = F
                     encoder.open()
                 }
                 Phase::Events => match events.next().await {
-                    Some(item) => encoder.event(&item),
+                    Some(item) => {
+                        let frame = encoder.event(&item);
+                        run.ended(item);
+                        frame
+                    }
                     None => {
                         phase = Phase::Close;
                         None
@@ -405,7 +464,7 @@ fn frames(request: RunRequest, encoder: Box<dyn Encode>) -> impl Stream<Item = F
                 Phase::Done => return None,
             };
             if let Some(frame) = frame {
-                return Some((frame, (events, encoder, phase)));
+                return Some((frame, (events, encoder, phase, run)));
             }
         }
     })

@@ -246,13 +246,14 @@ async fn unknown_agents_tasks_and_wrong_ids() {
 }
 
 #[tokio::test]
-async fn a_client_that_disconnects_mid_stream_cancels_the_task() {
-    let fixture = Fixture::start(30_000, |b| b).await;
-    let mut response =
-        post(&format!("{}/a2a/agents/slow/message:stream", fixture.url), send_body("wait").to_string()).await;
+async fn a_task_outlives_its_stream_and_subscribing_reattaches_from_its_start() {
+    let fixture = Fixture::start(2_000, |b| b).await;
+    let base = format!("{}/a2a/agents/slow", fixture.url);
+    let mut response = post(&format!("{base}/message:stream"), send_body("wait").to_string()).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    // Read until the tool call has started, then go away.
+    // Read until the tool call has started, then go away: the task goes on (A2A's tasks outlive
+    // their connections; only CancelTask stops one).
     let mut seen = String::new();
     while !seen.contains("toolCallStarted") {
         let chunk =
@@ -263,17 +264,35 @@ async fn a_client_that_disconnects_mid_stream_cancels_the_task() {
         serde_json::from_str(seen.lines().next().unwrap().strip_prefix("data: ").unwrap()).unwrap();
     let task_id = first["task"]["id"].as_str().unwrap().to_owned();
     drop(response);
-    assert_eq!(wait_for_state(&fixture, &task_id, |s| s != RunState::Running).await, RunState::Cancelled);
-    let got: Value = client()
-        .get(format!("{}/a2a/agents/slow/tasks/{task_id}", fixture.url))
-        .header("A2A-Version", "1.0")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(got["status"]["state"], "TASK_STATE_CANCELED", "{got}");
+
+    // Subscribing over JSON-RPC replays the task from its start, then follows it to its end.
+    let subscribed = post(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 9, "method": "SubscribeToTask", "params": {"id": task_id}})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(subscribed.status(), StatusCode::OK);
+    let body = tokio::time::timeout(Duration::from_secs(30), subscribed.text()).await.unwrap().unwrap();
+    let events: Vec<Value> = body
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(events.iter().all(|e| e["id"] == 9 && e["jsonrpc"] == "2.0"), "{body}");
+    assert_eq!(events[0]["result"]["task"]["id"], task_id.as_str(), "{body}");
+    let last = &events.last().unwrap()["result"]["statusUpdate"]["status"]["state"];
+    assert_eq!(last, "TASK_STATE_COMPLETED", "{body}");
+    assert_eq!(wait_for_state(&fixture, &task_id, |s| s != RunState::Running).await, RunState::Completed);
+
+    // An ended task has no more updates.
+    let late = post(&format!("{base}/tasks/{task_id}:subscribe"), "").await;
+    assert!(late.status().is_client_error(), "{}", late.status());
+    let error: Value = late.json().await.unwrap();
+    assert!(
+        error.to_string().contains("UNSUPPORTED_OPERATION") || error.to_string().contains("Unsupported"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

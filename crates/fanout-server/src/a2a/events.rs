@@ -1,5 +1,7 @@
 //! A run's [`RunEvent`]s as A2A's stream (spec §3.1.2): Server-Sent Events whose data is a
-//! `StreamResponse` — bare for HTTP+JSON, as a JSON-RPC result for JSON-RPC.
+//! `StreamResponse`. Every A2A run keeps its events (a task outlives its client's connection and
+//! can be subscribed to again), encoded bare as HTTP+JSON sends them; a JSON-RPC stream wraps each
+//! as its request's result as it goes out ([`Binding::wrap`]).
 //!
 //! | fanout | A2A |
 //! |---|---|
@@ -20,7 +22,7 @@ use fanout::event::{EventKind, RunEvent};
 use serde_json::{Value, json};
 
 use super::schema::{self, TaskIds, TaskState};
-use crate::runs::{Encode, Frame};
+use crate::runs::{Encode, Frame, Protocol};
 
 /// How the stream's events are wrapped.
 #[derive(Debug, Clone)]
@@ -33,11 +35,47 @@ pub(crate) enum Binding {
     JsonRpcV03(Value),
 }
 
+impl Binding {
+    /// A chunk of a task's kept stream (SSE events of bare `StreamResponse`s, or a keep-alive
+    /// comment) as this binding sends it.
+    pub(crate) fn wrap(&self, chunk: Bytes) -> Bytes {
+        let wrap = |response: Value| match self {
+            Binding::Rest => response,
+            Binding::JsonRpc(id) => json!({"jsonrpc": "2.0", "id": id, "result": response}),
+            Binding::JsonRpcV03(id) => {
+                json!({"jsonrpc": "2.0", "id": id, "result": super::v03::stream_event(&response)})
+            }
+        };
+        if matches!(self, Binding::Rest) {
+            return chunk;
+        }
+        let mut out = Vec::with_capacity(chunk.len() + 64);
+        for event in chunk.split(|b| *b == b'\n').filter(|line| !line.is_empty()) {
+            match event.strip_prefix(b"data: ").and_then(|data| serde_json::from_slice(data).ok()) {
+                Some(response) => sse_data(&mut out, &wrap(response)),
+                // A comment (keep-alive) goes as it is.
+                None => {
+                    out.extend_from_slice(event);
+                    out.extend_from_slice(b"\n\n");
+                }
+            }
+        }
+        Bytes::from(out)
+    }
+}
+
+/// `data: <json>` and a blank line: one SSE event.
+fn sse_data(out: &mut Vec<u8>, value: &Value) {
+    // serde_json never writes a raw newline inside a value: the data is one line.
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(&serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()));
+    out.extend_from_slice(b"\n\n");
+}
+
 /// Encodes one task's run, in order.
 #[derive(Debug)]
 pub(crate) struct Encoder {
     ids: TaskIds,
-    binding: Binding,
     /// The message that started (or continued) the task, for the opening `task`.
     user: Value,
     next_index: u64,
@@ -47,8 +85,8 @@ pub(crate) struct Encoder {
 
 impl Encoder {
     /// The encoder of task `ids`, started by the user's message `user`.
-    pub(crate) fn new(ids: TaskIds, binding: Binding, user: Value) -> Self {
-        Self { ids, binding, user, next_index: 0, streamed: String::new() }
+    pub(crate) fn new(ids: TaskIds, user: Value) -> Self {
+        Self { ids, user, next_index: 0, streamed: String::new() }
     }
 
     /// The frame for one item of the run's stream, if A2A shows it.
@@ -170,23 +208,17 @@ impl Encoder {
         self.next_index += 1;
         let mut bytes = Vec::new();
         for response in responses {
-            let data = match &self.binding {
-                Binding::Rest => response.clone(),
-                Binding::JsonRpc(id) => json!({"jsonrpc": "2.0", "id": id, "result": response}),
-                Binding::JsonRpcV03(id) => {
-                    json!({"jsonrpc": "2.0", "id": id, "result": super::v03::stream_event(response)})
-                }
-            };
-            // serde_json never writes a raw newline inside a value: the data is one line.
-            bytes.extend_from_slice(b"data: ");
-            bytes.extend_from_slice(&serde_json::to_vec(&data).unwrap_or_else(|_| b"{}".to_vec()));
-            bytes.extend_from_slice(b"\n\n");
+            sse_data(&mut bytes, response);
         }
         Frame { index, bytes: Bytes::from(bytes), terminal }
     }
 }
 
 impl Encode for Encoder {
+    fn protocol(&self) -> Protocol {
+        Protocol::A2a
+    }
+
     fn open(&mut self) -> Option<Frame> {
         let status = schema::status(TaskState::Submitted, None);
         let task = schema::task(&self.ids, status, Vec::new(), vec![self.user.clone()], None, None);
@@ -206,13 +238,17 @@ mod tests {
 
     use super::*;
 
-    fn encoder(binding: Binding) -> Encoder {
+    fn encoder() -> Encoder {
         let ids = TaskIds { task_id: "t1".into(), context_id: "c1".into() };
-        Encoder::new(ids, binding, json!({"role": "ROLE_USER", "parts": [{"text": "hi"}]}))
+        Encoder::new(ids, json!({"role": "ROLE_USER", "parts": [{"text": "hi"}]}))
     }
 
     fn data(frame: &Frame) -> Vec<Value> {
-        let text = std::str::from_utf8(&frame.bytes).unwrap_or_default();
+        events(&frame.bytes)
+    }
+
+    fn events(bytes: &[u8]) -> Vec<Value> {
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
         text.split("\n\n")
             .filter_map(|event| event.strip_prefix("data: "))
             .filter_map(|d| serde_json::from_str(d).ok())
@@ -221,7 +257,7 @@ mod tests {
 
     #[test]
     fn the_stream_opens_with_the_task_and_appends_chunks() {
-        let mut encoder = encoder(Binding::Rest);
+        let mut encoder = encoder();
         let open = encoder.open().map(|f| data(&f)).unwrap_or_default();
         assert_eq!(open[0]["task"]["status"]["state"], "TASK_STATE_SUBMITTED");
         assert_eq!(open[0]["task"]["history"][0]["parts"][0]["text"], "hi");
@@ -237,12 +273,18 @@ mod tests {
 
     #[test]
     fn json_rpc_wraps_and_errors_end_the_stream() {
-        let mut encoder = encoder(Binding::JsonRpc(json!(7)));
+        let mut encoder = encoder();
         let frame = encoder.encode(&Err(fanout::Error::cancelled()));
         let frame = frame.unwrap_or_else(|| Frame { index: 0, bytes: Bytes::new(), terminal: None });
         assert_eq!(frame.terminal, Some("CANCELLED"));
-        let events = data(&frame);
+        let mut chunk = frame.bytes.to_vec();
+        chunk.extend_from_slice(b": keep-alive\n\n");
+        let wrapped = Binding::JsonRpc(json!(7)).wrap(Bytes::from(chunk));
+        let events = events(&wrapped);
+        assert_eq!(events.len(), 1);
         assert_eq!(events[0]["id"], 7);
         assert_eq!(events[0]["result"]["statusUpdate"]["status"]["state"], "TASK_STATE_CANCELED");
+        assert!(wrapped.ends_with(b"\n\n: keep-alive\n\n"));
+        assert_eq!(Binding::Rest.wrap(frame.bytes.clone()), frame.bytes);
     }
 }

@@ -6,8 +6,9 @@
 //! its context (a new one without); a message naming a task that waits for confirmation
 //! (`TASK_STATE_INPUT_REQUIRED`) continues that run with the decisions it carries
 //! ([`request::decisions`]). Sends block until the run ends or pauses, return at once
-//! (`configuration.returnImmediately`: the run goes on in the background) or stream
-//! ([`events`]). A2A 0.3's JSON-RPC methods are answered too, in 0.3's shapes ([`v03`]), for
+//! (`configuration.returnImmediately`) or stream ([`events`]). Whichever, the run goes on in the
+//! background with its events kept: a task outlives its client's connection (only `CancelTask`
+//! stops it), and `SubscribeToTask` streams a working task again from its start. A2A 0.3's JSON-RPC methods are answered too, in 0.3's shapes ([`v03`]), for
 //! clients that still speak it (Agno's). Nothing here runs an agent by itself: runs go through the
 //! [registry](crate::runs) and are stored by the agent's run loop; tasks are read from it and
 //! the session store.
@@ -35,7 +36,7 @@ use fanout::tool::ToolCall;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::runs::{Delivery, Launch, RunContext, Started, sse_response};
+use crate::runs::{Delivery, Launch, LiveRun, Protocol, RunContext, Started, sse_response};
 use crate::{Registered, State as ServerState};
 use error::{A2aError, Kind, json_response};
 use events::{Binding, Encoder};
@@ -234,7 +235,7 @@ async fn get_rest(
     )
 }
 
-/// `POST …/tasks/{id}:cancel` (and `:subscribe`, not served).
+/// `POST …/tasks/{id}:cancel` and `POST …/tasks/{id}:subscribe`.
 async fn task_action_rest(
     State(state): AppState,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -247,11 +248,11 @@ async fn task_action_rest(
             check_version(&headers, query.as_deref())?;
             match task.rsplit_once(':') {
                 Some((task_id, "cancel")) => cancel_task(&state, &agent_id, task_id).await.map(Answer::Json),
-                Some((_, "subscribe")) => Err(A2aError::new(
-                    Kind::UnsupportedOperation,
-                    "Subscribing to a task is not supported: poll it (GET …/tasks/{id})",
+                Some((task_id, "subscribe")) => subscribe(&state, &agent_id, task_id, Binding::Rest).await,
+                _ => Err(A2aError::new(
+                    Kind::MethodNotFound,
+                    "Not found: POST …/tasks/{id}:cancel or …/tasks/{id}:subscribe",
                 )),
-                _ => Err(A2aError::new(Kind::MethodNotFound, "Not found: POST …/tasks/{id}:cancel")),
             }
         }
         .await,
@@ -305,24 +306,66 @@ async fn send(
         "role": "ROLE_USER",
         "parts": message.parts,
     });
-    let (delivery, binding) = match mode {
-        Mode::Blocking => (Delivery::Json, Binding::Rest),
-        Mode::Immediately => (Delivery::Background, Binding::Rest),
-        Mode::Stream(binding) => (Delivery::Stream, binding),
-    };
-    let encoder = Box::new(Encoder::new(ids.clone(), binding, user.clone()));
+    // A task outlives its client's connection: every run goes on in the background, its events
+    // kept for the stream and for `SubscribeToTask`; only `CancelTask` stops it.
+    let encoder = Box::new(Encoder::new(ids.clone(), user.clone()));
     let store = registered.agent.store().cloned();
-    match state.runs.launch(Launch { ctx, request: run, store, encoder }, delivery)? {
-        Started::Stream(body) => Ok(Answer::Stream(sse_response(body))),
-        Started::Json(output) => Ok(Answer::Json(json!({"task": match output.output().await? {
-            Ok(output) => schema::output_task(&ids, &output, message.history_length),
-            Err(err) => schema::failed_task(&ids, &err),
-        }}))),
-        Started::Background(_) => {
+    let started = state.runs.launch(Launch { ctx, request: run, store, encoder }, Delivery::Background)?;
+    let Started::Background(run) = started else {
+        return Err(A2aError::new(Kind::Internal, "a task's run did not start in the background"));
+    };
+    match mode {
+        Mode::Blocking => {
+            let task = match run.outcome().await.as_deref() {
+                Some(Ok(output)) => schema::output_task(&ids, output, message.history_length),
+                Some(Err(err)) => schema::failed_task(&ids, err),
+                None => schema::failed_task(&ids, &fanout::Error::cancelled()),
+            };
+            Ok(Answer::Json(json!({"task": task})))
+        }
+        Mode::Immediately => {
             let status = schema::status(TaskState::Working, None);
             let task = schema::task(&ids, status, Vec::new(), vec![user], message.history_length, None);
             Ok(Answer::Json(json!({"task": task})))
         }
+        Mode::Stream(binding) => stream(&run, binding),
+    }
+}
+
+/// A task's kept events from its start (the task first), then the live rest, in `binding`'s form.
+fn stream(run: &LiveRun, binding: Binding) -> Result<Answer, A2aError> {
+    let Some(log) = run.log.as_ref().filter(|_| run.protocol == Protocol::A2a) else {
+        return Err(A2aError::new(Kind::UnsupportedOperation, "The task's events are not kept here"));
+    };
+    let body = log.tail(None).map(move |chunk| chunk.map(|bytes| binding.wrap(bytes)));
+    Ok(Answer::Stream(sse_response(Box::pin(body))))
+}
+
+/// `SubscribeToTask`: the stream of a task working here, from its start. A task that ended (or
+/// waits for input) has no more updates: get it instead.
+async fn subscribe(
+    state: &ServerState,
+    agent_id: &str,
+    task_id: &str,
+    binding: Binding,
+) -> Result<Answer, A2aError> {
+    agent(state, agent_id)?;
+    match state.runs.get(task_id).filter(|r| r.ctx.agent_id == agent_id && state.runs.is_live(task_id)) {
+        Some(live) => stream(&live, binding),
+        None => match state.stored_run(agent_id, task_id).await? {
+            Some(run) if run.state == RunState::Running => Err(A2aError::new(
+                Kind::UnsupportedOperation,
+                "The task is working in another server instance; subscribe there or get it",
+            )),
+            Some(run) => Err(A2aError::new(
+                Kind::UnsupportedOperation,
+                format!(
+                    "The task is {}: it has no more updates; get it (GetTask)",
+                    TaskState::of(run.state).as_str()
+                ),
+            )),
+            None => Err(task_not_found(task_id)),
+        },
     }
 }
 

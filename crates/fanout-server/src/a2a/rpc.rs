@@ -105,10 +105,12 @@ pub(super) async fn call(
                 super::cancel_task(&state, &agent_id, &task_id).await.map(Answer::Json)
             }
             "ListTasks" => super::list_tasks(&state, &agent_id, &params).await.map(Answer::Json),
-            "SubscribeToTask" => Err(A2aError::new(
-                Kind::UnsupportedOperation,
-                "Subscribing to a task is not supported: poll it (GetTask)",
-            )),
+            "SubscribeToTask" => {
+                let task_id = task_id(&params)?;
+                let binding =
+                    if legacy { Binding::JsonRpcV03(id.clone()) } else { Binding::JsonRpc(id.clone()) };
+                super::subscribe(&state, &agent_id, &task_id, binding).await
+            }
             _ => Err(A2aError::new(Kind::MethodNotFound, "Method not found")),
         }
     }
@@ -135,6 +137,7 @@ fn legacy_method(method: &str) -> Option<&'static str> {
         "message/stream" => Some("SendStreamingMessage"),
         "tasks/get" => Some("GetTask"),
         "tasks/cancel" => Some("CancelTask"),
+        "tasks/resubscribe" => Some("SubscribeToTask"),
         _ => None,
     }
 }

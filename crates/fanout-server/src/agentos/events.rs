@@ -29,7 +29,7 @@ use fanout::tool::ToolCall;
 use serde_json::{Map, Value, json};
 
 use super::schema;
-use crate::runs::{Encode, Frame, RunContext};
+use crate::runs::{Encode, Frame, Protocol, RunContext};
 use crate::time::secs;
 
 /// Encodes one run's events, in order.
@@ -213,6 +213,10 @@ impl Encoder {
 }
 
 impl Encode for Encoder {
+    fn protocol(&self) -> Protocol {
+        Protocol::AgentOs
+    }
+
     fn open(&mut self) -> Option<Frame> {
         let continued = std::mem::take(&mut self.continued);
         continued.then(|| {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, quote};
 use crate::fields::Fields;
-use crate::runs::{Delivery, Launch, RunContext, Started, sse_response};
+use crate::runs::{Delivery, Launch, Protocol, RunContext, Started, sse_response};
 use crate::{Registered, State as ServerState};
 
 type AppState = State<Arc<ServerState>>;
@@ -374,7 +374,8 @@ async fn resume_run(
     };
     let requested = after.map_or(-1, |a| a as i64);
     if let Some(run) = state.runs.get(&run_id).filter(|r| r.ctx.agent_id == agent_id) {
-        let Some(log) = &run.log else {
+        // A run started over another protocol keeps its events in that protocol's form.
+        let Some(log) = run.log.as_ref().filter(|_| run.protocol == Protocol::AgentOs) else {
             return Err(ApiError::bad_request(format!(
                 "Run {} was not started with background=true: it has no event stream to resume",
                 quote(&run_id)

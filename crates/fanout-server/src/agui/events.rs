@@ -28,7 +28,7 @@ use fanout::tool::ToolCall;
 use fanout::{RunOutput, ToolExecution};
 use serde_json::{Map, Value, json};
 
-use crate::runs::{Encode, Frame, RunContext};
+use crate::runs::{Encode, Frame, Protocol, RunContext};
 
 /// The AG-UI protocol version these events follow.
 const PROTOCOL_VERSION: &str = "1.0";
@@ -617,6 +617,10 @@ fn terminal_of(events: &[Value]) -> Option<&'static str> {
 }
 
 impl Encode for Encoder {
+    fn protocol(&self) -> Protocol {
+        Protocol::AgUi
+    }
+
     fn open(&mut self) -> Option<Frame> {
         let started = event(
             "RUN_STARTED",

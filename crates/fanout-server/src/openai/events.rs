@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use super::error::stream_error;
 use super::schema::{self, ResponseHead};
-use crate::runs::{Encode, Frame, RunContext};
+use crate::runs::{Encode, Frame, Protocol, RunContext};
 
 /// `data: <json>` and a blank line.
 fn data(out: &mut Vec<u8>, value: &Value) {
@@ -116,6 +116,10 @@ impl ChatEncoder {
 }
 
 impl Encode for ChatEncoder {
+    fn protocol(&self) -> Protocol {
+        Protocol::OpenAi
+    }
+
     fn open(&mut self) -> Option<Frame> {
         let mut out = Vec::new();
         data(&mut out, &self.chunk(json!({"role": "assistant", "content": ""}), None));
@@ -301,6 +305,10 @@ impl ResponseEncoder {
 }
 
 impl Encode for ResponseEncoder {
+    fn protocol(&self) -> Protocol {
+        Protocol::OpenAi
+    }
+
     fn open(&mut self) -> Option<Frame> {
         let mut out = Vec::new();
         let response = schema::response(&self.head, "in_progress", Vec::new(), None, None);

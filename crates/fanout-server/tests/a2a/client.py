@@ -33,6 +33,7 @@ from a2a.types import (
     Role,
     SendMessageConfiguration,
     SendMessageRequest,
+    SubscribeToTaskRequest,
     TaskState,
 )
 from a2a.utils.constants import TransportProtocol
@@ -191,10 +192,30 @@ async def cancel(binding):
     c = await client_for("slow", binding, False)
     task = await send_task(c, message([{"text": "wait"}]), return_immediately=True)
     check(state_name(task.status.state) == "TASK_STATE_WORKING", f"returned at once: {task.status}")
+    # A streaming client subscribes to the working task: it opens with the task, and follows it
+    # to its end, here the cancellation.
+    s = await client_for("slow", binding, True)
+    updates = s.subscribe(SubscribeToTaskRequest(id=task.id))
+    first = await updates.__anext__()
+    check(first.HasField("task") and first.task.id == task.id, f"subscribing opens with the task: {first}")
     cancelled = await c.cancel_task(CancelTaskRequest(id=task.id))
     check(state_name(cancelled.status.state) == "TASK_STATE_CANCELED", f"cancelled {cancelled.status}")
+    rest = [event async for event in updates]
+    check(
+        rest and rest[-1].HasField("status_update")
+        and state_name(rest[-1].status_update.status.state) == "TASK_STATE_CANCELED",
+        f"the subscription ends cancelled: {rest[-1:]}",
+    )
     got = await c.get_task(GetTaskRequest(id=task.id))
     check(state_name(got.status.state) == "TASK_STATE_CANCELED", f"then {got.status}")
+    # An ended task has no more updates to subscribe to.
+    try:
+        async for _ in s.subscribe(SubscribeToTaskRequest(id=task.id)):
+            pass
+        raise AssertionError("subscribing to a cancelled task must fail")
+    except UnsupportedOperationError:
+        pass
+    await s.close()
     await c.close()
     print(f"{binding.value}: cancel ok")
 
