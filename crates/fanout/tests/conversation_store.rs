@@ -290,8 +290,11 @@ async fn a_paused_run_is_stored_and_continues_from_its_json_in_another_agent() {
 
     // Another process: a new agent, the paused run read back from the store's JSON.
     let paused: PausedRun = serde_json::from_value(stored.data.unwrap()).unwrap();
+    // What a second client read of the same pause.
+    let read_twice = serde_json::to_value(&paused).unwrap();
     assert_eq!(paused.run_id(), output.run_id);
     let id = paused.pending_calls().next().unwrap().id.clone();
+    let id2 = id.clone();
     let resumed =
         agent(script(), store.clone()).continue_run(paused, [(id, Decision::Approve)]).await.unwrap();
     assert_eq!(resumed.run_id, output.run_id);
@@ -301,6 +304,15 @@ async fn a_paused_run_is_stored_and_continues_from_its_json_in_another_agent() {
     let stored = store.run(&output.run_id).await.unwrap().unwrap();
     assert_eq!(stored.state, RunState::Completed);
     assert_eq!(stored.messages, resumed.new_messages());
+
+    // The same pause continued a second time (another client read it before the first went
+    // on): refused before any call runs again, and the stored run is untouched.
+    let again: PausedRun = serde_json::from_value(read_twice).unwrap();
+    let err =
+        agent(script(), store.clone()).continue_run(again, [(id2, Decision::Approve)]).await.unwrap_err();
+    assert!(err.message().contains("not paused"), "{err}");
+    let after = store.run(&output.run_id).await.unwrap().unwrap();
+    assert_eq!((after.state, after.messages), (RunState::Completed, stored.messages));
 }
 
 #[tokio::test]

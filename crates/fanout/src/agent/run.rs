@@ -388,6 +388,19 @@ pub(crate) async fn run(
     } else if let Some(store) = journal.store {
         if matches!(first, Entry::Resume(..)) {
             claim(store, &journal.run_id, &owner, ttl).await?;
+            // Two continuations of one pause (two clients, two server instances): the one that
+            // claims the run second finds it no longer paused, and stops before repeating a call.
+            if let Some(run) = store.run(&journal.run_id).await?
+                && run.state != RunState::Paused
+            {
+                if let Err(err) = store.release_run(&journal.run_id, &owner).await {
+                    tracing::warn!("run {}: releasing its lease failed: {err}", journal.run_id);
+                }
+                return Err(Error::config(format!(
+                    "run {:?} is {}, not paused: it was continued already",
+                    journal.run_id, run.state
+                )));
+            }
         }
         journal.set_state(RunState::Running, None).await.unwrap_or_else(|err| {
             tracing::warn!("run {}: storing its new state failed: {err}", journal.run_id);
