@@ -319,13 +319,29 @@ impl ServerBuilder {
                 return Err(ApiError::config(format!("two agents are registered as {}", error::quote(id))));
             }
             if let Some(name) = registered.agent.name() {
-                ids_by_name.entry(name.to_owned()).or_insert_with(|| id.clone());
+                // Stored runs name their agent: two served agents of one name could read and
+                // continue each other's runs.
+                if let Some(other) = ids_by_name.insert(name.to_owned(), id.clone()) {
+                    return Err(ApiError::config(format!(
+                        "agents {} and {} are both named {}: give each served agent a name of its own",
+                        error::quote(&other),
+                        error::quote(id),
+                        error::quote(name)
+                    )));
+                }
             }
             if registered.agent.store().is_none() {
                 tracing::warn!(
                     "agent {id:?} has no session store: its runs are not kept, continued or listed"
                 );
             }
+        }
+        let unnamed = self.agents.iter().filter(|a| a.agent.name().is_none()).count();
+        if unnamed > 1 {
+            tracing::warn!(
+                "{unnamed} agents have no name: their stored runs cannot be told apart, so none of them \
+                 continues or reads back a run (name each agent, e.g. with its id)"
+            );
         }
         let store = self.store.or_else(|| self.agents.iter().find_map(|a| a.agent.store().cloned()));
         let state = State {

@@ -165,7 +165,20 @@ impl LiveRun {
             Err(err) => Err(err),
             Ok(_) => return,
         };
-        self.outcome.send_replace(Some(Some(Arc::new(outcome))));
+        // The first end counts (a store that fails after the run completed reports an error
+        // after its `RunCompleted`).
+        self.outcome.send_if_modified(|ended| {
+            let first = ended.is_none();
+            if first {
+                *ended = Some(Some(Arc::new(outcome)));
+            }
+            first
+        });
+    }
+
+    /// Whether the run's end was recorded.
+    fn has_ended(&self) -> bool {
+        self.outcome.borrow().is_some()
     }
 }
 
@@ -295,15 +308,15 @@ impl Registry {
             self.live_count.send_replace(live.len());
         }
         let request = request.cancel_on(cancel.clone());
-        let registry = Arc::clone(self);
+        let finisher = Finisher { registry: Arc::clone(self), run: Arc::clone(&run) };
         let started = match delivery {
             Delivery::Json => {
                 let (tx, rx) = oneshot::channel();
                 let task = tokio::spawn({
-                    let run = Arc::clone(&run);
                     async move {
                         let output = request.await;
-                        registry.finish(&run);
+                        // Not live any more before its client hears of the end (and continues it).
+                        drop(finisher);
                         let _ = tx.send(output);
                     }
                 });
@@ -337,7 +350,7 @@ impl Registry {
                                 }
                             }
                         }
-                        registry.finish(&run);
+                        drop(finisher);
                     }
                 });
                 *lock(&run.task) = Some(task.abort_handle());
@@ -353,7 +366,7 @@ impl Registry {
                                 log.push(frame);
                             }
                         }
-                        registry.finish(&run);
+                        drop(finisher);
                     }
                 });
                 *lock(&run.task) = Some(task.abort_handle());
@@ -363,8 +376,8 @@ impl Registry {
         Ok(started)
     }
 
-    /// A run ended: it is no longer live; a background run stays available to `/resume` for a
-    /// while.
+    /// A run ended: it is no longer live; a background run of AgentOS's stays available to
+    /// `/resume` for a while (other protocols read a run's events only while it goes on).
     fn finish(&self, run: &Arc<LiveRun>) {
         {
             let mut live = lock(&self.live);
@@ -375,6 +388,9 @@ impl Registry {
         }
         if let Some(log) = &run.log {
             log.close(None);
+            if run.protocol != Protocol::AgentOs {
+                return;
+            }
             let mut finished = lock(&self.finished);
             finished.push_back((Instant::now(), Arc::clone(run)));
             while finished.len() > KEEP_FINISHED_RUNS {
@@ -405,24 +421,45 @@ impl Registry {
             if let Some(log) = &run.log {
                 log.close(Some("INTERRUPTED"));
             }
-            // Stopped before it ended: whoever waits for its outcome learns that it has none.
-            run.outcome.send_if_modified(|outcome| {
-                let running = outcome.is_none();
-                if running {
-                    *outcome = Some(None);
+            let (Some(store), Some(_)) = (&run.store, &run.ctx.session_id) else { continue };
+            // Its end may be stored already while its last events still wait for a slow client:
+            // only a run still going on is interrupted (a finished one is never overwritten).
+            match store.run(&run.ctx.run_id).await {
+                Ok(Some(stored)) if stored.state == RunState::Running => {}
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::error!("run {}: reading it at shutdown failed: {err}", run.ctx.run_id);
+                    continue;
                 }
-                running
-            });
+            }
             tracing::warn!(
                 "run {} did not finish before shutdown; recording it as interrupted",
                 run.ctx.run_id
             );
-            if let (Some(store), Some(_)) = (&run.store, &run.ctx.session_id)
-                && let Err(err) = store.set_state(&run.ctx.run_id, RunState::Interrupted, None).await
-            {
+            if let Err(err) = store.set_state(&run.ctx.run_id, RunState::Interrupted, None).await {
                 tracing::error!("run {}: storing that it was interrupted failed: {err}", run.ctx.run_id);
             }
         }
+    }
+}
+
+/// Finishes a run when its task ends, however it ends: at its end, or dropped by a panic or by
+/// the abort at shutdown (whoever waits for its outcome then learns that it has none).
+struct Finisher {
+    registry: Arc<Registry>,
+    run: Arc<LiveRun>,
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        self.run.outcome.send_if_modified(|outcome| {
+            let unset = outcome.is_none();
+            if unset {
+                *outcome = Some(None);
+            }
+            unset
+        });
+        self.registry.finish(&self.run);
     }
 }
 
@@ -447,6 +484,9 @@ fn frames(
                     encoder.open()
                 }
                 Phase::Events => match events.next().await {
+                    // After its end, the run's stream says nothing more to the client: one end
+                    // per run (it is still driven to its last item).
+                    Some(_) if run.has_ended() => None,
                     Some(item) => {
                         let frame = encoder.event(&item);
                         run.ended(item);

@@ -17,9 +17,20 @@ impl State {
     ) -> Result<Option<StoredRun>, ApiError> {
         let Some(store) = &self.store else { return Ok(None) };
         let run = store.run(run_id).await.map_err(|e| ApiError::storage(&e))?;
-        Ok(run.filter(|run| {
-            self.served_id(run.record.agent_id.as_deref()).is_none_or(|served| served == agent_id)
-        }))
+        Ok(run.filter(|run| self.owns(agent_id, run.record.agent_id.as_deref())))
+    }
+
+    /// Whether a run stored under agent name `stored` is the run of the agent served as
+    /// `agent_id`. A run stored without a name is only the one unnamed agent's: with several,
+    /// none of them may read or continue it.
+    pub(crate) fn owns(&self, agent_id: &str, stored: Option<&str>) -> bool {
+        match stored {
+            Some(name) => self.served_id(Some(name)).is_some_and(|served| served == agent_id),
+            None => {
+                let mut unnamed = self.agents.iter().filter(|a| a.agent.name().is_none());
+                matches!((unnamed.next(), unnamed.next()), (Some(only), None) if only.id == agent_id)
+            }
+        }
     }
 }
 

@@ -400,3 +400,66 @@ async fn wait_for_state(fixture: &Fixture, run_id: &str, done: impl Fn(RunState)
     }
     panic!("run {run_id} did not reach the state");
 }
+
+/// Delete a file
+///
+/// # Arguments
+/// * `path` - The file to delete
+#[fanout::tool(requires_confirmation)]
+fn remove(path: String) -> String {
+    format!("removed {path}")
+}
+
+#[tokio::test]
+async fn an_agent_never_continues_another_agents_paused_run() {
+    use fanout::models::scripted::{ScriptedModel, Turn};
+    let store = std::sync::Arc::new(fanout::store::MemoryStore::new());
+    let unnamed = || {
+        fanout::Agent::builder()
+            .model(ScriptedModel::new([Turn::call("remove", json!({"path": "/x"})), Turn::text("Done.")]))
+            .tool(remove)
+            .store(std::sync::Arc::clone(&store))
+            .build()
+            .unwrap()
+    };
+    // Two agents of one name: refused, their stored runs could not be told apart.
+    let named =
+        |name: &str| fanout::Agent::builder().name(name).model(ScriptedModel::new([])).build().unwrap();
+    let twins = fanout_server::Server::builder().agent("a", named("same")).agent("b", named("same")).build();
+    assert!(twins.unwrap_err().to_string().contains("both named"));
+
+    // Two unnamed agents: a run stored without a name is neither's to continue.
+    let server = fanout_server::Server::builder()
+        .agent("a", unnamed())
+        .agent("b", unnamed())
+        .store(std::sync::Arc::clone(&store))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server.serve_with_shutdown(listener, std::future::pending()));
+    let paused: Value =
+        post_form(&format!("{url}/agents/a/runs"), &[("message", "remove it"), ("stream", "false")])
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(paused["status"], "PAUSED", "{paused}");
+    let run_id = paused["run_id"].as_str().unwrap();
+    let tools = json!([{"tool_call_id": paused["tools"][0]["tool_call_id"], "confirmed": true}]).to_string();
+    let other = post_form(
+        &format!("{url}/agents/b/runs/{run_id}/continue"),
+        &[("tools", &tools), ("stream", "false")],
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let a2a = client()
+        .post(format!("{url}/a2a/agents/b/message:send"))
+        .header("A2A-Version", "1.0")
+        .json(&json!({"message": {"messageId": "m1", "role": "ROLE_USER", "taskId": run_id, "parts": [{"text": "yes"}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a2a.status(), StatusCode::NOT_FOUND, "{}", a2a.text().await.unwrap());
+    assert_eq!(store.run(run_id).await.unwrap().unwrap().state, RunState::Paused, "untouched");
+}

@@ -531,7 +531,7 @@ async fn list_tasks(state: &ServerState, agent_id: &str, params: &Value) -> Resu
     let mut runs: Vec<StoredRun> = runs
         .into_iter()
         .filter(|r| r.record.parent_run_id.is_none())
-        .filter(|r| state.served_id(r.record.agent_id.as_deref()).is_none_or(|served| served == agent_id))
+        .filter(|r| state.owns(agent_id, r.record.agent_id.as_deref()))
         .filter(|r| wanted_state.as_deref().is_none_or(|s| TaskState::of(r.state).as_str() == s))
         .collect();
     runs.sort_by_key(|run| std::cmp::Reverse(run.updated_at));

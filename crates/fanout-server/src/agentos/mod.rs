@@ -329,7 +329,7 @@ async fn continue_run(
     let Some(stored) = store.run(&run_id).await.map_err(|e| ApiError::storage(&e))? else {
         return Err(run_not_found(&run_id));
     };
-    if state.served_id(stored.record.agent_id.as_deref()).is_some_and(|served| served != agent_id) {
+    if !state.owns(&agent_id, stored.record.agent_id.as_deref()) {
         return Err(run_not_found(&run_id));
     }
     match stored.state {

@@ -136,7 +136,7 @@ async fn continuation(
         )));
     };
     let runs = store.runs(&input.thread_id).await.map_err(|e| ApiError::storage(&e))?;
-    let ours = |agent: Option<&str>| state.served_id(agent).is_none_or(|served| served == registered.id);
+    let ours = |agent: Option<&str>| state.owns(&registered.id, agent);
     let Some(stored) = runs
         .into_iter()
         .rev()

@@ -18,6 +18,9 @@ pub(crate) struct OpenAiError {
     kind: &'static str,
     param: Option<&'static str>,
     code: Option<&'static str>,
+    /// Whether the client may send the request again: not once the run went on (its tools may
+    /// have run), which OpenAI's clients would otherwise do on a 5xx.
+    retry: bool,
 }
 
 impl OpenAiError {
@@ -29,6 +32,7 @@ impl OpenAiError {
             kind: "invalid_request_error",
             param,
             code: None,
+            retry: true,
         }
     }
 
@@ -44,10 +48,12 @@ impl OpenAiError {
             kind: "invalid_request_error",
             param,
             code: Some(code),
+            retry: true,
         }
     }
 
-    /// A 500: the run failed (`code` says how).
+    /// A 500: the run failed (`code` says how). Not to be retried by the client: the run went
+    /// on, and its tools may have run.
     pub(crate) fn server(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -55,6 +61,7 @@ impl OpenAiError {
             kind: "server_error",
             param: None,
             code: Some(code),
+            retry: false,
         }
     }
 }
@@ -69,7 +76,7 @@ impl From<ApiError> for OpenAiError {
             s if s.is_server_error() => ("server_error", None),
             _ => ("invalid_request_error", None),
         };
-        Self { status, message: err.detail().to_owned(), kind, param: None, code }
+        Self { status, message: err.detail().to_owned(), kind, param: None, code, retry: true }
     }
 }
 
@@ -81,7 +88,12 @@ impl IntoResponse for OpenAiError {
             "param": self.param,
             "code": self.code,
         }});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if !self.retry {
+            // OpenAI's clients honour it over their retry of 5xx answers.
+            response.headers_mut().insert("x-should-retry", axum::http::HeaderValue::from_static("false"));
+        }
+        response
     }
 }
 
