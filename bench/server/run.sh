@@ -43,4 +43,5 @@ PORT=$port AGNO_INTERFACES=$PROTOCOL AGNO_TELEMETRY=false "$PY" bench/server/age
 apid=$!
 pids+=($apid)
 for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 || { echo "AgentOS did not start:" >&2; cat "$tmp/agentos" >&2; exit 1; }
 echo "agentos: $($bin/examples/bench_load "http://127.0.0.1:$port" seed "$RUNS" "$apid" "$PROTOCOL")"
