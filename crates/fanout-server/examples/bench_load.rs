@@ -20,9 +20,9 @@ enum Protocol {
     /// AgentOS: `POST /agents/{AGENT}/runs` (form, `stream=true`), read to `event: RunCompleted`;
     /// `event: RunError` is a lost run.
     AgentOs,
-    /// AG-UI: `POST /agui` with a `RunAgentInput` (new thread and run ids), read to the
-    /// `RUN_FINISHED` event; `RUN_ERROR`, or `RUN_FINISHED` whose outcome is not a success
-    /// (`interrupt`, `cancelled`), is a lost run.
+    /// AG-UI: `POST /agui` (the server's AG-UI agent; `AGENT` is not used) with a
+    /// `RunAgentInput` (new thread and run ids), read to the `RUN_FINISHED` event; `RUN_ERROR`,
+    /// or `RUN_FINISHED` whose outcome is not a success (`interrupt`, `cancelled`), is a lost run.
     AgUi,
     /// A2A 0.3 JSON-RPC `message/stream` at `POST /a2a/agents/{AGENT}/v1/message:stream` (the
     /// path and method Agno's A2A interface and fanout's 0.3 binding both answer), read to the
