@@ -83,18 +83,6 @@ fn send_body(text: &str) -> Value {
     json!({"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": text}]}})
 }
 
-async fn wait_for_state(fixture: &Fixture, run_id: &str, done: impl Fn(RunState) -> bool) -> RunState {
-    for _ in 0..500 {
-        if let Some(run) = fixture.store.run(run_id).await.unwrap()
-            && done(run.state)
-        {
-            return run.state;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("run {run_id} did not reach the state in time");
-}
-
 #[tokio::test]
 async fn malformed_requests_are_errors_in_a2a_shape() {
     let fixture = Fixture::start(50, |b| b.body_limit(4096)).await;
@@ -283,7 +271,7 @@ async fn a_task_outlives_its_stream_and_subscribing_reattaches_from_its_start() 
     assert_eq!(events[0]["result"]["task"]["id"], task_id.as_str(), "{body}");
     let last = &events.last().unwrap()["result"]["statusUpdate"]["status"]["state"];
     assert_eq!(last, "TASK_STATE_COMPLETED", "{body}");
-    assert_eq!(wait_for_state(&fixture, &task_id, |s| s != RunState::Running).await, RunState::Completed);
+    assert_eq!(fixture.wait_for_state(&task_id, |s| s != RunState::Running).await, RunState::Completed);
 
     // An ended task has no more updates.
     let late = post(&format!("{base}/tasks/{task_id}:subscribe"), "").await;
@@ -299,14 +287,7 @@ async fn a_task_outlives_its_stream_and_subscribing_reattaches_from_its_start() 
 async fn with_an_api_key_only_the_card_is_open() {
     let fixture = Fixture::start(50, |b| b.api_key("k3y")).await;
     let base = format!("{}/a2a/agents/seed", fixture.url);
-    let card: Value = client()
-        .get(format!("{base}/.well-known/agent-card.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let card: Value = support::get_json(format!("{base}/.well-known/agent-card.json")).await;
     assert_eq!(card["supportedInterfaces"][0]["url"], base.as_str());
     assert_eq!(card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["scheme"], "Bearer");
     assert_eq!(card["securityRequirements"][0]["schemes"]["bearer"], json!({"list": []}));

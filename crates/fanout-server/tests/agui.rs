@@ -275,18 +275,7 @@ async fn a_client_that_goes_away_cancels_the_run() {
     let first = String::from_utf8(response.chunk().await.unwrap().unwrap().to_vec()).unwrap();
     assert_eq!(agui_events(&first)[0]["type"], "RUN_STARTED");
     drop(response);
-    let mut state = RunState::Running;
-    // Polled: the store tells no one when a run ends.
-    for _ in 0..300 {
-        if let Some(run) = fixture.store.run("slow-1").await.unwrap() {
-            state = run.state;
-            if state != RunState::Running {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(state, RunState::Cancelled);
+    assert_eq!(fixture.wait_for_state("slow-1", |s| s != RunState::Running).await, RunState::Cancelled);
 }
 
 #[tokio::test]

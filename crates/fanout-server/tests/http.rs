@@ -57,14 +57,12 @@ async fn a_run_as_json_and_as_sse() {
         assert_eq!(data["session_id"], session.as_str());
     }
     // Both runs are in the session, in order.
-    let runs: Value =
-        client().get(format!("{url}/sessions/{session}/runs")).send().await.unwrap().json().await.unwrap();
+    let runs: Value = support::get_json(format!("{url}/sessions/{session}/runs")).await;
     assert_eq!(runs.as_array().unwrap().len(), 2);
     assert_eq!(runs[1]["run_input"], "Again");
     assert_eq!(runs[1]["status"], "COMPLETED");
     // The second run's history held the first one.
-    let detail: Value =
-        client().get(format!("{url}/sessions/{session}")).send().await.unwrap().json().await.unwrap();
+    let detail: Value = support::get_json(format!("{url}/sessions/{session}")).await;
     assert_eq!(detail["session_name"], "Run all tasks");
     assert!(detail["chat_history"].as_array().unwrap().len() >= 10, "{detail}");
 }
@@ -79,7 +77,7 @@ async fn a_client_that_disconnects_cancels_a_plain_run_but_not_a_background_one(
     let first = String::from_utf8(response.chunk().await.unwrap().unwrap().to_vec()).unwrap();
     let run_id = events(&first)[0].1["run_id"].as_str().unwrap().to_owned();
     drop(response);
-    let state = wait_for_state(&fixture, &run_id, |s| s != RunState::Running).await;
+    let state = fixture.wait_for_state(&run_id, |s| s != RunState::Running).await;
     assert_eq!(state, RunState::Cancelled);
 
     // Background: read the first event, go away, resume from it.
@@ -107,7 +105,7 @@ async fn a_client_that_disconnects_cancels_a_plain_run_but_not_a_background_one(
         assert_eq!(pair[1]["event_index"].as_u64().unwrap(), pair[0]["event_index"].as_u64().unwrap() + 1);
     }
     assert_eq!(resumed.last().unwrap().0, "RunCompleted");
-    assert_eq!(wait_for_state(&fixture, &run_id, |s| s != RunState::Running).await, RunState::Completed);
+    assert_eq!(fixture.wait_for_state(&run_id, |s| s != RunState::Running).await, RunState::Completed);
 
     // Once it ended, a resume from the start replays everything.
     let replay = post_form(&format!("{url}/agents/slow/runs/{run_id}/resume"), &[]).await;
@@ -133,14 +131,8 @@ async fn background_without_stream_answers_202_and_can_be_polled() {
     let session = accepted["session_id"].as_str().unwrap();
     let mut status = Value::Null;
     for _ in 0..100 {
-        let run: Value = client()
-            .get(format!("{url}/agents/slow/runs/{run_id}?session_id={session}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let run: Value =
+            support::get_json(format!("{url}/agents/slow/runs/{run_id}?session_id={session}")).await;
         status = run["status"].clone();
         if status == "COMPLETED" {
             assert!(run["content"].as_str().unwrap().contains("waited 100ms"), "{run}");
@@ -202,7 +194,7 @@ async fn cancel_stops_a_run_going_on() {
         rest.push_str(std::str::from_utf8(&chunk).unwrap());
     }
     assert_eq!(events(&rest).last().unwrap().0, "RunCancelled");
-    assert_eq!(wait_for_state(&fixture, &run_id, |s| s != RunState::Running).await, RunState::Cancelled);
+    assert_eq!(fixture.wait_for_state(&run_id, |s| s != RunState::Running).await, RunState::Cancelled);
     let unknown = client().post(format!("{url}/agents/slow/runs/nope/cancel")).send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
@@ -379,7 +371,7 @@ async fn shutdown_lets_short_runs_finish_and_records_long_ones_as_interrupted() 
     .await
     .unwrap();
     let run_id = accepted["run_id"].as_str().unwrap().to_owned();
-    wait_for_state(&fixture, &run_id, |s| s == RunState::Running).await;
+    fixture.wait_for_state(&run_id, |s| s == RunState::Running).await;
     fixture.shutdown();
     let done = tokio::time::timeout(Duration::from_secs(5), &mut fixture.done).await;
     assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
@@ -387,18 +379,6 @@ async fn shutdown_lets_short_runs_finish_and_records_long_ones_as_interrupted() 
     assert_eq!(run.state, RunState::Interrupted);
     // No longer accepting.
     assert!(client().get(format!("{url}/health")).send().await.is_err());
-}
-
-async fn wait_for_state(fixture: &Fixture, run_id: &str, done: impl Fn(RunState) -> bool) -> RunState {
-    for _ in 0..500 {
-        if let Some(run) = fixture.store.run(run_id).await.unwrap()
-            && done(run.state)
-        {
-            return run.state;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("run {run_id} did not reach the state");
 }
 
 /// Delete a file

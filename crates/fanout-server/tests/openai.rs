@@ -203,7 +203,7 @@ async fn a_client_that_disconnects_mid_stream_cancels_the_run() {
     drop(response);
     // The run stops long before its 5 s call would have ended, and is stored as cancelled.
     let started = std::time::Instant::now();
-    let state = wait_for_end(&fixture, &run_id).await;
+    let state = fixture.wait_for_state(&run_id, |s| s != RunState::Running).await;
     assert_eq!(state, RunState::Cancelled);
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     // Retrieved, it says so.
@@ -276,14 +276,7 @@ async fn a_paused_run_answers_where_it_is_continued_and_continues_over_agentos()
     assert!(error(&refused.json().await.unwrap())["message"].as_str().unwrap().contains("paused"));
 
     // Confirmed over AgentOS, it completes, and the response reads so.
-    let run: Value = client()
-        .get(format!("{url}/agents/confirm/runs/{run_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run: Value = support::get_json(format!("{url}/agents/confirm/runs/{run_id}")).await;
     let mut tools = run["tools"].clone();
     tools[0]["confirmed"] = json!(true);
     let continued: Value = client()
@@ -296,22 +289,7 @@ async fn a_paused_run_answers_where_it_is_continued_and_continues_over_agentos()
         .await
         .unwrap();
     assert_eq!(continued["content"], "Done.", "{continued}");
-    let retrieved: Value =
-        client().get(format!("{url}/v1/responses/{id}")).send().await.unwrap().json().await.unwrap();
+    let retrieved: Value = support::get_json(format!("{url}/v1/responses/{id}")).await;
     assert_eq!(retrieved["status"], "completed", "{retrieved}");
     assert_eq!(retrieved["output"][0]["content"][0]["text"], "Done.", "{retrieved}");
-}
-
-/// The state run `run_id` ended in, once stored as ended.
-async fn wait_for_end(fixture: &Fixture, run_id: &str) -> RunState {
-    // The store has no change feed to await: poll it, for at most 10 s.
-    for _ in 0..1000 {
-        if let Some(run) = fixture.store.run(run_id).await.unwrap()
-            && run.state != RunState::Running
-        {
-            return run.state;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("run {run_id} did not end");
 }

@@ -131,6 +131,25 @@ impl Fixture {
         Fixture { url, store, stop: Some(stop), done }
     }
 
+    /// The state of run `run_id` once `done` holds for it. The store has no change feed to await:
+    /// it is polled, for at most 10 s.
+    pub async fn wait_for_state(
+        &self,
+        run_id: &str,
+        done: impl Fn(fanout::store::RunState) -> bool,
+    ) -> fanout::store::RunState {
+        use fanout::store::SessionStore;
+        for _ in 0..1000 {
+            if let Some(run) = self.store.run(run_id).await.expect("the store answers")
+                && done(run.state)
+            {
+                return run.state;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("run {run_id} did not reach the state within 10 s");
+    }
+
     /// Send the shutdown signal.
     pub fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -193,4 +212,9 @@ pub async fn run_client(command: &mut tokio::process::Command, ok: &str, limit: 
     println!("{stdout}");
     assert!(output.status.success(), "the client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains(ok), "no {ok:?} from the client:\n{stdout}\n{stderr}");
+}
+
+/// GET `url`, its JSON answer (whatever the status).
+pub async fn get_json(url: impl reqwest::IntoUrl) -> Value {
+    reqwest::get(url).await.expect("the request").json().await.expect("a JSON answer")
 }
