@@ -553,6 +553,15 @@ struct LogState {
     closed: bool,
 }
 
+/// What a reader of a log does about events it had not read when they were dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gaps {
+    /// Go on after them (AgentOS's `/resume` tells how many were dropped).
+    Skip,
+    /// End the stream there.
+    End,
+}
+
 /// What a reader of the log gets: events after the index it asked from.
 #[derive(Debug)]
 pub(crate) struct Slice {
@@ -616,19 +625,24 @@ impl Log {
         }
     }
 
-    /// The events after `after`, then the live rest until the run ends.
-    pub(crate) fn tail(self: &Arc<Self>, after: Option<u64>) -> SseBody {
+    /// The events after `after`, then the live rest until the run ends. A reader that falls
+    /// more than the log's limit behind either skips what was dropped or, with [`Gaps::End`],
+    /// is ended there (for streams that are wrong with a hole in them).
+    pub(crate) fn tail(self: &Arc<Self>, after: Option<u64>, gaps: Gaps) -> SseBody {
         let log = Arc::clone(self);
         let changed = self.changed.subscribe();
         let stream = futures::stream::unfold(
             (log, changed, after, false),
-            |(log, mut changed, after, done)| async move {
+            move |(log, mut changed, after, done)| async move {
                 if done {
                     return None;
                 }
                 loop {
                     changed.borrow_and_update();
                     let slice = log.since(after);
+                    if gaps == Gaps::End && slice.dropped > 0 {
+                        return None;
+                    }
                     if !slice.frames.is_empty() {
                         let bytes: Vec<u8> = slice.frames.concat();
                         return Some((Ok(Bytes::from(bytes)), (log, changed, slice.last, false)));

@@ -321,3 +321,30 @@ async fn with_an_api_key_only_the_card_is_open() {
     let task: Value = with.json().await.unwrap();
     assert_eq!(task["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{task}");
 }
+
+#[tokio::test]
+async fn a_task_whose_first_updates_were_dropped_is_not_streamed_with_a_hole() {
+    // A replay log of a few hundred bytes: the task's opening updates are dropped at once.
+    let fixture = Fixture::start(5_000, |b| b.replay_bytes(300)).await;
+    let base = format!("{}/a2a/agents/slow", fixture.url);
+    let mut body = send_body("wait");
+    body["configuration"] = json!({"returnImmediately": true});
+    let task: Value = post(&format!("{base}/message:send"), body.to_string()).await.json().await.unwrap();
+    let task_id = task["task"]["id"].as_str().unwrap().to_owned();
+    fixture.wait_for_state(&task_id, |s| s == RunState::Running).await;
+    // The call has started (its update is in the log) well within the 5 s the call takes.
+    let mut refused = None;
+    for _ in 0..200 {
+        let answer = post(&format!("{base}/tasks/{task_id}:subscribe"), "").await;
+        if answer.status().is_client_error() {
+            refused = Some(answer.json::<Value>().await.unwrap());
+            break;
+        }
+        drop(answer);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = refused.expect("subscribing is refused once the first updates are gone");
+    assert!(refused.to_string().contains("no longer kept"), "{refused}");
+    let cancelled: Value = post(&format!("{base}/tasks/{task_id}:cancel"), "").await.json().await.unwrap();
+    assert_eq!(cancelled["status"]["state"], "TASK_STATE_CANCELED", "{cancelled}");
+}

@@ -36,7 +36,7 @@ use fanout::tool::ToolCall;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::runs::{Delivery, Launch, LiveRun, Protocol, RunContext, Started, sse_response};
+use crate::runs::{Delivery, Gaps, Launch, LiveRun, Protocol, RunContext, Started, sse_response};
 use crate::{Registered, State as ServerState};
 use error::{A2aError, Kind, json_response};
 use events::{Binding, Encoder};
@@ -337,7 +337,15 @@ fn stream(run: &LiveRun, binding: Binding) -> Result<Answer, A2aError> {
     let Some(log) = run.log.as_ref().filter(|_| run.protocol == Protocol::A2a) else {
         return Err(A2aError::new(Kind::UnsupportedOperation, "The task's events are not kept here"));
     };
-    let body = log.tail(None).map(move |chunk| chunk.map(|bytes| binding.wrap(bytes)));
+    // Appended answer chunks with a hole in them would be a wrong answer: a stream whose first
+    // updates are gone is refused, and one that falls that far behind is ended (get the task).
+    if log.since(None).dropped > 0 {
+        return Err(A2aError::new(
+            Kind::UnsupportedOperation,
+            "The task's first updates are no longer kept (its stream is too long): get it (GetTask)",
+        ));
+    }
+    let body = log.tail(None, Gaps::End).map(move |chunk| chunk.map(|bytes| binding.wrap(bytes)));
     Ok(Answer::Stream(sse_response(Box::pin(body))))
 }
 
@@ -457,7 +465,7 @@ async fn cancel_task(state: &ServerState, agent_id: &str, task_id: &str) -> Resu
         live.cancel();
         if let Some(log) = &live.log {
             // The log closes when the run has ended and is stored.
-            let mut events = log.tail(None);
+            let mut events = log.tail(None, Gaps::Skip);
             let _ = tokio::time::timeout(CANCEL_WAIT, async { while events.next().await.is_some() {} }).await;
         }
         if let Some(run) = state.stored_run(agent_id, task_id).await?

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, quote};
 use crate::fields::Fields;
-use crate::runs::{Delivery, Launch, Protocol, RunContext, Started, sse_response};
+use crate::runs::{Delivery, Gaps, Launch, Protocol, RunContext, Started, sse_response};
 use crate::{Registered, State as ServerState};
 
 type AppState = State<Arc<ServerState>>;
@@ -193,7 +193,7 @@ async fn deliver(
             Ok(Json(output).into_response())
         }
         Started::Background(run) => match (&run.log, stream) {
-            (Some(log), true) => Ok(sse_response(log.tail(None))),
+            (Some(log), true) => Ok(sse_response(log.tail(None, Gaps::Skip))),
             _ => Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({"run_id": ctx.run_id, "session_id": ctx.session_id, "status": "RUNNING"})),
@@ -417,7 +417,7 @@ async fn resume_run(
             bytes::Bytes::from(head)
         };
         let head = futures::stream::once(std::future::ready(Ok(head)));
-        return Ok(sse_response(Box::pin(futures::StreamExt::chain(head, log.tail(after)))));
+        return Ok(sse_response(Box::pin(futures::StreamExt::chain(head, log.tail(after, Gaps::Skip)))));
     }
     let Some(stored) = state.stored_run(&agent_id, &run_id).await? else {
         return Err(run_not_found(&run_id));
