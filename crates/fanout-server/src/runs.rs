@@ -277,6 +277,11 @@ impl Registry {
         finished.iter().rev().find(|(_, run)| run.ctx.run_id == run_id).map(|(_, run)| Arc::clone(run))
     }
 
+    /// Run `run_id` of the agent served as `agent_id`, if it is going on here.
+    pub(crate) fn live_of(&self, run_id: &str, agent_id: &str) -> Option<Arc<LiveRun>> {
+        lock(&self.live).get(run_id).filter(|run| run.ctx.agent_id == agent_id).map(Arc::clone)
+    }
+
     /// Whether `run_id` is going on here.
     pub(crate) fn is_live(&self, run_id: &str) -> bool {
         lock(&self.live).contains_key(run_id)

@@ -358,7 +358,7 @@ async fn subscribe(
     binding: Binding,
 ) -> Result<Answer, A2aError> {
     agent(state, agent_id)?;
-    match state.runs.get(task_id).filter(|r| r.ctx.agent_id == agent_id && state.runs.is_live(task_id)) {
+    match state.runs.live_of(task_id, agent_id) {
         Some(live) => stream(&live, binding),
         None => match state.stored_run(agent_id, task_id).await? {
             Some(run) if run.state == RunState::Running => Err(A2aError::new(
@@ -435,7 +435,7 @@ async fn get_task(
     if let Some(run) = state.stored_run(agent_id, task_id).await? {
         return Ok(schema::stored_task(&run, history_length));
     }
-    match state.runs.get(task_id).filter(|r| r.ctx.agent_id == agent_id && state.runs.is_live(task_id)) {
+    match state.runs.live_of(task_id, agent_id) {
         Some(live) => {
             let ids = TaskIds {
                 task_id: task_id.to_owned(),
@@ -458,9 +458,7 @@ async fn get_task(
 /// run's end is awaited, up to [`CANCEL_WAIT`]); an ended task cannot be cancelled.
 async fn cancel_task(state: &ServerState, agent_id: &str, task_id: &str) -> Result<Value, A2aError> {
     agent(state, agent_id)?;
-    if let Some(live) =
-        state.runs.get(task_id).filter(|r| r.ctx.agent_id == agent_id && state.runs.is_live(task_id))
-    {
+    if let Some(live) = state.runs.live_of(task_id, agent_id) {
         tracing::info!(task = %task_id, "a2a cancel");
         live.cancel();
         if let Some(log) = &live.log {

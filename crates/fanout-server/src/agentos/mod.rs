@@ -251,9 +251,7 @@ async fn cancel_run(
 ) -> Result<Json<Value>, ApiError> {
     let Path((agent_id, run_id)) = path?;
     state.agent(&agent_id)?;
-    if let Some(live) =
-        state.runs.get(&run_id).filter(|r| r.ctx.agent_id == agent_id && state.runs.is_live(&run_id))
-    {
+    if let Some(live) = state.runs.live_of(&run_id, &agent_id) {
         tracing::info!(run = %run_id, "cancel");
         live.cancel();
         return Ok(Json(json!({})));
