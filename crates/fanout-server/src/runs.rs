@@ -38,6 +38,20 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
+    /// The context of run `r1` of a scripted agent `agent_id`, for encoders' unit tests.
+    #[cfg(test)]
+    pub(crate) fn scripted(agent_id: &str, session_id: Option<&str>) -> Arc<Self> {
+        Arc::new(RunContext {
+            agent_id: agent_id.into(),
+            agent_name: agent_id.into(),
+            run_id: "r1".into(),
+            session_id: session_id.map(str::to_owned),
+            user_id: None,
+            model: "scripted".into(),
+            provider: "scripted".into(),
+        })
+    }
+
     /// The context of run `run_id` of `registered`.
     pub(crate) fn new(
         registered: &Registered,

@@ -673,15 +673,7 @@ mod tests {
     use futures::StreamExt;
 
     fn ctx() -> Arc<RunContext> {
-        Arc::new(RunContext {
-            agent_id: "a".into(),
-            agent_name: "a".into(),
-            run_id: "r1".into(),
-            session_id: Some("t1".into()),
-            user_id: None,
-            model: "scripted".into(),
-            provider: "scripted".into(),
-        })
+        RunContext::scripted("a", Some("t1"))
     }
 
     fn own(kind: EventKind) -> fanout::Result<RunEvent> {

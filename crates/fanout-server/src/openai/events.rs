@@ -348,15 +348,7 @@ mod tests {
     use fanout::event::Origin;
 
     fn ctx() -> Arc<RunContext> {
-        Arc::new(RunContext {
-            agent_id: "seed".into(),
-            agent_name: "seed".into(),
-            run_id: "r1".into(),
-            session_id: None,
-            user_id: None,
-            model: "scripted".into(),
-            provider: "scripted".into(),
-        })
+        RunContext::scripted("seed", None)
     }
 
     fn delta(text: &str, parent: Option<&str>) -> fanout::Result<RunEvent> {
