@@ -196,45 +196,14 @@ impl LiveRun {
     }
 }
 
-/// How a run's result reaches its client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Delivery {
-    /// SSE events; the client going away cancels the run.
-    Stream,
-    /// One JSON output at the end; the client going away cancels the run.
-    Json,
-    /// Goes on whatever the client does; its events are kept for `/resume`.
-    Background,
-}
-
 /// A run to start.
 #[derive(Debug)]
 pub(crate) struct Launch {
     pub(crate) ctx: Arc<RunContext>,
     pub(crate) request: RunRequest,
     pub(crate) store: Option<Arc<dyn SessionStore>>,
-    /// How its events go on the wire (for streamed and background deliveries).
+    /// How its events go on the wire (for streamed and background runs).
     pub(crate) encoder: Box<dyn Encode>,
-}
-
-/// A run that started.
-pub(crate) enum Started {
-    /// Its SSE body.
-    Stream(SseBody),
-    /// Its output, when it ends.
-    Json(JsonOutput),
-    /// It goes on in the background.
-    Background(Arc<LiveRun>),
-}
-
-impl std::fmt::Debug for Started {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Started::Stream(_) => f.write_str("Started::Stream"),
-            Started::Json(_) => f.write_str("Started::Json"),
-            Started::Background(run) => f.debug_tuple("Started::Background").field(&run.ctx.run_id).finish(),
-        }
-    }
 }
 
 /// An SSE body; dropping it (the client went away) cancels a plain streamed run.
@@ -301,19 +270,85 @@ impl Registry {
         lock(&self.live).contains_key(run_id)
     }
 
-    /// Start a run, delivered as asked.
-    pub(crate) fn launch(self: &Arc<Self>, launch: Launch, delivery: Delivery) -> Result<Started, ApiError> {
+    /// Start a run whose output its client awaits; the client going away cancels it.
+    pub(crate) fn json(self: &Arc<Self>, launch: Launch) -> Result<JsonOutput, ApiError> {
+        let Admitted { run, request, finisher, .. } = self.admit(launch, false)?;
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let output = request.await;
+            // Not live any more before its client hears of the end (and continues it).
+            drop(finisher);
+            let _ = tx.send(output);
+        });
+        *lock(&run.task) = Some(task.abort_handle());
+        Ok(JsonOutput { rx, _guard: CancelOnDrop(run.cancel.clone()) })
+    }
+
+    /// Start a run whose events stream to its client; the client going away, or not reading for
+    /// the stall timeout, cancels it.
+    pub(crate) fn stream(self: &Arc<Self>, launch: Launch) -> Result<SseBody, ApiError> {
+        let Admitted { run, request, encoder, finisher } = self.admit(launch, false)?;
+        let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
+        let stall = self.stall_timeout;
+        let task = tokio::spawn({
+            let run = Arc::clone(&run);
+            async move {
+                let mut frames = std::pin::pin!(frames(Arc::clone(&run), request, encoder));
+                let mut client = Some(tx);
+                while let Some(frame) = frames.next().await {
+                    let Some(tx) = &client else { continue };
+                    match tokio::time::timeout(stall, tx.send(frame.bytes)).await {
+                        Ok(Ok(())) => {}
+                        // The client went away: the run stops (and is stored as cancelled).
+                        Ok(Err(_)) => {
+                            run.cancel.cancel();
+                            client = None;
+                        }
+                        Err(_) => {
+                            tracing::warn!("run {}: the client stopped reading; cancelling", run.ctx.run_id);
+                            run.cancel.cancel();
+                            client = None;
+                        }
+                    }
+                }
+                drop(finisher);
+            }
+        });
+        *lock(&run.task) = Some(task.abort_handle());
+        Ok(live_body(rx, CancelOnDrop(run.cancel.clone())))
+    }
+
+    /// Start a run that goes on whatever its client does, its events kept in its log.
+    pub(crate) fn background(self: &Arc<Self>, launch: Launch) -> Result<Arc<LiveRun>, ApiError> {
+        let Admitted { run, request, encoder, finisher } = self.admit(launch, true)?;
+        let task = tokio::spawn({
+            let run = Arc::clone(&run);
+            async move {
+                let mut frames = std::pin::pin!(frames(Arc::clone(&run), request, encoder));
+                while let Some(frame) = frames.next().await {
+                    if let Some(log) = &run.log {
+                        log.push(frame);
+                    }
+                }
+                drop(finisher);
+            }
+        });
+        *lock(&run.task) = Some(task.abort_handle());
+        Ok(run)
+    }
+
+    /// Register a run as going on here (one run of an id at a time), with a log if it is kept.
+    fn admit(self: &Arc<Self>, launch: Launch, keep_log: bool) -> Result<Admitted, ApiError> {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(ApiError::unavailable("The server is shutting down"));
         }
         let Launch { ctx, request, store, encoder } = launch;
         let cancel = CancellationToken::new();
-        let log = (delivery == Delivery::Background).then(|| Arc::new(Log::new(self.replay_bytes)));
         let run = Arc::new(LiveRun {
             ctx: Arc::clone(&ctx),
             cancel: cancel.clone(),
             protocol: encoder.protocol(),
-            log,
+            log: keep_log.then(|| Arc::new(Log::new(self.replay_bytes))),
             task: Mutex::default(),
             store,
             outcome: watch::channel(None).0,
@@ -326,73 +361,8 @@ impl Registry {
             live.insert(ctx.run_id.clone(), Arc::clone(&run));
             self.live_count.send_replace(live.len());
         }
-        let request = request.cancel_on(cancel.clone());
         let finisher = Finisher { registry: Arc::clone(self), run: Arc::clone(&run) };
-        let started = match delivery {
-            Delivery::Json => {
-                let (tx, rx) = oneshot::channel();
-                let task = tokio::spawn({
-                    async move {
-                        let output = request.await;
-                        // Not live any more before its client hears of the end (and continues it).
-                        drop(finisher);
-                        let _ = tx.send(output);
-                    }
-                });
-                *lock(&run.task) = Some(task.abort_handle());
-                Started::Json(JsonOutput { rx, _guard: CancelOnDrop(cancel) })
-            }
-            Delivery::Stream => {
-                let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
-                let stall = self.stall_timeout;
-                let task = tokio::spawn({
-                    let run = Arc::clone(&run);
-                    async move {
-                        let mut frames = std::pin::pin!(frames(Arc::clone(&run), request, encoder));
-                        let mut client = Some(tx);
-                        while let Some(frame) = frames.next().await {
-                            let Some(tx) = &client else { continue };
-                            match tokio::time::timeout(stall, tx.send(frame.bytes)).await {
-                                Ok(Ok(())) => {}
-                                // The client went away: the run stops (and is stored as cancelled).
-                                Ok(Err(_)) => {
-                                    run.cancel.cancel();
-                                    client = None;
-                                }
-                                Err(_) => {
-                                    tracing::warn!(
-                                        "run {}: the client stopped reading; cancelling",
-                                        run.ctx.run_id
-                                    );
-                                    run.cancel.cancel();
-                                    client = None;
-                                }
-                            }
-                        }
-                        drop(finisher);
-                    }
-                });
-                *lock(&run.task) = Some(task.abort_handle());
-                Started::Stream(live_body(rx, CancelOnDrop(cancel)))
-            }
-            Delivery::Background => {
-                let task = tokio::spawn({
-                    let run = Arc::clone(&run);
-                    async move {
-                        let mut frames = std::pin::pin!(frames(Arc::clone(&run), request, encoder));
-                        while let Some(frame) = frames.next().await {
-                            if let Some(log) = &run.log {
-                                log.push(frame);
-                            }
-                        }
-                        drop(finisher);
-                    }
-                });
-                *lock(&run.task) = Some(task.abort_handle());
-                Started::Background(run)
-            }
-        };
-        Ok(started)
+        Ok(Admitted { run, request: request.cancel_on(cancel), encoder, finisher })
     }
 
     /// A run ended: it is no longer live; a background run of AgentOS's stays available to
@@ -460,6 +430,16 @@ impl Registry {
             }
         }
     }
+}
+
+/// A run registered as going on, to be started on a task of its own.
+struct Admitted {
+    run: Arc<LiveRun>,
+    /// Its request, cancelled with the run.
+    request: RunRequest,
+    encoder: Box<dyn Encode>,
+    /// Finishes it when its task ends.
+    finisher: Finisher,
 }
 
 /// Finishes a run when its task ends, however it ends: at its end, or dropped by a panic or by

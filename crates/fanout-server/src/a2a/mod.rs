@@ -36,7 +36,7 @@ use fanout::tool::ToolCall;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::runs::{Delivery, Gaps, Launch, LiveRun, Protocol, RunContext, Started, sse_response};
+use crate::runs::{Gaps, Launch, LiveRun, Protocol, RunContext, sse_response};
 use crate::{Registered, State as ServerState};
 use error::{A2aError, Kind, json_response};
 use events::{Binding, Encoder};
@@ -310,10 +310,7 @@ async fn send(
     // kept for the stream and for `SubscribeToTask`; only `CancelTask` stops it.
     let encoder = Box::new(Encoder::new(ids.clone(), user.clone()));
     let store = registered.agent.store().cloned();
-    let started = state.runs.launch(Launch { ctx, request: run, store, encoder }, Delivery::Background)?;
-    let Started::Background(run) = started else {
-        return Err(A2aError::new(Kind::Internal, "a task's run did not start in the background"));
-    };
+    let run = state.runs.background(Launch { ctx, request: run, store, encoder })?;
     match mode {
         Mode::Blocking => {
             let task = match run.outcome().await.as_deref() {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, quote};
 use crate::fields::Fields;
-use crate::runs::{Delivery, Gaps, Launch, Protocol, RunContext, Started, sse_response};
+use crate::runs::{Gaps, Launch, Protocol, RunContext, sse_response};
 use crate::{Registered, State as ServerState};
 
 type AppState = State<Arc<ServerState>>;
@@ -176,23 +176,9 @@ async fn deliver(
     stream: bool,
     background: bool,
 ) -> Result<Response, ApiError> {
-    let delivery = match (background, stream) {
-        (true, _) => Delivery::Background,
-        (false, true) => Delivery::Stream,
-        (false, false) => Delivery::Json,
-    };
     let ctx = Arc::clone(&launch.ctx);
-    let created_at = std::time::SystemTime::now();
-    match state.runs.launch(launch, delivery)? {
-        Started::Stream(body) => Ok(sse_response(body)),
-        Started::Json(output) => {
-            let output = match output.output().await? {
-                Ok(output) => schema::run_output(&ctx, &output),
-                Err(err) => schema::failed_output(&ctx, &err, created_at),
-            };
-            Ok(Json(output).into_response())
-        }
-        Started::Background(run) => match (&run.log, stream) {
+    match (background, stream) {
+        (true, _) => match (&state.runs.background(launch)?.log, stream) {
             (Some(log), true) => Ok(sse_response(log.tail(None, Gaps::Skip))),
             _ => Ok((
                 StatusCode::ACCEPTED,
@@ -200,6 +186,15 @@ async fn deliver(
             )
                 .into_response()),
         },
+        (false, true) => Ok(sse_response(state.runs.stream(launch)?)),
+        (false, false) => {
+            let created_at = std::time::SystemTime::now();
+            let output = match state.runs.json(launch)?.output().await? {
+                Ok(output) => schema::run_output(&ctx, &output),
+                Err(err) => schema::failed_output(&ctx, &err, created_at),
+            };
+            Ok(Json(output).into_response())
+        }
     }
 }
 

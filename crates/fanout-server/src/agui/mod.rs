@@ -33,7 +33,7 @@ use fanout::agent::Decision;
 use fanout::store::RunState;
 
 use crate::error::{ApiError, quote};
-use crate::runs::{Delivery, Launch, RunContext, Started, sse_response};
+use crate::runs::{Launch, RunContext, sse_response};
 use crate::{Registered, State as ServerState};
 
 use input::RunInput;
@@ -76,11 +76,7 @@ async fn run(state: &ServerState, registered: &Registered, request: Request) -> 
     tracing::debug!(agent = %registered.id, run = %ctx.run_id, "agui run");
     let encoder = Box::new(events::Encoder::new(Arc::clone(&ctx), announced));
     let launch = Launch { ctx, request, store: registered.agent.store().cloned(), encoder };
-    match state.runs.launch(launch, Delivery::Stream)? {
-        Started::Stream(body) => Ok(sse_response(body)),
-        // Delivery::Stream starts a stream; nothing else can come back.
-        other => Err(ApiError::config(format!("a streamed run started as {other:?}"))),
-    }
+    Ok(sse_response(state.runs.stream(launch)?))
 }
 
 /// A new run of the last user message.

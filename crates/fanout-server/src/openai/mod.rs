@@ -49,7 +49,7 @@ use serde_json::{Map, Value, json};
 use self::error::OpenAiError;
 use self::schema::ResponseHead;
 use crate::error::{ApiError, quote};
-use crate::runs::{Delivery, Launch, RunContext, Started, sse_response};
+use crate::runs::{Launch, RunContext, sse_response};
 use crate::time::secs;
 use crate::{Registered, State as ServerState};
 
@@ -201,14 +201,12 @@ async fn chat_completions(
     let created = secs(SystemTime::now());
     let encoder = Box::new(events::ChatEncoder::new(Arc::clone(&ctx), created, include_usage));
     let launch = Launch { ctx: Arc::clone(&ctx), request, store: keeper, encoder };
-    let delivery = if stream { Delivery::Stream } else { Delivery::Json };
-    match state.runs.launch(launch, delivery)? {
-        Started::Stream(body) => Ok(sse_response(body)),
-        Started::Json(output) => match output.output().await? {
-            Ok(output) => Ok(Json(schema::chat_completion(&ctx, created, &output)).into_response()),
-            Err(err) => Err(OpenAiError::server("run_failed", err.message())),
-        },
-        Started::Background(_) => Err(OpenAiError::server("internal", "unexpected background run")),
+    if stream {
+        return Ok(sse_response(state.runs.stream(launch)?));
+    }
+    match state.runs.json(launch)?.output().await? {
+        Ok(output) => Ok(Json(schema::chat_completion(&ctx, created, &output)).into_response()),
+        Err(err) => Err(OpenAiError::server("run_failed", err.message())),
     }
 }
 
@@ -349,21 +347,17 @@ async fn create_response(
     let ctx = RunContext::new(registered, run_id, session_id, user);
     let encoder = Box::new(events::ResponseEncoder::new(Arc::clone(&ctx), head.clone()));
     let launch = Launch { ctx: Arc::clone(&ctx), request, store: keeper, encoder };
-    let delivery = if stream { Delivery::Stream } else { Delivery::Json };
-    match state.runs.launch(launch, delivery)? {
-        Started::Stream(body) => Ok(sse_response(body)),
-        Started::Json(output) => {
-            let response = match output.output().await? {
-                Ok(output) => schema::response_of(&ctx, &head, &output),
-                Err(err) => {
-                    let status = if err.is_cancelled() { "cancelled" } else { "failed" };
-                    schema::response(&head, status, Vec::new(), None, Some(err.message()))
-                }
-            };
-            Ok(Json(response).into_response())
-        }
-        Started::Background(_) => Err(OpenAiError::server("internal", "unexpected background run")),
+    if stream {
+        return Ok(sse_response(state.runs.stream(launch)?));
     }
+    let response = match state.runs.json(launch)?.output().await? {
+        Ok(output) => schema::response_of(&ctx, &head, &output),
+        Err(err) => {
+            let status = if err.is_cancelled() { "cancelled" } else { "failed" };
+            schema::response(&head, status, Vec::new(), None, Some(err.message()))
+        }
+    };
+    Ok(Json(response).into_response())
 }
 
 /// `GET /v1/responses/{response_id}`: a stored response, as it is now.
