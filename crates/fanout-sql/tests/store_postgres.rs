@@ -135,14 +135,8 @@ async fn a_database_migrated_by_a_newer_fanout_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_database() {
     let Some(url) = pg::database().await else { return };
-    let session = support::id("s");
-    let child = support::spawn_child("two_processes_child", &url, &session);
     let store = PostgresStore::connect(&url).await.unwrap();
-    let mut ids = support::meet(&store, &session, "parent", "child").await;
-    ids.extend(support::store_concurrently(&store, &session, "parent", support::RUNS_PER_PROCESS).await);
-    tokio::task::spawn_blocking(move || support::wait_child(child)).await.unwrap();
-    ids.extend((0..support::RUNS_PER_PROCESS).map(|i| format!("{session}-child-{i}")));
-    support::check_all_arrived(&store, &session, &ids).await;
+    support::two_processes_parent(&store, "two_processes_child", &url).await;
 }
 
 /// The other process of `two_processes_on_one_database` (does nothing in a normal test run).
@@ -150,6 +144,5 @@ async fn two_processes_on_one_database() {
 async fn two_processes_child() {
     let Some((url, session)) = support::child_args() else { return };
     let store = PostgresStore::connect(&url).await.unwrap();
-    support::meet(&store, &session, "child", "parent").await;
-    support::store_concurrently(&store, &session, "child", support::RUNS_PER_PROCESS).await;
+    support::two_processes_child(&store, &session).await;
 }

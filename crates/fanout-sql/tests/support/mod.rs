@@ -700,6 +700,25 @@ pub async fn meet(store: &dyn SessionStore, session: &str, tag: &str, other: &st
     vec![mine, theirs]
 }
 
+/// The parent of a two-process test on database `url`: start this binary's test `child_test`
+/// as the other process, both store [`RUNS_PER_PROCESS`] runs at once in one session, then
+/// every run of both must have arrived whole.
+pub async fn two_processes_parent(store: &dyn SessionStore, child_test: &str, url: &str) {
+    let session = id("s");
+    let child = spawn_child(child_test, url, &session);
+    let mut ids = meet(store, &session, "parent", "child").await;
+    ids.extend(store_concurrently(store, &session, "parent", RUNS_PER_PROCESS).await);
+    tokio::task::spawn_blocking(move || wait_child(child)).await.unwrap();
+    ids.extend((0..RUNS_PER_PROCESS).map(|i| format!("{session}-child-{i}")));
+    check_all_arrived(store, &session, &ids).await;
+}
+
+/// The child of [`two_processes_parent`], on the session it was given.
+pub async fn two_processes_child(store: &dyn SessionStore, session: &str) {
+    meet(store, session, "child", "parent").await;
+    store_concurrently(store, session, "child", RUNS_PER_PROCESS).await;
+}
+
 /// Start this test binary again as a child that runs only the test `child_test` with
 /// [`CHILD_ENV`] set to `url session`.
 pub fn spawn_child(child_test: &str, url: &str, session: &str) -> std::process::Child {
