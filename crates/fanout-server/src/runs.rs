@@ -168,8 +168,8 @@ impl LiveRun {
         ended.clone().flatten()
     }
 
-    /// Record how the run ended, if `item` is its (top-level) last.
-    fn ended(&self, item: fanout::Result<RunEvent>) {
+    /// Record how the run ended if `item` is its (top-level) end; whether it is.
+    fn ended(&self, item: fanout::Result<RunEvent>) -> bool {
         let outcome = match item {
             Ok(RunEvent { kind: fanout::event::EventKind::RunCompleted(output), origin })
                 if origin.parent_run_id.is_none() =>
@@ -177,22 +177,10 @@ impl LiveRun {
                 Ok(*output)
             }
             Err(err) => Err(err),
-            Ok(_) => return,
+            Ok(_) => return false,
         };
-        // The first end counts (a store that fails after the run completed reports an error
-        // after its `RunCompleted`).
-        self.outcome.send_if_modified(|ended| {
-            let first = ended.is_none();
-            if first {
-                *ended = Some(Some(Arc::new(outcome)));
-            }
-            first
-        });
-    }
-
-    /// Whether the run's end was recorded.
-    fn has_ended(&self) -> bool {
-        self.outcome.borrow().is_some()
+        self.outcome.send_replace(Some(Some(Arc::new(outcome))));
+        true
     }
 }
 
@@ -471,6 +459,10 @@ fn frames(
     enum Phase {
         Open,
         Events,
+        /// After the run's end the stream says nothing more to the client (one end per run: a
+        /// store failing after `RunCompleted` reports an error after it); the run is still
+        /// driven to its last item.
+        Ended,
         Close,
         Done,
     }
@@ -483,12 +475,11 @@ fn frames(
                     encoder.open()
                 }
                 Phase::Events => match events.next().await {
-                    // After its end, the run's stream says nothing more to the client: one end
-                    // per run (it is still driven to its last item).
-                    Some(_) if run.has_ended() => None,
                     Some(item) => {
                         let frame = encoder.event(&item);
-                        run.ended(item);
+                        if run.ended(item) {
+                            phase = Phase::Ended;
+                        }
                         frame
                     }
                     None => {
@@ -496,6 +487,12 @@ fn frames(
                         None
                     }
                 },
+                Phase::Ended => {
+                    if events.next().await.is_none() {
+                        phase = Phase::Close;
+                    }
+                    None
+                }
                 Phase::Close => {
                     phase = Phase::Done;
                     encoder.close()
