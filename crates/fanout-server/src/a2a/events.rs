@@ -39,24 +39,33 @@ impl Binding {
     /// A chunk of a task's kept stream (SSE events of bare `StreamResponse`s, or a keep-alive
     /// comment) as this binding sends it.
     pub(crate) fn wrap(&self, chunk: Bytes) -> Bytes {
-        let wrap = |response: Value| match self {
-            Binding::Rest => response,
-            Binding::JsonRpc(id) => json!({"jsonrpc": "2.0", "id": id, "result": response}),
-            Binding::JsonRpcV03(id) => {
-                json!({"jsonrpc": "2.0", "id": id, "result": super::v03::stream_event(&response)})
-            }
+        let id = match self {
+            Binding::Rest => return chunk,
+            Binding::JsonRpc(id) | Binding::JsonRpcV03(id) => id,
         };
-        if matches!(self, Binding::Rest) {
-            return chunk;
-        }
+        // 1.0's result is the response itself: its JSON (one line, written by the encoder) goes
+        // into the envelope as it is, not parsed and written again.
+        let head =
+            format!(r#"{{"jsonrpc":"2.0","id":{},"result":"#, serde_json::to_string(id).unwrap_or_default());
         let mut out = Vec::with_capacity(chunk.len() + 64);
         for event in chunk.split(|b| *b == b'\n').filter(|line| !line.is_empty()) {
-            match event.strip_prefix(b"data: ").and_then(|data| serde_json::from_slice(data).ok()) {
-                Some(response) => sse_data(&mut out, &wrap(response)),
+            let Some(data) = event.strip_prefix(b"data: ") else {
                 // A comment (keep-alive) goes as it is.
-                None => {
-                    out.extend_from_slice(event);
-                    out.extend_from_slice(b"\n\n");
+                out.extend_from_slice(event);
+                out.extend_from_slice(b"\n\n");
+                continue;
+            };
+            match self {
+                Binding::JsonRpcV03(_) => {
+                    let response: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
+                    let result = super::v03::stream_event(&response);
+                    sse_data(&mut out, &json!({"jsonrpc": "2.0", "id": id, "result": result}));
+                }
+                _ => {
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(head.as_bytes());
+                    out.extend_from_slice(data);
+                    out.extend_from_slice(b"}\n\n");
                 }
             }
         }
